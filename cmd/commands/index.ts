@@ -1,0 +1,5 @@
+// The list of subcommands. Each module owns one subcommand and its flags.
+
+import type { CommandModule } from '../context.ts';
+
+export const commandModules: ReadonlyArray<() => Promise<CommandModule>> = [() => import('./version.ts')];

@@ -1,0 +1,30 @@
+// Two projects: unit tests beside the code, and integration tests that need the real control plane.
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    projects: [
+      {
+        test: {
+          name: 'unit',
+          include: [
+            '{cmd,kernel,crds,pipeline,enforcer,webhook,observability,bench}/**/*.test.ts',
+            'test/unit/**/*.test.ts',
+          ],
+          testTimeout: 20_000,
+        },
+      },
+      {
+        test: {
+          name: 'integration',
+          include: ['test/integration/**/*.test.ts'],
+          globalSetup: ['test/controlplane/global-setup.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 180_000,
+          // One control plane is shared; files run one after another so they do not fight over it.
+          fileParallelism: false,
+        },
+      },
+    ],
+  },
+});
