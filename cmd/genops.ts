@@ -27,11 +27,14 @@ async function main(argv: readonly string[]): Promise<number> {
   let exitCode: number = EXIT.ok;
   for (const load of commandModules) {
     const mod = await load();
-    program.addCommand(
-      mod.command(ctx, (code) => {
-        exitCode = code;
-      }),
-    );
+    const sub = mod.command(ctx, (code) => {
+      exitCode = code;
+    });
+    // addCommand does not pass settings down: every level must throw instead of exiting itself.
+    for (const c of [sub, ...sub.commands]) {
+      c.exitOverride().configureOutput({ writeOut: ctx.stdout, writeErr: ctx.stderr });
+    }
+    program.addCommand(sub);
   }
   try {
     await program.parseAsync(argv, { from: 'node' });

@@ -2,4 +2,7 @@
 
 import type { CommandModule } from '../context.ts';
 
-export const commandModules: ReadonlyArray<() => Promise<CommandModule>> = [() => import('./version.ts')];
+export const commandModules: ReadonlyArray<() => Promise<CommandModule>> = [
+  () => import('./version.ts'),
+  () => import('./demo.ts'),
+];
