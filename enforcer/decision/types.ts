@@ -2,7 +2,7 @@
 // the webhook, the metrics and the status writers read.
 
 import type { Micros } from '../../kernel/money.ts';
-import type { WorkloadRef } from '../../pipeline/snapshot.ts';
+import type { PeriodKind, WorkloadRef } from '../../pipeline/snapshot.ts';
 
 /** Ordered from least to most restrictive; the most restrictive wins for a workload. */
 export type Action = 'allow' | 'warn' | 'throttle' | 'block';
@@ -47,6 +47,8 @@ export interface WorkloadDecision {
   readonly reasons: readonly Reason[];
   /** Set while an emergency bypass annotation suspends enforcement. */
   readonly bypass: { readonly reason: string; readonly expires: number; readonly by: string } | undefined;
+  /** A bypass annotation that was present but ignored (expired or malformed), and why. */
+  readonly bypassProblem?: string;
 }
 
 /** The state of one AIBudget in its current period, as decided. */
@@ -62,6 +64,23 @@ export interface BudgetState {
   readonly action: Action;
   readonly pendingApproval: boolean;
   readonly matchedWorkloads: readonly string[];
+  /** metadata.generation of the AIBudget this was decided from. */
+  readonly generation?: number;
+  readonly period?: PeriodKind;
+  /** Spend and requests of the matched workloads in the current day, and when the day resets. */
+  readonly dailySpendMicros?: Micros;
+  readonly dailyRequests?: number;
+  readonly dayResetAt?: number;
+  /** The budget's own enforcement ('warn' during grace), without threshold warnings. */
+  readonly enforcementAction?: 'none' | Action;
+  readonly enforcementSince?: number;
+  readonly graceEndsAt?: number;
+  /** Some limit of the budget is exceeded right now (allocation, daily spend, requests, per request). */
+  readonly exceeded?: boolean;
+  /** autoRenew: false and the period of its allocation has ended. */
+  readonly expired?: boolean;
+  /** The reasons this budget contributes, budget-wide and per workload. */
+  readonly reasons?: readonly Reason[];
 }
 
 /** The state of one AIPolicy, as decided. */
@@ -70,6 +89,16 @@ export interface PolicyState {
   /** The most restrictive action in force for workloads it selects. */
   readonly action: Action;
   readonly matchedWorkloads: readonly string[];
+  /** metadata.generation of the AIPolicy this was decided from. */
+  readonly generation?: number;
+  /** Violations in force now, one per workload and reason code. */
+  readonly violations?: readonly PolicyViolation[];
+}
+
+export interface PolicyViolation {
+  readonly workload: string;
+  readonly category: 'costLimits' | 'rateLimits' | 'contentSafety' | 'dataClassification' | 'modelGovernance';
+  readonly reason: Reason;
 }
 
 export interface DecisionSet {
@@ -79,6 +108,11 @@ export interface DecisionSet {
   readonly workloads: ReadonlyMap<string, WorkloadDecision>;
   readonly budgets: ReadonlyMap<string, BudgetState>;
   readonly policies: ReadonlyMap<string, PolicyState>;
+}
+
+/** Map key of an AIBudget/AIPolicy in DecisionSet.budgets/policies and in the memory: `namespace/name`. */
+export function resourceKey(namespace: string, name: string): string {
+  return `${namespace}/${name}`;
 }
 
 export const actionRank: Readonly<Record<Action, number>> = { allow: 0, warn: 1, throttle: 2, block: 3 };
