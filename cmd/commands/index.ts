@@ -4,5 +4,6 @@ import type { CommandModule } from '../context.ts';
 
 export const commandModules: ReadonlyArray<() => Promise<CommandModule>> = [
   () => import('./version.ts'),
+  () => import('./validate.ts'),
   () => import('./demo.ts'),
 ];
