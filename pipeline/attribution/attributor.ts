@@ -1,0 +1,140 @@
+// Owns "which workload pays for these spans": resource attributes resolved through a pod
+// directory (uid, then namespace + name, then pod IP, then the connection's peer), falling back
+// to the attributes themselves (local mode), with the anti-spoofing rule for direct senders.
+
+import { BlockList, isIPv4, isIPv6 } from 'node:net';
+import type { SenderIdentity } from '../partial.ts';
+import type { WorkloadRef } from '../snapshot.ts';
+import { workloadKey } from '../snapshot.ts';
+import type { Attribution, AttributionSource, PodDirectory, PodInfo } from './types.ts';
+
+export interface AttributorOptions {
+  /** Pods known in the cluster; absent in local mode (attributes only). */
+  directory?: PodDirectory;
+  /**
+   * Addresses or CIDRs of trusted forwarders (OpenTelemetry Collectors, gateways): their resource
+   * attributes are believed. Any other peer that is a known pod is charged itself.
+   */
+  trustedPeers?: readonly string[];
+}
+
+export interface Attributor {
+  /** `peer` is the connection's IP (undefined for in-process callers, which are trusted). */
+  resolve(identity: SenderIdentity, peer: string | undefined): Attribution;
+}
+
+export const DEFAULT_NAMESPACE = 'default';
+const UNKNOWN_SERVICE = 'unknown_service';
+
+/** Parses "10.0.0.0/8", "fd00::/8", "10.1.2.3" into a BlockList; throws RangeError on nonsense. */
+export function trustedPeerList(entries: readonly string[]): BlockList {
+  const list = new BlockList();
+  for (const raw of entries) {
+    const entry = raw.trim();
+    if (entry === '') continue;
+    const [addr, bits] = entry.split('/');
+    const type = isIPv4(addr ?? '') ? 'ipv4' : isIPv6(addr ?? '') ? 'ipv6' : undefined;
+    if (!type || addr === undefined) throw new RangeError(`not an IP address or CIDR: ${entry}`);
+    if (bits === undefined) list.addAddress(addr, type);
+    else {
+      const prefix = Number(bits);
+      if (!Number.isInteger(prefix) || prefix < 0 || prefix > (type === 'ipv4' ? 32 : 128)) {
+        throw new RangeError(`bad prefix length in ${entry}`);
+      }
+      list.addSubnet(addr, prefix, type);
+    }
+  }
+  return list;
+}
+
+/** The workload named by resource attributes alone (local mode, or a sender the cluster does not know). */
+export function attributionFromAttributes(identity: SenderIdentity): Attribution {
+  const namespace = identity.namespace ?? DEFAULT_NAMESPACE;
+  let ref: WorkloadRef;
+  if (identity.workloadKind && identity.workloadName) {
+    ref = { namespace, kind: identity.workloadKind, name: identity.workloadName };
+  } else if (identity.serviceName) {
+    ref = { namespace, kind: 'Service', name: identity.serviceName };
+  } else if (identity.podName) {
+    ref = { namespace, kind: 'Pod', name: identity.podName };
+  } else {
+    ref = { namespace, kind: 'Service', name: UNKNOWN_SERVICE };
+  }
+  return { ref, key: workloadKey(ref), labels: identity.labels, via: 'attributes', spoofed: false };
+}
+
+export function createAttributor(options: AttributorOptions = {}): Attributor {
+  const directory = options.directory;
+  const trusted = trustedPeerList(options.trustedPeers ?? []);
+  const hasTrusted = (options.trustedPeers ?? []).some((e) => e.trim() !== '');
+  // Attributions of pods are reused while the pod record is the same object.
+  const cache = new WeakMap<PodInfo, Attribution[]>();
+
+  const isTrusted = (peer: string): boolean => {
+    if (!hasTrusted) return false;
+    return trusted.check(peer, peer.includes(':') ? 'ipv6' : 'ipv4');
+  };
+
+  const fromPod = (pod: PodInfo, via: AttributionSource, spoofed: boolean): Attribution => {
+    let byVia = cache.get(pod);
+    if (!byVia) {
+      byVia = [];
+      cache.set(pod, byVia);
+    }
+    const slot = VIA_INDEX[via] * 2 + (spoofed ? 1 : 0);
+    let a = byVia[slot];
+    if (!a) {
+      a = { ref: pod.workload, key: workloadKey(pod.workload), labels: pod.labels, via, spoofed };
+      byVia[slot] = a;
+    }
+    return a;
+  };
+
+  const claimedPod = (dir: PodDirectory, id: SenderIdentity): [PodInfo, AttributionSource] | undefined => {
+    if (id.podUid) {
+      const p = dir.byUid(id.podUid);
+      if (p) return [p, 'pod-uid'];
+    }
+    if (id.podName && id.namespace) {
+      const p = dir.byNamespaceName(id.namespace, id.podName);
+      if (p) return [p, 'pod-name'];
+    }
+    if (id.podIp) {
+      const p = dir.byIp(id.podIp);
+      if (p) return [p, 'pod-ip'];
+    }
+    return undefined;
+  };
+
+  /** Do the attributes name anything other than the pod that actually sent them? */
+  const claimsOther = (id: SenderIdentity, sender: PodInfo): boolean =>
+    (id.podUid !== undefined && id.podUid !== sender.uid) ||
+    (id.namespace !== undefined && id.namespace !== sender.namespace) ||
+    (id.podName !== undefined && id.podName !== sender.name) ||
+    (id.podIp !== undefined && sender.ip !== undefined && id.podIp !== sender.ip);
+
+  return {
+    resolve(identity, peer) {
+      if (!directory) return attributionFromAttributes(identity);
+      const direct = peer !== undefined && !isTrusted(peer);
+      if (direct) {
+        const sender = directory.byIp(peer);
+        if (sender) {
+          // A pod talking to us directly pays for its own spans, whatever its attributes say.
+          return fromPod(sender, 'peer', claimsOther(identity, sender));
+        }
+      }
+      const claimed = claimedPod(directory, identity);
+      if (claimed) return fromPod(claimed[0], claimed[1], false);
+      return attributionFromAttributes(identity);
+    },
+  };
+}
+
+const VIA_INDEX: Record<AttributionSource, number> = {
+  'pod-uid': 0,
+  'pod-name': 1,
+  'pod-ip': 2,
+  peer: 3,
+  attributes: 4,
+};

@@ -1,0 +1,151 @@
+// Owns the composition of the ingest runtime as one Component: OTLP receivers (gRPC, HTTP) ->
+// decode pool (workers) -> usage windows (main thread) -> published snapshots. Start order is
+// downstream first (windows, pool, receivers); shutdown is upstream first (receivers stop
+// accepting and finish in-flight requests, the pool drains, the windows publish a last time).
+
+import type { Clock } from '../kernel/clock.ts';
+import { systemClock } from '../kernel/clock.ts';
+import type { Component } from '../kernel/lifecycle.ts';
+import { shutdownAll, startAll } from '../kernel/lifecycle.ts';
+import type { Logger } from '../kernel/logger.ts';
+import { silentLogger } from '../kernel/logger.ts';
+import type { Attributor } from './attribution/attributor.ts';
+import type { IngestMetrics } from './ingest-metrics.ts';
+import { noopIngestMetrics } from './ingest-metrics.ts';
+import type { DecodePool, DecodePoolOptions } from './pool/pool.ts';
+import { createDecodePool } from './pool/pool.ts';
+import { createOtlpGrpcReceiver } from './receiver/grpc.ts';
+import type { OtlpGrpcReceiver } from './receiver/grpc.ts';
+import { createOtlpHttpReceiver } from './receiver/http.ts';
+import type { OtlpHttpReceiver } from './receiver/http.ts';
+import type { ExportHandler } from './receiver/types.ts';
+import type { UsageWindows, UsageWindowsOptions } from './windows/windows.ts';
+import { createUsageWindows } from './windows/windows.ts';
+
+export interface ListenOptions {
+  /** Default 127.0.0.1; the in-cluster deployment passes 0.0.0.0. */
+  host?: string;
+  /** Default 4317 (gRPC) / 4318 (HTTP); 0 picks a free port. */
+  port?: number;
+}
+
+export interface IngestPipelineOptions {
+  clock?: Clock;
+  logger?: Logger;
+  metrics?: IngestMetrics;
+  /** false disables the gRPC receiver. */
+  grpc?: ListenOptions | false;
+  /** false disables the HTTP receiver. */
+  http?: ListenOptions | false;
+  /** Largest request after decompression, both transports; default 64 MiB. */
+  maxBodyBytes?: number;
+  /** Seconds clients are told to wait when the queue is full; default 1. */
+  retryAfterSeconds?: number;
+  pool?: Omit<DecodePoolOptions, 'logger' | 'metrics' | 'retryAfterSeconds'>;
+  windows?: Omit<UsageWindowsOptions, 'clock' | 'logger' | 'metrics' | 'attributor'>;
+  /** Workload attribution; default resource attributes only (local mode). */
+  attributor?: Pick<Attributor, 'resolve'>;
+}
+
+export interface IngestPipeline extends Component {
+  /** The published usage (a SnapshotSource) plus export/restore of period spend. */
+  readonly windows: UsageWindows;
+  readonly pool: DecodePool;
+  /** Receiver ports once started (0 when disabled). */
+  ports(): { grpc: number; http: number };
+  /** True between a successful start and the beginning of shutdown. */
+  ready(): boolean;
+}
+
+export function createIngestPipeline(options: IngestPipelineOptions = {}): IngestPipeline {
+  const clock = options.clock ?? systemClock;
+  const logger = options.logger ?? silentLogger;
+  const metrics = options.metrics ?? noopIngestMetrics;
+  const retryAfterSeconds = options.retryAfterSeconds ?? 1;
+
+  const windows = createUsageWindows({
+    ...options.windows,
+    clock,
+    metrics,
+    logger: logger.child({ stage: 'windows' }),
+    ...(options.attributor ? { attributor: options.attributor } : {}),
+  });
+  const pool = createDecodePool({
+    ...options.pool,
+    retryAfterSeconds,
+    metrics,
+    logger: logger.child({ stage: 'pool' }),
+  });
+
+  const handler: ExportHandler = {
+    async handle(request) {
+      const partial = await pool.decode({ body: request.body, encoding: request.encoding });
+      metrics.spansReceived(partial.spansTotal, request.transport);
+      if (partial.spansRejected > 0)
+        metrics.spansRejected(partial.spansRejected, request.transport, 'invalid');
+      windows.apply(partial, {
+        peer: request.peer,
+        receivedAt: request.receivedAt,
+        receivedMono: request.receivedMono,
+      });
+      return {
+        spansTotal: partial.spansTotal,
+        rejectedSpans: partial.spansRejected,
+        errorMessage: partial.rejectMessage,
+      };
+    },
+    wouldRefuse: (bytes) => pool.wouldRefuse(bytes),
+  };
+
+  const common = {
+    handler,
+    clock,
+    metrics,
+    retryAfterSeconds,
+    ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
+  };
+  const grpc: OtlpGrpcReceiver | undefined =
+    options.grpc === false
+      ? undefined
+      : createOtlpGrpcReceiver({ ...common, ...options.grpc, logger: logger.child({ stage: 'otlp-grpc' }) });
+  const http: OtlpHttpReceiver | undefined =
+    options.http === false
+      ? undefined
+      : createOtlpHttpReceiver({ ...common, ...options.http, logger: logger.child({ stage: 'otlp-http' }) });
+  const receivers: Component[] = [grpc, http].filter((r): r is OtlpGrpcReceiver | OtlpHttpReceiver => !!r);
+
+  let state: 'new' | 'starting' | 'ready' | 'stopping' | 'stopped' = 'new';
+
+  return {
+    windows,
+    pool,
+    ports: () => ({ grpc: grpc?.port() ?? 0, http: http?.port() ?? 0 }),
+    ready: () => state === 'ready',
+
+    async start(signal) {
+      if (state !== 'new') return;
+      state = 'starting';
+      try {
+        await startAll([windows, pool, ...receivers], signal);
+      } catch (err) {
+        state = 'stopped';
+        throw err;
+      }
+      state = 'ready';
+      logger.info('ingest pipeline ready', { grpcPort: grpc?.port(), httpPort: http?.port() });
+    },
+
+    async shutdown(deadlineMs) {
+      if (state === 'stopping' || state === 'stopped') return;
+      const wasStarted = state !== 'new';
+      state = 'stopping';
+      if (wasStarted) {
+        const deadline = deadlineMs ?? Date.now() + 10_000;
+        // Receivers answer in-flight requests before they close, so the pool drains behind them.
+        await Promise.all(receivers.map((r) => shutdownAll([r], deadline)));
+        await shutdownAll([pool, windows], deadline);
+      }
+      state = 'stopped';
+    },
+  };
+}

@@ -1,0 +1,231 @@
+// Owns the worker pool that turns whole export requests into partial aggregates: a piscina pool
+// of pure workers, each task one request body, transferred (not copied) to the worker. The
+// queue is bounded by task count and by bytes, so a flood is answered with "retry later"
+// (errorClass 'retryable') instead of buffering without bound.
+
+import { availableParallelism } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { ResourceLimits } from 'node:worker_threads';
+import { Piscina } from 'piscina';
+import { GenOpsError } from '../../kernel/errors.ts';
+import type { Component } from '../../kernel/lifecycle.ts';
+import type { Logger } from '../../kernel/logger.ts';
+import { silentLogger } from '../../kernel/logger.ts';
+import type { IngestMetrics } from '../ingest-metrics.ts';
+import { noopIngestMetrics } from '../ingest-metrics.ts';
+import type { DecodeTask, PartialAggregate } from '../partial.ts';
+
+export interface DecodePoolOptions {
+  /** Worker module; default pipeline/worker/entry.ts. */
+  workerFile?: string | URL;
+  /** Export of the worker module that handles a task; default "default". */
+  workerExport?: string;
+  /** Worker threads; default the number of cores. */
+  threads?: number;
+  /** Tasks allowed to wait beyond those running; default 4 per thread. */
+  maxQueue?: number;
+  /** Body bytes allowed queued or running at once; default 256 MiB. */
+  maxQueuedBytes?: number;
+  /** Per-worker memory caps; default 256 MiB old generation. */
+  resourceLimits?: ResourceLimits;
+  /** Passed to every worker (price table options and the like). */
+  workerData?: unknown;
+  /** Seconds a refused client is told to wait; default 1. */
+  retryAfterSeconds?: number;
+  logger?: Logger;
+  metrics?: Pick<IngestMetrics, 'queueDepth' | 'queuedBytes'>;
+}
+
+export interface DecodePoolStats {
+  readonly threads: number;
+  /** Tasks queued or running. */
+  readonly inFlight: number;
+  readonly inFlightBytes: number;
+}
+
+export interface DecodePool extends Component {
+  /**
+   * Decodes one request in a worker. The body's ArrayBuffer is transferred: the caller must not
+   * use it afterwards, and it must not be shared with other views (see ownedBytes).
+   * Rejects with GenOpsError 'retryable' when full, 'shutting-down' when stopping,
+   * 'invalid' when the worker could not decode the body.
+   */
+  decode(task: DecodeTask): Promise<PartialAggregate>;
+  /** True when a task of `bytes` would be refused right now (lets receivers refuse before reading). */
+  wouldRefuse(bytes?: number): boolean;
+  stats(): DecodePoolStats;
+}
+
+const DEFAULT_WORKER = new URL('../worker/entry.ts', import.meta.url);
+
+/**
+ * A view that owns its whole ArrayBuffer, so transferring it cannot detach anybody else's data
+ * (Node's small Buffers share an 8 KiB pool; grpc-js hands out slices). Copies only when needed.
+ */
+export function ownedBytes(bytes: Uint8Array): Uint8Array {
+  if (
+    bytes.byteOffset === 0 &&
+    bytes.byteLength === bytes.buffer.byteLength &&
+    bytes.buffer instanceof ArrayBuffer
+  ) {
+    return bytes;
+  }
+  const copy = new Uint8Array(bytes.byteLength);
+  copy.set(bytes);
+  return copy;
+}
+
+export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
+  const threads = Math.max(1, options.threads ?? availableParallelism());
+  const maxQueue = Math.max(0, options.maxQueue ?? threads * 4);
+  const maxInFlight = threads + maxQueue;
+  const maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024 * 1024;
+  const retryAfterSeconds = options.retryAfterSeconds ?? 1;
+  const logger = options.logger ?? silentLogger;
+  const metrics = options.metrics ?? noopIngestMetrics;
+  const workerFile = options.workerFile ?? DEFAULT_WORKER;
+  const filename = workerFile instanceof URL ? fileURLToPath(workerFile) : workerFile;
+
+  let piscina: Piscina<DecodeTask, PartialAggregate> | undefined;
+  let state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
+  let inFlight = 0;
+  let inFlightBytes = 0;
+  let drained: (() => void) | undefined;
+
+  const refuseReason = (bytes: number): GenOpsError | undefined => {
+    if (state !== 'running' || !piscina) {
+      return new GenOpsError('shutting-down', 'pool-stopped', 'the decode pool is not running', {
+        retryAfterSeconds,
+      });
+    }
+    // One oversized request is still let through when nothing else is in flight.
+    if (inFlight >= maxInFlight || (inFlight > 0 && inFlightBytes + bytes > maxQueuedBytes)) {
+      return new GenOpsError('retryable', 'queue-full', 'the ingest queue is full, retry later', {
+        retryAfterSeconds,
+      });
+    }
+    return undefined;
+  };
+
+  const settle = (bytes: number): void => {
+    inFlight--;
+    inFlightBytes -= bytes;
+    metrics.queueDepth(Math.max(0, inFlight - threads));
+    metrics.queuedBytes(inFlightBytes);
+    if (inFlight === 0 && drained) drained();
+  };
+
+  return {
+    async start() {
+      if (state !== 'new') return;
+      piscina = new Piscina<DecodeTask, PartialAggregate>({
+        filename,
+        name: options.workerExport ?? 'default',
+        minThreads: threads,
+        maxThreads: threads,
+        // Tasks never wait inside piscina beyond what we admitted; our own counters bound it.
+        maxQueue: maxQueue + threads,
+        idleTimeout: 60_000,
+        resourceLimits: options.resourceLimits ?? { maxOldGenerationSizeMb: 256 },
+        workerData: options.workerData,
+      });
+      state = 'running';
+      // Fail fast: a worker that cannot load its module should stop startup, not the first request.
+      try {
+        await piscina.run({ body: new Uint8Array(0), encoding: 'protobuf' });
+      } catch (err) {
+        state = 'stopped';
+        await piscina.destroy();
+        piscina = undefined;
+        throw new GenOpsError('internal', 'worker-start', `decode worker failed to start: ${String(err)}`, {
+          cause: err,
+        });
+      }
+      logger.info('decode pool started', { threads, maxQueue, maxQueuedBytes });
+    },
+
+    decode(task) {
+      const bytes = task.body.byteLength;
+      const refusal = refuseReason(bytes);
+      if (refusal) return Promise.reject(refusal);
+      inFlight++;
+      inFlightBytes += bytes;
+      metrics.queueDepth(Math.max(0, inFlight - threads));
+      metrics.queuedBytes(inFlightBytes);
+      const body = ownedBytes(task.body);
+      const run = piscina!.run(
+        { body, encoding: task.encoding },
+        body.byteLength > 0 ? { transferList: [body.buffer as ArrayBuffer] } : {},
+      );
+      return run.then(
+        (result) => {
+          settle(bytes);
+          return result;
+        },
+        (err: unknown) => {
+          settle(bytes);
+          throw workerError(err, retryAfterSeconds);
+        },
+      );
+    },
+
+    wouldRefuse(bytes = 0) {
+      return refuseReason(bytes) !== undefined;
+    },
+
+    stats() {
+      return { threads, inFlight, inFlightBytes };
+    },
+
+    async shutdown(deadlineMs) {
+      if (state === 'stopped' || state === 'stopping') return;
+      if (state === 'new') {
+        state = 'stopped';
+        return;
+      }
+      state = 'stopping';
+      const p = piscina!;
+      if (inFlight > 0) {
+        const waitMs = Math.max(0, (deadlineMs ?? Date.now() + 10_000) - Date.now());
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, waitMs);
+          drained = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+      }
+      await p.destroy();
+      piscina = undefined;
+      state = 'stopped';
+      logger.info('decode pool stopped');
+    },
+  };
+}
+
+/**
+ * Errors lose their class crossing the thread boundary, so they are classified here: a worker
+ * that died (memory cap, crash) is internal; anything the pure decoder threw is bad input.
+ */
+function workerError(err: unknown, retryAfterSeconds: number): GenOpsError {
+  const code = (err as { code?: unknown } | null)?.code;
+  const message = err instanceof Error ? err.message : String(err);
+  if (typeof code === 'string' && code.startsWith('ERR_WORKER')) {
+    return new GenOpsError('internal', 'worker-died', `decode worker failed: ${message}`, { cause: err });
+  }
+  if (/task queue is at limit/i.test(message)) {
+    return new GenOpsError('retryable', 'queue-full', 'the ingest queue is full, retry later', {
+      cause: err,
+      retryAfterSeconds,
+    });
+  }
+  if (/terminat|destroy|closed/i.test(message)) {
+    return new GenOpsError('shutting-down', 'pool-stopped', 'the decode pool is stopping', {
+      cause: err,
+      retryAfterSeconds,
+    });
+  }
+  return new GenOpsError('invalid', 'undecodable', `request could not be decoded: ${message}`, {
+    cause: err,
+  });
+}
