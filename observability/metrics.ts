@@ -88,6 +88,13 @@ export interface MetricsOptions {
   readonly defaultMetrics?: boolean;
   /** Sets genops_build_info{version}. */
   readonly version?: string;
+  /**
+   * Who exports the scrape-time gauges (usage snapshot and decisions hold the whole cluster on every
+   * replica) and counts violations found by the decision stage: 'leader' (default) exports them only
+   * while leader.leader(true) is in force, so each budget has one series and alerts fire once;
+   * 'always' for a single process without leader election (`genops local`).
+   */
+  readonly clusterGauges?: 'leader' | 'always';
   /** Extra labels on every series (e.g. { pod }); usually Prometheus adds these from the target. */
   readonly defaultLabels?: Readonly<Record<string, string>>;
 }
@@ -170,7 +177,10 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
   // Scrape-time values, computed once per scrape (one registry.metrics() call collects every
   // gauge within the same millisecond or so) rather than once per gauge.
   let cache: { at: number; snapshot: unknown; decisions: unknown; values: Map<string, Sample[]> } | undefined;
+  let isLeaderNow = false;
+  const exportsClusterView = () => options.clusterGauges === 'always' || isLeaderNow;
   const derivedValues = (): Map<string, Sample[]> => {
+    if (!exportsClusterView()) return new Map();
     const snapshot = options.snapshot?.();
     const decisions = options.decisions?.();
     const now = clock.now();
@@ -303,6 +313,11 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
     evaluated: (seconds, set) => {
       evaluations(none);
       decisionDuration(none, seconds);
+      if (!exportsClusterView()) {
+        // A new leader counts the violations in force once more: better than never.
+        inForce = new Set();
+        return;
+      }
       const next = new Set<string>();
       for (const v of violationsOf(set)) {
         next.add(v.id);
@@ -355,7 +370,6 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
 
   const leaderGauge = gauge('genops_leader');
   const leaderTransitions = counter('genops_leader_transitions_total');
-  let isLeaderNow = false;
   leaderGauge(none, 0);
   const leader: LeaderMetrics = {
     leader: (isLeader) => {

@@ -145,7 +145,7 @@ describe('metrics registry', () => {
   });
 
   it('counts a violation once when it appears, again only after it ended', async () => {
-    const m = createMetrics();
+    const m = createMetrics({ clusterGauges: 'always' });
     const src = { kind: 'AIPolicy' as const, namespace: 'ai-platform', name: 'production-policy' };
     const violating = decisionSet({
       workloads: [decision(chat, 'throttle', [reason('RATE_LIMITED', 'throttle', src)])],
@@ -163,6 +163,28 @@ describe('metrics registry', () => {
       1,
     );
     expect(await value(m, 'genops_decision_evaluations_total')).toBe(4);
+  });
+
+  it('exports the cluster view only while leader, unless told to always', async () => {
+    const current = decisionSet({
+      budgets: [budget('team-budget', 'ai-platform', { spend: 96, limit: 100, projected: 120 })],
+    });
+    const src = { kind: 'AIBudget' as const, namespace: 'ai-platform', name: 'team-budget' };
+    const violating = decisionSet({
+      workloads: [decision(chat, 'block', [reason('BUDGET_EXCEEDED', 'block', src)])],
+    });
+    const m = createMetrics({ decisions: () => current });
+    m.decision.evaluated(0.001, violating);
+    expect(await values(m, 'genops_budget_utilization_percent')).toEqual([]);
+    expect(await values(m, 'genops_policy_violations_total')).toEqual([]);
+    m.leader.leader(true);
+    m.decision.evaluated(0.001, violating);
+    expect(await value(m, 'genops_budget_utilization_percent', { budget_name: 'team-budget' })).toBe(96);
+    expect(await value(m, 'genops_policy_violations_total', { reason: 'BUDGET_EXCEEDED' })).toBe(1);
+    m.leader.leader(false);
+    expect(await values(m, 'genops_budget_utilization_percent')).toEqual([]);
+    const always = createMetrics({ decisions: () => current, clusterGauges: 'always' });
+    expect(await value(always, 'genops_budget_utilization_percent', { budget_name: 'team-budget' })).toBe(96);
   });
 
   it('caps series per metric and counts what it dropped', async () => {
@@ -192,7 +214,7 @@ describe('metrics registry', () => {
   it('computes snapshot gauges at scrape time from the latest snapshot', async () => {
     let current: UsageSnapshot | undefined;
     const clock = createManualClock(0);
-    const m = createMetrics({ clock, snapshot: () => current });
+    const m = createMetrics({ clock, snapshot: () => current, clusterGauges: 'always' });
     expect(await values(m, 'genops_requests_per_second')).toEqual([]);
     current = snapshot([
       workload(chat, {
@@ -244,6 +266,7 @@ describe('metrics registry', () => {
     });
     const m = createMetrics({
       decisions: () => current,
+      clusterGauges: 'always',
       derived: { replicasOf: (ref) => (ref.name === 'chat-assistant' ? 6 : undefined) },
     });
     const b = { budget_name: 'team-budget', namespace: 'ai-platform' };
