@@ -2,7 +2,7 @@
 // CRD carries (crds/openapi.ts) and the same CEL rules, evaluated by a CEL interpreter. Used by
 // `genops validate`, local mode and the admission webhook; it mirrors what the API server does:
 // drop nulls, apply defaults, check the schema (unknown fields are errors, as kubectl's strict field
-// validation makes them), then evaluate each CEL rule on nodes whose own subtree passed the schema.
+// validation makes them), then, unless a blocking schema error was found, evaluate every CEL rule.
 
 import { Environment } from '@marcbachmann/cel-js';
 import type { AIBudget, AIPolicy, GenOpsResource } from './index.ts';
@@ -63,7 +63,10 @@ export function checkResource(doc: unknown): CheckResult<GenOpsResource> {
   // metadata was checked above; the CRD leaves it to the API server.
   const { metadata: _metadata, ...rest } = defaulted;
   const withoutMeta = { ...rest, metadata: {} };
-  walk(schema, withoutMeta, '', problems);
+  const found: SchemaProblems = { list: [], blocking: false };
+  walk(schema, withoutMeta, '', found);
+  problems.push(...found.list);
+  if (!found.blocking) evaluateRules(schema, withoutMeta, '', problems);
   if (problems.length > 0) return { ok: false, problems };
   return { ok: true, value: defaulted as unknown as GenOpsResource };
 }
@@ -168,15 +171,26 @@ function checkMetadata(meta: unknown, problems: Problem[]): void {
 // -------------------------------------------------------------------------------------------------------
 // Schema walk
 
-/** Walks `value` against `schema`; returns whether this subtree is free of schema problems. */
-function walk(schema: StructuralSchema, value: unknown, path: string, problems: Problem[]): boolean {
-  const before = problems.length;
-  const add = (message: string, at = path): void => {
-    problems.push({ path: at, message });
+/** Problems found by the schema walk; `blocking` ones stop CEL evaluation, as in the API server. */
+interface SchemaProblems {
+  list: Problem[];
+  blocking: boolean;
+}
+
+/**
+ * Walks `value` against `schema` (types, enums, bounds, patterns, lists, required and unknown fields).
+ * Wrong types, enum misses, missing required fields, too long strings, too many items and unknown
+ * fields are blocking: the API server then skips every CEL rule of the object (hasBlockingErr in
+ * apiextensions-apiserver), and so do we.
+ */
+function walk(schema: StructuralSchema, value: unknown, path: string, out: SchemaProblems): void {
+  const add = (message: string, at = path, blocking = false): void => {
+    out.list.push({ path: at, message });
+    if (blocking) out.blocking = true;
   };
   if (!hasType(schema.type, value)) {
-    add(`must be ${article(schema.type)} (got ${show(value)})`);
-    return false;
+    add(`must be ${article(schema.type)} (got ${show(value)})`, path, true);
+    return;
   }
   switch (schema.type) {
     case 'string': {
@@ -190,7 +204,7 @@ function walk(schema: StructuralSchema, value: unknown, path: string, problems: 
         add(schema.minLength === 1 ? 'must not be empty' : `must be at least ${schema.minLength} characters`);
       }
       if (schema.maxLength !== undefined && [...s].length > schema.maxLength) {
-        add(`must be at most ${schema.maxLength} characters (got ${[...s].length})`);
+        add(`must be at most ${schema.maxLength} characters (got ${[...s].length})`, path, true);
       }
       if (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(s)) {
         add(`${JSON.stringify(s)} does not match the pattern ${schema.pattern}`);
@@ -227,10 +241,10 @@ function walk(schema: StructuralSchema, value: unknown, path: string, problems: 
         add(schema.minItems === 1 ? 'must not be empty' : `must have at least ${schema.minItems} items`);
       }
       if (schema.maxItems !== undefined && a.length > schema.maxItems) {
-        add(`must have at most ${schema.maxItems} items (got ${a.length})`);
+        add(`must have at most ${schema.maxItems} items (got ${a.length})`, path, true);
       }
       a.forEach((item, i) => {
-        if (schema.items !== undefined) walk(schema.items, item, `${path}[${i}]`, problems);
+        if (schema.items !== undefined) walk(schema.items, item, `${path}[${i}]`, out);
       });
       if (schema['x-kubernetes-list-type'] === 'set') {
         const seen = new Set<string>();
@@ -256,42 +270,51 @@ function walk(schema: StructuralSchema, value: unknown, path: string, problems: 
       const o = value as Record<string, unknown>;
       if (schema.properties !== undefined) {
         for (const req of schema.required ?? []) {
-          if (o[req] === undefined) add('required field is missing', join(path, req));
+          if (o[req] === undefined) add('required field is missing', join(path, req), true);
         }
         for (const [key, child] of Object.entries(o)) {
           const childSchema = schema.properties[key];
           if (childSchema === undefined) {
-            add(unknownField(key, Object.keys(schema.properties)), join(path, key));
+            add(unknownField(key, Object.keys(schema.properties)), join(path, key), true);
             continue;
           }
-          walk(childSchema, child, join(path, key), problems);
+          walk(childSchema, child, join(path, key), out);
         }
       } else if (schema.additionalProperties !== undefined) {
         for (const [key, child] of Object.entries(o)) {
-          walk(schema.additionalProperties, child, `${path}[${key}]`, problems);
+          walk(schema.additionalProperties, child, `${path}[${key}]`, out);
         }
       }
       break;
     }
   }
-  const rules = schema['x-kubernetes-validations'];
-  if (rules !== undefined) {
-    // Like the API server, rules run even when a field elsewhere is wrong. Fields with problems are left
-    // out of `self` (so `has()` guards skip them), and a list with a bad item is not checked as a whole.
-    const bad = problems.slice(before).map((p) => p.path);
-    if (bad.length === 0 || schema.type === 'object') {
-      const self = toCel(schema, value, path, bad);
-      for (const rule of rules) {
-        const verdict = evaluateRule(rule, self);
-        if (verdict === true || (verdict !== false && bad.length > 0)) continue;
-        add(
-          verdict === false ? rule.message : `${rule.message} (rule could not be evaluated: ${verdict})`,
-          rule.fieldPath === undefined ? path : path + rule.fieldPath,
-        );
-      }
+}
+
+/** Evaluates every CEL rule in the tree, on a value whose types the schema walk already proved. */
+function evaluateRules(schema: StructuralSchema, value: unknown, path: string, problems: Problem[]): void {
+  if (value === undefined) return;
+  if (schema.type === 'object' && isObject(value)) {
+    for (const [key, child] of Object.entries(value)) {
+      const childSchema =
+        schema.properties !== undefined ? schema.properties[key] : schema.additionalProperties;
+      const childPath = schema.properties !== undefined ? join(path, key) : `${path}[${key}]`;
+      if (childSchema !== undefined) evaluateRules(childSchema, child, childPath, problems);
     }
+  } else if (schema.type === 'array' && Array.isArray(value) && schema.items !== undefined) {
+    const items = schema.items;
+    value.forEach((item, i) => evaluateRules(items, item, `${path}[${i}]`, problems));
   }
-  return problems.length === before;
+  const rules = schema['x-kubernetes-validations'];
+  if (rules === undefined) return;
+  const self = toCel(schema, value);
+  for (const rule of rules) {
+    const verdict = evaluateRule(rule, self);
+    if (verdict === true) continue;
+    problems.push({
+      path: rule.fieldPath === undefined ? path : path + rule.fieldPath,
+      message: verdict === false ? rule.message : `${rule.message} (rule could not be evaluated: ${verdict})`,
+    });
+  }
 }
 
 // -------------------------------------------------------------------------------------------------------
@@ -338,27 +361,21 @@ function evaluateRule(rule: CelRule, self: unknown): boolean | string {
   }
 }
 
-/**
- * Converts a value into CEL values: integer fields become int (bigint), number fields double. Fields
- * whose own path is in `bad` (they failed the schema) are left out; their parents stay.
- */
-function toCel(schema: StructuralSchema, value: unknown, path: string, bad: readonly string[]): unknown {
+/** Converts a schema-valid value into CEL values: integer fields become int (bigint), number fields double. */
+function toCel(schema: StructuralSchema, value: unknown): unknown {
   switch (schema.type) {
     case 'integer':
       return Number.isSafeInteger(value) ? BigInt(value as number) : value;
     case 'array': {
-      if (!Array.isArray(value)) return value;
       const items = schema.items;
-      return items === undefined ? value : value.map((v, i) => toCel(items, v, `${path}[${i}]`, bad));
+      return Array.isArray(value) && items !== undefined ? value.map((v) => toCel(items, v)) : value;
     }
     case 'object': {
       if (!isObject(value)) return value;
       const out: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(value)) {
-        const childPath = schema.properties !== undefined ? join(path, k) : `${path}[${k}]`;
         const child = schema.properties !== undefined ? schema.properties[k] : schema.additionalProperties;
-        if (child === undefined || bad.includes(childPath)) continue;
-        out[k] = toCel(child, v, childPath, bad);
+        out[k] = child === undefined ? v : toCel(child, v);
       }
       return out;
     }
