@@ -91,6 +91,46 @@ export function snapshotValues(
   return out;
 }
 
+/** Metrics the usage port counts as events, or (usageCounters: 'snapshot') reads from the snapshot. */
+export const USAGE_COUNTERS: readonly string[] = [
+  'genops_cost_total_usd',
+  'genops_tokens_total',
+  'genops_requests_total',
+];
+
+/**
+ * Usage counters read from the snapshot's per-model figures of the current month: for a single
+ * process without restored spend (`genops local`) that equals what it charged since it started,
+ * and the monthly reset looks like a counter reset to rate()/increase().
+ */
+export function usageCounterValues(snapshot: UsageSnapshot | undefined): Map<string, Sample[]> {
+  const out = new Map<string, Sample[]>();
+  if (!snapshot) return out;
+  for (const w of snapshot.workloads.values()) {
+    for (const m of w.models) {
+      const labels = {
+        namespace: w.ref.namespace,
+        workload: w.ref.name,
+        provider: m.provider,
+        model: m.model,
+      };
+      push(out, 'genops_cost_total_usd', labels, microsToUsd(m.costMicros));
+      push(out, 'genops_requests_total', labels, m.requests);
+      const tokens: [string, number][] = [
+        ['input', m.inputTokens],
+        ['output', m.outputTokens],
+        ['cache_read', m.cacheReadTokens],
+        ['cache_write', m.cacheWriteTokens],
+        ['reasoning', m.reasoningTokens],
+      ];
+      for (const [token_type, n] of tokens) {
+        if (n > 0) push(out, 'genops_tokens_total', { ...labels, token_type }, n);
+      }
+    }
+  }
+  return out;
+}
+
 /** Burn rate of a budget relative to the rate that would exactly use up what is left by period end. */
 export function burnRatio(budget: BudgetState): number {
   const remaining = budget.limitMicros - budget.spendMicros;

@@ -16,6 +16,8 @@ import { CATALOGUE, type MetricDef } from './catalogue.ts';
 import {
   decisionValues,
   snapshotValues,
+  USAGE_COUNTERS,
+  usageCounterValues,
   violationsOf,
   type DerivedOptions,
   type Labels,
@@ -95,6 +97,13 @@ export interface MetricsOptions {
    * 'always' for a single process without leader election (`genops local`).
    */
   readonly clusterGauges?: 'leader' | 'always';
+  /**
+   * Where genops_cost_total_usd, genops_tokens_total and genops_requests_total come from: 'events'
+   * (default) counts usage.charged() calls, what this replica charged since it started, exact when
+   * summed over replicas; 'snapshot' reads the month's per-model figures of the snapshot at scrape
+   * time, for a single process without restored spend (`genops local`).
+   */
+  readonly usageCounters?: 'events' | 'snapshot';
   /** Extra labels on every series (e.g. { pod }); usually Prometheus adds these from the target. */
   readonly defaultLabels?: Readonly<Record<string, string>>;
 }
@@ -179,6 +188,7 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
   let cache: { at: number; snapshot: unknown; decisions: unknown; values: Map<string, Sample[]> } | undefined;
   let isLeaderNow = false;
   const exportsClusterView = () => options.clusterGauges === 'always' || isLeaderNow;
+  const usageFromSnapshot = options.usageCounters === 'snapshot';
   const derivedValues = (): Map<string, Sample[]> => {
     if (!exportsClusterView()) return new Map();
     const snapshot = options.snapshot?.();
@@ -188,16 +198,43 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
       return cache.values;
     }
     const values = snapshotValues(snapshot, options.derived);
+    if (usageFromSnapshot)
+      for (const [name, samples] of usageCounterValues(snapshot)) values.set(name, samples);
     for (const [name, samples] of decisionValues(decisions, options.derived)) values.set(name, samples);
     cache = { at: now, snapshot, decisions, values };
     return values;
+  };
+
+  /** Writes scrape-time samples up to the metric's cap; the rest is counted as dropped. */
+  const writeCapped = (
+    def: MetricDef,
+    samples: readonly Sample[],
+    write: (labels: Record<string, string>, value: number) => void,
+  ) => {
+    const cap = capOf(def.name);
+    let written = 0;
+    for (const s of samples) {
+      if (written >= cap) break;
+      if (s.value > 0 || def.type === 'gauge') write(cleanLabels(def, s.labels), s.value);
+      written++;
+    }
+    countDropped(def.name, samples.length - written);
   };
 
   for (const def of CATALOGUE) {
     if (def === droppedDef) continue;
     defs.set(def.name, def);
     const base = { name: def.name, help: def.help, labelNames: [...def.labels], registers: [registry] };
-    if (def.type === 'counter') {
+    if (usageFromSnapshot && USAGE_COUNTERS.includes(def.name)) {
+      const fromSnapshot: Counter<string> = new Counter({
+        ...base,
+        collect: () => {
+          fromSnapshot.reset();
+          writeCapped(def, derivedValues().get(def.name) ?? [], (labels, v) => fromSnapshot.inc(labels, v));
+        },
+      });
+      metrics.set(def.name, fromSnapshot);
+    } else if (def.type === 'counter') {
       metrics.set(def.name, new Counter(base));
     } else if (def.type === 'histogram') {
       metrics.set(def.name, new Histogram({ ...base, buckets: [...(def.buckets ?? [])] }));
@@ -208,15 +245,7 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
         ...base,
         collect: () => {
           gauge.reset();
-          const samples = derivedValues().get(def.name) ?? [];
-          const cap = capOf(def.name);
-          let written = 0;
-          for (const s of samples) {
-            if (written >= cap) break;
-            gauge.set(cleanLabels(def, s.labels), s.value);
-            written++;
-          }
-          countDropped(def.name, samples.length - written);
+          writeCapped(def, derivedValues().get(def.name) ?? [], (labels, v) => gauge.set(labels, v));
         },
       });
       metrics.set(def.name, gauge);
@@ -288,6 +317,7 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
   const requests = counter('genops_requests_total');
   const usage: UsageMetrics = {
     charged: (u) => {
+      if (usageFromSnapshot) return;
       const labels = {
         namespace: u.workload.namespace,
         workload: u.workload.name,

@@ -108,6 +108,48 @@ describe('metrics registry', () => {
     ]);
   });
 
+  it('reads the usage counters from the snapshot when asked (genops local)', async () => {
+    const current = snapshot([
+      workload(chat, {
+        models: [
+          {
+            provider: 'openai',
+            model: 'gpt-4o',
+            costMicros: 3_500_000,
+            requests: 7,
+            inputTokens: 700,
+            outputTokens: 0,
+            cacheReadTokens: 0,
+            cacheWriteTokens: 0,
+            reasoningTokens: 0,
+            unpriced: false,
+          },
+        ],
+      }),
+    ]);
+    const m = createMetrics({ snapshot: () => current, clusterGauges: 'always', usageCounters: 'snapshot' });
+    m.usage.charged({
+      workload: batch,
+      provider: 'openai',
+      model: 'gpt-4o',
+      requests: 1,
+      costMicros: 1,
+      inputTokens: 1,
+      outputTokens: 0,
+      cacheReadTokens: 0,
+      cacheWriteTokens: 0,
+      reasoningTokens: 0,
+    });
+    const labels = { workload: 'chat-assistant', provider: 'openai', model: 'gpt-4o' };
+    expect(await value(m, 'genops_cost_total_usd', labels)).toBe(3.5);
+    expect(await value(m, 'genops_requests_total', labels)).toBe(7);
+    expect((await values(m, 'genops_tokens_total')).map((v) => [v.labels.token_type, v.value])).toEqual([
+      ['input', 700],
+    ]);
+    expect((await values(m, 'genops_cost_total_usd')).length).toBe(1); // charged() is ignored in this mode
+    expect(await m.render()).toContain('# TYPE genops_cost_total_usd counter');
+  });
+
   it('implements the ingest, work queue, kube client, informer and leader ports', async () => {
     const m = createMetrics();
     m.ingest.spansRejected(2, 'otlp-http-json', 'invalid');
