@@ -24,8 +24,17 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
         return;
       }
       for (const p of result.problems) ctx.stdout(formatProblem(p) + '\n');
-      const invalid = new Set(result.problems.map((p) => `${p.file}:${p.index}`)).size;
-      const summary = `${result.checked} resource(s) in ${result.files} file(s), ${invalid} invalid, ${result.skipped} other document(s) skipped`;
+      const docs = (yaml: boolean): number =>
+        new Set(
+          result.problems
+            .filter((p) => (p.resource === undefined) === yaml)
+            .map((p) => `${p.file}:${p.index}`),
+        ).size;
+      const unreadable = docs(true);
+      const summary =
+        `${result.checked} resource(s) in ${result.files} file(s), ${docs(false)} invalid, ` +
+        `${result.skipped} other document(s) skipped` +
+        (unreadable > 0 ? `, ${unreadable} unreadable document(s)` : '');
       if (result.problems.length > 0) {
         ctx.stderr(`${summary}; ${result.problems.length} problem(s)\n`);
         setExit(EXIT.failure);
