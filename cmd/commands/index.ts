@@ -6,4 +6,5 @@ export const commandModules: ReadonlyArray<() => Promise<CommandModule>> = [
   () => import('./version.ts'),
   () => import('./validate.ts'),
   () => import('./demo.ts'),
+  () => import('./local.ts'),
 ];

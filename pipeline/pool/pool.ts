@@ -22,7 +22,7 @@ export interface DecodePoolOptions {
   workerExport?: string;
   /** Worker threads; default the number of cores. */
   threads?: number;
-  /** Tasks allowed to wait beyond those running; default 4 per thread. */
+  /** Tasks allowed to wait beyond those running; default max(64, 32 per thread). Bytes are bounded too. */
   maxQueue?: number;
   /** Body bytes allowed queued or running at once; default 256 MiB. */
   maxQueuedBytes?: number;
@@ -77,7 +77,8 @@ export function ownedBytes(bytes: Uint8Array): Uint8Array {
 
 export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
   const threads = Math.max(1, options.threads ?? availableParallelism());
-  const maxQueue = Math.max(0, options.maxQueue ?? threads * 4);
+  // SDK exporters send many small requests; the byte bound is what protects memory.
+  const maxQueue = Math.max(0, options.maxQueue ?? Math.max(64, threads * 32));
   const maxInFlight = threads + maxQueue;
   const maxQueuedBytes = options.maxQueuedBytes ?? 256 * 1024 * 1024;
   const retryAfterSeconds = options.retryAfterSeconds ?? 1;
@@ -210,16 +211,24 @@ export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
 function workerError(err: unknown, retryAfterSeconds: number): GenOpsError {
   const code = (err as { code?: unknown } | null)?.code;
   const message = err instanceof Error ? err.message : String(err);
-  if (typeof code === 'string' && code.startsWith('ERR_WORKER')) {
+  // pipeline/worker/entry.ts marks a decoder bug (as opposed to bad input) with this prefix.
+  if (
+    (typeof code === 'string' && code.startsWith('ERR_WORKER')) ||
+    message.startsWith('internal decode error')
+  ) {
     return new GenOpsError('internal', 'worker-died', `decode worker failed: ${message}`, { cause: err });
   }
-  if (/task queue is at limit/i.test(message)) {
+  // piscina's own errors (made on this thread, matched exactly so decoder messages never collide).
+  if (
+    message === 'Task queue is at limit' ||
+    message === 'No task queue available and all Workers are busy'
+  ) {
     return new GenOpsError('retryable', 'queue-full', 'the ingest queue is full, retry later', {
       cause: err,
       retryAfterSeconds,
     });
   }
-  if (/terminat|destroy|closed/i.test(message)) {
+  if (message === 'Terminating worker thread' || message === 'Close operation timed out') {
     return new GenOpsError('shutting-down', 'pool-stopped', 'the decode pool is stopping', {
       cause: err,
       retryAfterSeconds,

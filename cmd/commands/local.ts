@@ -1,0 +1,275 @@
+// `genops local`: the ingest pipeline without a cluster. Loads AIPolicy/AIBudget YAML from a
+// directory (reloaded when files change), receives OTLP on 4317/4318, attributes spans from
+// resource attributes only, serves Prometheus text on /metrics and /healthz + /readyz.
+
+import { Command, InvalidArgumentError } from 'commander';
+import { watch } from 'node:fs';
+import type { FSWatcher } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { AIBudget, AIPolicy } from '../../crds/index.ts';
+import { formatProblem, loadResources } from '../../crds/load.ts';
+import { GenOpsError } from '../../kernel/errors.ts';
+import type { Logger } from '../../kernel/logger.ts';
+import type { Clock } from '../../kernel/clock.ts';
+import { createIngestPipeline } from '../../pipeline/ingest.ts';
+import type { IngestPipeline } from '../../pipeline/ingest.ts';
+import type { IngestMetrics } from '../../pipeline/ingest-metrics.ts';
+import { renderLocalMetrics } from '../../pipeline/local-metrics.ts';
+import { costOverrideFromPolicies } from '../../pipeline/windows/cost-override.ts';
+import { assertTimeZone } from '../../pipeline/windows/periods.ts';
+import { createDemoTraffic } from '../demo/traffic.ts';
+import type { DemoTraffic } from '../demo/traffic.ts';
+import type { CommandContext } from '../context.ts';
+import { EXIT } from '../context.ts';
+
+export interface LocalOptions {
+  readonly policies: string;
+  readonly host: string;
+  readonly otlpGrpcPort: number;
+  readonly otlpHttpPort: number;
+  readonly metricsPort: number;
+  readonly healthPort: number;
+  readonly timeZone: string;
+  /** Decode worker threads; default the number of cores. */
+  readonly workers?: number;
+  /** Also send the demo scenario's spans to our own HTTP receiver. */
+  readonly demo?: boolean;
+  /** Debounce of policy file changes, ms; default 250. */
+  readonly reloadDelayMs?: number;
+  readonly metrics?: IngestMetrics;
+}
+
+export interface LocalRuntime {
+  readonly pipeline: IngestPipeline;
+  ports(): { grpc: number; http: number; metrics: number; health: number };
+  resources(): { policies: readonly AIPolicy[]; budgets: readonly AIBudget[] };
+  /** Re-reads the policy directory now (also done on file changes). */
+  reload(): Promise<void>;
+  /** Resolves after every reload, with the number of resources loaded (tests wait on it). */
+  onReload(listener: (count: number) => void): void;
+  shutdown(): Promise<void>;
+}
+
+export async function startLocal(
+  options: LocalOptions,
+  deps: { logger: Logger; clock: Clock },
+): Promise<LocalRuntime> {
+  const logger = deps.logger.child({ component: 'local' });
+  assertTimeZone(options.timeZone);
+  try {
+    await stat(options.policies);
+  } catch {
+    throw new GenOpsError('invalid', 'policies-missing', `policy directory not found: ${options.policies}`);
+  }
+
+  let policies: readonly AIPolicy[] = [];
+  let budgets: readonly AIBudget[] = [];
+  const reloadListeners: ((count: number) => void)[] = [];
+
+  const pipeline = createIngestPipeline({
+    clock: deps.clock,
+    logger,
+    grpc: { host: options.host, port: options.otlpGrpcPort },
+    http: { host: options.host, port: options.otlpHttpPort },
+    windows: { timeZone: options.timeZone },
+    ...(options.metrics ? { metrics: options.metrics } : {}),
+    ...(options.workers !== undefined ? { pool: { threads: options.workers } } : {}),
+  });
+
+  const reload = async (): Promise<void> => {
+    let result;
+    try {
+      result = await loadResources([options.policies]);
+    } catch (err) {
+      logger.warn('policy directory could not be read; keeping the previous resources', { err });
+      return;
+    }
+    for (const p of result.problems) logger.warn('invalid resource skipped', { problem: formatProblem(p) });
+    policies = result.resources.map((r) => r.resource).filter((r): r is AIPolicy => r.kind === 'AIPolicy');
+    budgets = result.resources.map((r) => r.resource).filter((r): r is AIBudget => r.kind === 'AIBudget');
+    pipeline.windows.setCostOverride(costOverrideFromPolicies(policies));
+    logger.info('policies loaded', {
+      policies: policies.length,
+      budgets: budgets.length,
+      dir: options.policies,
+    });
+    for (const l of reloadListeners) l(policies.length + budgets.length);
+  };
+  await reload();
+
+  const metricsServer = createServer((req, res) => {
+    if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics') {
+      const body = renderLocalMetrics(pipeline.windows.current(), budgets);
+      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
+      res.end(body);
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  const healthServer = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/healthz') {
+      res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
+    } else if (path === '/readyz') {
+      const ready = pipeline.ready();
+      res.writeHead(ready ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ready ? 'ok\n' : 'not ready\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+
+  const listen = (server: Server, port: number): Promise<number> =>
+    new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, options.host, () => {
+        server.off('error', reject);
+        resolve((server.address() as AddressInfo).port);
+      });
+    });
+
+  let watcher: FSWatcher | undefined;
+  let demo: DemoTraffic | undefined;
+  let metricsPort: number;
+  let healthPort: number;
+  const close = (server: Server): Promise<void> =>
+    new Promise((resolve) => {
+      if (!server.listening) {
+        resolve();
+        return;
+      }
+      server.close(() => resolve());
+      server.closeAllConnections();
+    });
+
+  const shutdown = async (): Promise<void> => {
+    watcher?.close();
+    if (demo) await demo.shutdown();
+    await pipeline.shutdown(Date.now() + 10_000);
+    await Promise.all([close(metricsServer), close(healthServer)]);
+  };
+
+  try {
+    // Health first, so probes see "not ready" rather than nothing while the pipeline starts.
+    healthPort = await listen(healthServer, options.healthPort);
+    await pipeline.start();
+    metricsPort = await listen(metricsServer, options.metricsPort);
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    watcher = watch(options.policies, { recursive: true }, () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => void reload(), options.reloadDelayMs ?? 250);
+    });
+    watcher.on('error', (err) => logger.warn('policy watch failed; reloads stop', { err }));
+  } catch (err) {
+    logger.warn('cannot watch the policy directory; changes need a restart', { err });
+  }
+
+  if (options.demo) {
+    demo = createDemoTraffic({
+      endpoint: `http://127.0.0.1:${pipeline.ports().http}`,
+      protocol: 'http/protobuf',
+      rate: 1,
+      logger,
+    });
+    await demo.start();
+  }
+
+  const ports = { ...pipeline.ports(), metrics: metricsPort, health: healthPort };
+  logger.info('genops local running', ports);
+  return {
+    pipeline,
+    ports: () => ports,
+    resources: () => ({ policies, budgets }),
+    reload,
+    onReload: (l) => reloadListeners.push(l),
+    shutdown: async () => {
+      clearTimeout(timer);
+      await shutdown();
+    },
+  };
+}
+
+function parsePort(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('not a port number');
+  return n;
+}
+
+function parseTimeZone(value: string): string {
+  try {
+    assertTimeZone(value);
+  } catch {
+    throw new InvalidArgumentError('not an IANA time zone');
+  }
+  return value;
+}
+
+function parseCount(value: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('not a positive integer');
+  return n;
+}
+
+export function command(ctx: CommandContext, setExit: (code: number) => void): Command {
+  return new Command('local')
+    .description('run the ingest pipeline without a cluster: OTLP in, Prometheus metrics out')
+    .requiredOption('--policies <dir>', 'directory of AIPolicy/AIBudget YAML (reloaded on change)')
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--otlp-grpc-port <port>', 'OTLP/gRPC port', parsePort, 4317)
+    .option('--otlp-http-port <port>', 'OTLP/HTTP port', parsePort, 4318)
+    .option('--metrics-port <port>', 'Prometheus /metrics port', parsePort, 8080)
+    .option('--health-port <port>', '/healthz and /readyz port', parsePort, 8081)
+    .option('--time-zone <tz>', 'IANA time zone of budget periods', parseTimeZone, 'UTC')
+    .option('--workers <n>', 'decode worker threads (default: one per core)', parseCount)
+    .option('--demo', 'also send demo GenAI traffic to the local receiver')
+    .action(
+      async (opts: {
+        policies: string;
+        host: string;
+        otlpGrpcPort: number;
+        otlpHttpPort: number;
+        metricsPort: number;
+        healthPort: number;
+        timeZone: string;
+        workers?: number;
+        demo?: boolean;
+      }) => {
+        let runtime: LocalRuntime;
+        try {
+          runtime = await startLocal(
+            { ...opts, ...(opts.workers !== undefined ? { workers: opts.workers } : {}) },
+            { logger: ctx.logger, clock: ctx.clock },
+          );
+        } catch (err) {
+          // A missing directory or a busy port is a prerequisite problem, not a crash.
+          const code = (err as NodeJS.ErrnoException).code;
+          const unavailable =
+            code === 'EADDRINUSE' ||
+            code === 'EACCES' ||
+            (err instanceof GenOpsError && err.code === 'policies-missing');
+          ctx.stderr(`genops local: ${err instanceof Error ? err.message : String(err)}\n`);
+          setExit(unavailable ? EXIT.unavailable : EXIT.failure);
+          return;
+        }
+        const p = runtime.ports();
+        ctx.stdout(
+          `genops local: OTLP gRPC :${p.grpc}, OTLP HTTP :${p.http}, metrics :${p.metrics}/metrics, ` +
+            `health :${p.health}/healthz (Ctrl-C to stop)\n`,
+        );
+        await new Promise<void>((resolve) => {
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        await runtime.shutdown();
+        setExit(EXIT.ok);
+      },
+    );
+}
