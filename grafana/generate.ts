@@ -388,6 +388,27 @@ const overview: readonly PanelSpec[] = [
   },
   {
     type: 'timeseries',
+    title: 'Admissions refused or warned by reason',
+    unit: 'short',
+    stack: true,
+    targets: [
+      t(`sum by (reason, effect) (increase(genops_webhook_rulings_total[${RATE}]))`, '{{effect}} {{reason}}'),
+    ],
+  },
+  {
+    type: 'timeseries',
+    title: 'Emergency bypasses used',
+    unit: 'short',
+    stack: true,
+    targets: [
+      t(
+        `sum by (namespace, kind) (increase(genops_webhook_bypasses_total{${NS}}[${RATE}]))`,
+        '{{namespace}} {{kind}}',
+      ),
+    ],
+  },
+  {
+    type: 'timeseries',
     title: 'Enforcement actions',
     unit: 'short',
     w: 24,
@@ -518,6 +539,41 @@ const operator: readonly PanelSpec[] = [
     ],
   },
 
+  {
+    type: 'stat',
+    title: 'Webhook certificate expires in',
+    unit: 's',
+    w: 6,
+    h: 5,
+    thresholds: [
+      { value: null, color: 'red' },
+      { value: 604800, color: 'orange' },
+      { value: 2592000, color: 'green' },
+    ],
+    targets: [t('min(genops_webhook_certificate_expiry_timestamp_seconds) - time()', 'expires in')],
+  },
+  {
+    type: 'stat',
+    title: 'Certificate errors (range)',
+    w: 6,
+    h: 5,
+    targets: [
+      t('sum(increase(genops_webhook_certificate_errors_total[$__range]))', 'errors', { instant: true }),
+    ],
+  },
+  {
+    type: 'timeseries',
+    title: 'Admissions by reason (denied, warned)',
+    unit: 'short',
+    stack: true,
+    targets: [
+      t(
+        `sum by (webhook, reason, effect) (rate(genops_webhook_rulings_total[${RATE}]))`,
+        '{{webhook}} {{effect}} {{reason}}',
+      ),
+    ],
+  },
+
   { type: 'row', title: 'Controller' },
   {
     type: 'timeseries',
@@ -538,6 +594,15 @@ const operator: readonly PanelSpec[] = [
     unit: 'reqps',
     stack: true,
     targets: [t(`sum by (verb, code) (rate(genops_kube_api_requests_total[${RATE}]))`, '{{verb}} {{code}}')],
+  },
+  {
+    type: 'timeseries',
+    title: 'Usage records (spend shared between replicas)',
+    unit: 'short',
+    targets: [
+      t(`sum by (outcome) (rate(genops_usage_record_writes_total[${RATE}]))`, 'writes {{outcome}}'),
+      t('max by (pod) (genops_usage_records_merged)', 'records merged {{pod}}'),
+    ],
   },
   {
     type: 'timeseries',

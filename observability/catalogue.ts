@@ -38,6 +38,8 @@ export type LabelName =
   | 'verb'
   | 'code'
   | 'metric'
+  | 'stage'
+  | 'effect'
   | 'version';
 
 export interface MetricDef {
@@ -83,9 +85,12 @@ export const LABELS: Readonly<Record<LabelName, string>> = {
   period: 'daily, weekly, monthly, quarterly or yearly.',
   transport: 'otlp-grpc, otlp-http-protobuf or otlp-http-json.',
   outcome:
-    'Result of an operation: success, error, retry; for admissions allowed, denied, patched, warned, error.',
-  webhook: 'Admission webhook: validate or mutate (inject).',
+    'Result of an operation: success, error, retry; for admissions allowed, patched, warned, denied, bypassed, error; ' +
+    'for usage record writes written, failed.',
+  webhook: 'Admission webhook: mutate-pods, validate-workloads or validate-genops.',
   operation: 'Admission operation: CREATE, UPDATE, DELETE, CONNECT.',
+  stage: 'Certificate step that failed: reload or rotate.',
+  effect: 'What a webhook rule did to the request: denied or warned.',
   kind: 'Kubernetes kind of the object acted upon.',
   queue: 'Controller work queue name.',
   resource: 'Kubernetes resource (plural) an informer watches.',
@@ -300,8 +305,8 @@ export const CATALOGUE: readonly MetricDef[] = [
     name: 'genops_policy_violations_total',
     type: 'counter',
     help:
-      'Policy and budget violations: a workload newly found in violation of a rule (counted once per workload, ' +
-      'rule and reason while it lasts) and admission requests denied by the webhook.',
+      'Policy and budget violations found by the decision stage: counted when a workload starts violating a rule ' +
+      '(once per workload, rule and reason while it lasts). Admission refusals are genops_webhook_rulings_total.',
     labels: ['namespace', 'workload', 'policy', 'reason'],
     source: 'event',
     seed: true,
@@ -316,9 +321,25 @@ export const CATALOGUE: readonly MetricDef[] = [
     group: 'Policies and enforcement',
   },
   {
+    name: 'genops_workloads_by_action',
+    type: 'gauge',
+    help: 'Workloads per action after the last evaluation (allow, warn, throttle, block).',
+    labels: ['action'],
+    source: 'event',
+    group: 'Policies and enforcement',
+  },
+  {
+    name: 'genops_workloads_bypassed',
+    type: 'gauge',
+    help: 'Workloads whose enforcement an emergency bypass annotation suspends, after the last evaluation.',
+    labels: [],
+    source: 'event',
+    group: 'Policies and enforcement',
+  },
+  {
     name: 'genops_enforcement_actions_total',
     type: 'counter',
-    help: 'Changes the enforcer made to the cluster, by what it did (scale, annotate, event, status, restore) and outcome.',
+    help: 'Writes the enforcer made to the cluster, by what it did (scale, annotate, event, status, restore, hpa) and outcome.',
     labels: ['namespace', 'kind', 'action', 'outcome'],
     source: 'event',
     group: 'Policies and enforcement',
@@ -437,8 +458,40 @@ export const CATALOGUE: readonly MetricDef[] = [
   {
     name: 'genops_webhook_admissions_total',
     type: 'counter',
-    help: 'Admission reviews answered, by webhook, operation and outcome (allowed, denied, patched, warned, error).',
-    labels: ['webhook', 'operation', 'outcome'],
+    help: 'Admission reviews answered, by webhook and outcome (allowed, patched, warned, denied, bypassed, error).',
+    labels: ['webhook', 'outcome'],
+    source: 'event',
+    group: 'Admission webhook',
+  },
+  {
+    name: 'genops_webhook_rulings_total',
+    type: 'counter',
+    help: 'Rules that refused or warned about an admission request, by reason code (BUDGET, POLICY_DENY_MODEL, ...).',
+    labels: ['webhook', 'reason', 'effect'],
+    source: 'event',
+    group: 'Admission webhook',
+  },
+  {
+    name: 'genops_webhook_bypasses_total',
+    type: 'counter',
+    help: 'Admissions an emergency bypass let through that a rule would have refused (audited in the log too).',
+    labels: ['namespace', 'kind'],
+    source: 'event',
+    group: 'Admission webhook',
+  },
+  {
+    name: 'genops_webhook_certificate_expiry_timestamp_seconds',
+    type: 'gauge',
+    help: 'When the serving certificate in use expires (Unix seconds).',
+    labels: [],
+    source: 'event',
+    group: 'Admission webhook',
+  },
+  {
+    name: 'genops_webhook_certificate_errors_total',
+    type: 'counter',
+    help: 'Certificate reloads or rotations that failed (the previous certificate stays in use).',
+    labels: ['stage'],
     source: 'event',
     group: 'Admission webhook',
   },
@@ -517,6 +570,30 @@ export const CATALOGUE: readonly MetricDef[] = [
     type: 'counter',
     help: 'Informer failures followed by a restart after backoff.',
     labels: ['resource'],
+    source: 'event',
+    group: 'Controller',
+  },
+  {
+    name: 'genops_usage_record_writes_total',
+    type: 'counter',
+    help: "Writes of this replica's usage record (its spend of the current periods) to the cluster.",
+    labels: ['outcome'],
+    source: 'event',
+    group: 'Controller',
+  },
+  {
+    name: 'genops_usage_record_bytes',
+    type: 'gauge',
+    help: "Encoded size of this replica's last usage record write.",
+    labels: [],
+    source: 'event',
+    group: 'Controller',
+  },
+  {
+    name: 'genops_usage_records_merged',
+    type: 'gauge',
+    help: "Other replicas' usage records merged into the decisions of this replica.",
+    labels: [],
     source: 'event',
     group: 'Controller',
   },

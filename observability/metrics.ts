@@ -4,14 +4,18 @@
 // and the adapters that implement the stages' metrics ports. Stages never import prom-client.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { DecisionSet } from '../enforcer/decision/types.ts';
+import type { DecisionMetrics } from '../enforcer/decision/engine.ts';
+import type { Action, DecisionSet } from '../enforcer/decision/types.ts';
 import type { InformerMetrics } from '../enforcer/kube/informer.ts';
 import type { KubeClientMetrics } from '../enforcer/kube/api.ts';
 import type { WorkQueueMetrics } from '../enforcer/kube/workqueue.ts';
+import type { EnforcementMetrics, LeaderMetrics } from '../enforcer/metrics.ts';
+import type { UsageStoreMetrics } from '../enforcer/state/usage-store.ts';
 import { systemClock, type Clock } from '../kernel/clock.ts';
 import { microsToUsd, type Micros } from '../kernel/money.ts';
 import type { IngestMetrics } from '../pipeline/ingest-metrics.ts';
 import type { UsageSnapshot, WorkloadRef } from '../pipeline/snapshot.ts';
+import type { WebhookMetrics } from '../webhook/metrics.ts';
 import { CATALOGUE, type MetricDef } from './catalogue.ts';
 import {
   decisionValues,
@@ -49,30 +53,10 @@ export interface UsageMetrics {
   charged(usage: ChargedUsage): void;
 }
 
-/** Port for the decision stage's runner. */
-export interface DecisionMetrics {
-  /** One evaluation finished; `set` is what it published (violations are counted when they first appear). */
-  evaluated(seconds: number, set: DecisionSet): void;
-}
-
-export type AdmissionOutcome = 'allowed' | 'denied' | 'patched' | 'warned' | 'error';
-
-/** Port for the admission webhook. */
-export interface WebhookMetrics {
-  admission(webhook: string, operation: string, outcome: AdmissionOutcome, seconds: number): void;
-  /** A request refused because of a policy or budget rule (also counted as a policy violation). */
-  denied(namespace: string, workload: string, policy: string, reason: string): void;
-}
-
-/** Port for the enforcer's writes to the cluster. */
-export interface EnforcementMetrics {
-  /** `action`: scale, annotate, event, status, restore; `kind`: the object's kind. */
-  action(namespace: string, kind: string, action: string, outcome: 'success' | 'error'): void;
-}
-
-/** Port for the leader elector. */
-export interface LeaderMetrics {
-  leader(isLeader: boolean): void;
+/** Violations are edges of the level-based decisions: the root reports every published set. */
+export interface ViolationMetrics {
+  /** A new DecisionSet was published; violations not in force in the previous one are counted. */
+  decisionsPublished(set: DecisionSet): void;
 }
 
 export interface MetricsOptions {
@@ -117,7 +101,9 @@ export interface GenOpsMetrics {
   readonly ingest: IngestMetrics;
   readonly usage: UsageMetrics;
   readonly decision: DecisionMetrics;
+  readonly violations: ViolationMetrics;
   readonly webhook: WebhookMetrics;
+  readonly usageStore: UsageStoreMetrics;
   readonly enforcement: EnforcementMetrics;
   readonly workQueue: WorkQueueMetrics;
   readonly kubeClient: KubeClientMetrics;
@@ -334,15 +320,26 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
     },
   };
 
-  // ---- decision port: violations are edges of the level-based decisions ----
-  const violations = counter('genops_policy_violations_total');
+  // ---- decision port ----
   const evaluations = counter('genops_decision_evaluations_total');
   const decisionDuration = histogram('genops_decision_duration_seconds');
-  let inForce = new Set<string>();
+  const byAction = gauge('genops_workloads_by_action');
+  const bypassedGauge = gauge('genops_workloads_bypassed');
   const decision: DecisionMetrics = {
-    evaluated: (seconds, set) => {
+    evaluated: (seconds, workloadsByAction, bypassed) => {
       evaluations(none);
       decisionDuration(none, seconds);
+      for (const [action, n] of Object.entries(workloadsByAction) as [Action, number][])
+        byAction({ action }, n);
+      bypassedGauge(none, bypassed);
+    },
+  };
+
+  // ---- violations: edges of the level-based decisions, counted by the leader ----
+  const violationsCounter = counter('genops_policy_violations_total');
+  let inForce = new Set<string>();
+  const violations: ViolationMetrics = {
+    decisionsPublished: (set) => {
       if (!exportsClusterView()) {
         // A new leader counts the violations in force once more: better than never.
         inForce = new Set();
@@ -351,7 +348,7 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
       const next = new Set<string>();
       for (const v of violationsOf(set)) {
         next.add(v.id);
-        if (!inForce.has(v.id)) violations(v.labels);
+        if (!inForce.has(v.id)) violationsCounter(v.labels);
       }
       inForce = next;
     },
@@ -360,12 +357,31 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
   // ---- webhook port ----
   const admissions = counter('genops_webhook_admissions_total');
   const admissionDuration = histogram('genops_webhook_admission_duration_seconds');
+  const rulings = counter('genops_webhook_rulings_total');
+  const bypasses = counter('genops_webhook_bypasses_total');
+  const certificateExpiry = gauge('genops_webhook_certificate_expiry_timestamp_seconds');
+  const certificateErrors = counter('genops_webhook_certificate_errors_total');
   const webhook: WebhookMetrics = {
-    admission: (name, operation, outcome, seconds) => {
-      admissions({ webhook: name, operation, outcome });
+    reviewed: (name, outcome, seconds) => {
+      admissions({ webhook: name, outcome });
       admissionDuration({ webhook: name }, seconds);
     },
-    denied: (namespace, workload, policy, reason) => violations({ namespace, workload, policy, reason }),
+    ruled: (name, code, effect) => rulings({ webhook: name, reason: code, effect }),
+    bypassUsed: (namespace, kind) => bypasses({ namespace, kind }),
+    certificateLoaded: (notAfterMs) => certificateExpiry(none, notAfterMs / 1000),
+    certificateError: (stage) => certificateErrors({ stage }),
+  };
+
+  // ---- usage store port ----
+  const recordWrites = counter('genops_usage_record_writes_total');
+  const recordBytes = gauge('genops_usage_record_bytes');
+  const recordsMerged = gauge('genops_usage_records_merged');
+  const usageStore: UsageStoreMetrics = {
+    usageRecordWrite: (outcome, bytes) => {
+      recordWrites({ outcome });
+      if (outcome === 'written') recordBytes(none, bytes);
+    },
+    usageRecordsMerged: (count) => recordsMerged(none, count),
   };
 
   // ---- enforcer ports ----
@@ -418,7 +434,9 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
     ingest,
     usage,
     decision,
+    violations,
     webhook,
+    usageStore,
     enforcement,
     workQueue,
     kubeClient,
