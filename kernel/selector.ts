@@ -9,13 +9,21 @@ import type { LabelSelector } from '../crds/index.ts';
 
 export type Labels = Readonly<Record<string, string>> | undefined;
 
+const EMPTY: Readonly<Record<string, string>> = Object.freeze({});
+
 export function matchesSelector(selector: LabelSelector | undefined, labels: Labels): boolean {
   if (selector === undefined) return true;
-  const have = labels ?? {};
-  for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
-    if (!Object.hasOwn(have, key) || have[key] !== value) return false;
+  const have = labels ?? EMPTY;
+  const matchLabels = selector.matchLabels;
+  if (matchLabels !== undefined) {
+    for (const key in matchLabels) {
+      if (!Object.hasOwn(matchLabels, key)) continue;
+      if (!Object.hasOwn(have, key) || have[key] !== matchLabels[key]) return false;
+    }
   }
-  for (const req of selector.matchExpressions ?? []) {
+  const expressions = selector.matchExpressions;
+  if (expressions === undefined) return true;
+  for (const req of expressions) {
     const present = Object.hasOwn(have, req.key);
     const value = have[req.key];
     switch (req.operator) {
