@@ -1,0 +1,135 @@
+// Owns the operator-level price table file: per provider/model glob prices in USD per 1M tokens,
+// layered before the maintained table, and the fallback price for unknown models. Parsing is pure
+// (YAML, so JSON too); the result is plain data that crosses to the workers as piscina workerData.
+//
+//   models:
+//     - provider: openai          # optional glob on the semconv provider name (openai, aws.bedrock, ...)
+//       model: "gpt-4o*"          # glob on the model name, case-insensitive; * and ? only
+//       usdPerMillionTokens: { input: 2.5, output: 10, cacheRead: 1.25 }
+//   fallback:                     # for models no table knows; default 0 (spans still flagged unpriced)
+//     usdPerMillionTokens: { input: 1, output: 4 }
+
+import { readFile } from 'node:fs/promises';
+import { parse } from 'yaml';
+import { GenOpsError } from '../../kernel/errors.ts';
+import type { UsdPerMillionTokens } from './price.ts';
+import { ratesFromUsdPerMillion } from './price.ts';
+
+export interface PriceOverride {
+  /** Glob on the provider name; absent matches any provider. */
+  readonly provider?: string;
+  /** Glob on the model name. */
+  readonly model: string;
+  readonly usdPerMillionTokens: UsdPerMillionTokens;
+}
+
+/** Plain data: safe to structured-clone into workers. */
+export interface PriceTableConfig {
+  readonly overrides: readonly PriceOverride[];
+  readonly fallback?: UsdPerMillionTokens;
+}
+
+export const EMPTY_PRICE_TABLE_CONFIG: PriceTableConfig = { overrides: [] };
+
+function invalid(source: string, message: string): never {
+  throw new GenOpsError('invalid', 'price-table-invalid', `price table ${source}: ${message}`);
+}
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+const PRICE_FIELDS = ['input', 'output', 'cacheRead', 'cacheWrite', 'reasoning'] as const;
+
+function usdRates(v: unknown, source: string, where: string): UsdPerMillionTokens {
+  if (!isRecord(v)) invalid(source, `${where}.usdPerMillionTokens must be a map`);
+  for (const k of Object.keys(v)) {
+    if (!(PRICE_FIELDS as readonly string[]).includes(k))
+      invalid(source, `${where}.usdPerMillionTokens.${k} is not a price field`);
+  }
+  const out: Record<string, number> = {};
+  for (const k of PRICE_FIELDS) {
+    const p = v[k];
+    if (p === undefined) {
+      if (k === 'input' || k === 'output') invalid(source, `${where}.usdPerMillionTokens.${k} is required`);
+      continue;
+    }
+    if (typeof p !== 'number' || !Number.isFinite(p) || p < 0) {
+      invalid(source, `${where}.usdPerMillionTokens.${k} must be a non-negative number`);
+    }
+    out[k] = p;
+  }
+  const rates = out as unknown as UsdPerMillionTokens;
+  try {
+    ratesFromUsdPerMillion(rates);
+  } catch (err) {
+    invalid(source, `${where}: ${(err as Error).message}`);
+  }
+  return rates;
+}
+
+/** Parses and validates the price table file content; throws GenOpsError('invalid'). */
+export function parsePriceTableConfig(text: string, source = 'file'): PriceTableConfig {
+  let doc: unknown;
+  try {
+    doc = parse(text);
+  } catch (err) {
+    invalid(source, (err as Error).message);
+  }
+  if (doc === null || doc === undefined) return EMPTY_PRICE_TABLE_CONFIG;
+  if (!isRecord(doc)) invalid(source, 'top level must be a map with models and/or fallback');
+  for (const k of Object.keys(doc)) {
+    if (k !== 'models' && k !== 'fallback') invalid(source, `unknown key ${k}`);
+  }
+  const overrides: PriceOverride[] = [];
+  const models = doc['models'] ?? [];
+  if (!Array.isArray(models)) invalid(source, 'models must be a list');
+  models.forEach((entry: unknown, i) => {
+    const where = `models[${i}]`;
+    if (!isRecord(entry)) invalid(source, `${where} must be a map`);
+    const model = entry['model'];
+    const provider = entry['provider'];
+    if (typeof model !== 'string' || model.trim() === '')
+      invalid(source, `${where}.model must be a non-empty string`);
+    if (provider !== undefined && (typeof provider !== 'string' || provider.trim() === '')) {
+      invalid(source, `${where}.provider must be a non-empty string`);
+    }
+    const usd = usdRates(entry['usdPerMillionTokens'], source, where);
+    overrides.push(
+      provider === undefined
+        ? { model, usdPerMillionTokens: usd }
+        : { provider, model, usdPerMillionTokens: usd },
+    );
+  });
+  const fallbackDoc = doc['fallback'];
+  if (fallbackDoc === undefined || fallbackDoc === null) return { overrides };
+  if (!isRecord(fallbackDoc)) invalid(source, 'fallback must be a map');
+  return { overrides, fallback: usdRates(fallbackDoc['usdPerMillionTokens'], source, 'fallback') };
+}
+
+/** Reads and parses the operator's price table file. */
+export async function loadPriceTableConfig(path: string): Promise<PriceTableConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new GenOpsError(
+      'invalid',
+      'price-table-unreadable',
+      `price table ${path}: ${(err as Error).message}`,
+      { cause: err },
+    );
+  }
+  return parsePriceTableConfig(text, path);
+}
+
+/** Case-insensitive anchored glob with * and ?; everything else literal. */
+export function globToRegExp(glob: string): RegExp {
+  let re = '^';
+  for (const ch of glob.trim()) {
+    if (ch === '*') re += '.*';
+    else if (ch === '?') re += '.';
+    else re += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
+  }
+  return new RegExp(`${re}$`, 'i');
+}
