@@ -1,0 +1,226 @@
+// Builds etcd, kube-apiserver and kube-controller-manager from Go modules (through the Go module
+// proxy) and caches the binaries per version outside the repository. The versions come from the
+// wrapper module's go.mod, so that file is the one place to bump them.
+import { spawn } from 'node:child_process';
+import { constants as fsConstants } from 'node:fs';
+import { access, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
+
+export const COMPONENTS: readonly Component[] = ['etcd', 'kube-apiserver', 'kube-controller-manager'];
+
+/** The wrapper Go module that pins k8s.io/kubernetes and its staging modules. */
+export const GO_MODULE_DIR = fileURLToPath(new URL('./gomod/', import.meta.url));
+
+const PACKAGES: Record<Component, string> = {
+  etcd: 'go.etcd.io/etcd/server/v3',
+  'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver',
+  'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
+};
+
+export interface Versions {
+  kubernetes: string;
+  etcd: string;
+}
+
+export type Log = (message: string) => void;
+
+export interface BinaryPaths {
+  etcd: string;
+  kubeApiserver: string;
+  kubeControllerManager: string;
+  versions: Versions;
+}
+
+/** `${XDG_CACHE_HOME:-$HOME/.cache}/genops-testenv`; GENOPS_TESTENV_CACHE overrides it. */
+export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
+  if (env.GENOPS_TESTENV_CACHE) return env.GENOPS_TESTENV_CACHE;
+  const base = env.XDG_CACHE_HOME || join(homedir(), '.cache');
+  return join(base, 'genops-testenv');
+}
+
+/** Reads the pinned versions from the wrapper module's go.mod. */
+export async function readVersions(moduleDir: string = GO_MODULE_DIR): Promise<Versions> {
+  const goMod = await readFile(join(moduleDir, 'go.mod'), 'utf8');
+  const find = (module: string): string => {
+    const escaped = module.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    const match = new RegExp(`^\\s*(?:require\\s+)?${escaped}\\s+(v\\S+)`, 'm').exec(goMod);
+    if (!match?.[1]) throw new Error(`${module} is not required in ${moduleDir}go.mod`);
+    return match[1];
+  };
+  return { kubernetes: find('k8s.io/kubernetes'), etcd: find('go.etcd.io/etcd/server/v3') };
+}
+
+function versionOf(component: Component, versions: Versions): string {
+  return component === 'etcd' ? versions.etcd : versions.kubernetes;
+}
+
+/** Where a component's binary lives in the cache: `<cache>/<component>-<version>/<component>`. */
+export function binaryPath(component: Component, versions: Versions, root: string = cacheRoot()): string {
+  return join(root, `${component}-${versionOf(component, versions)}`, component);
+}
+
+async function isExecutable(path: string): Promise<boolean> {
+  try {
+    await access(path, fsConstants.X_OK);
+    return (await stat(path)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; log: Log }) {
+  return new Promise<void>((resolve, reject) => {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let tail = '';
+    const collect = (chunk: Buffer) => {
+      tail = (tail + chunk.toString()).slice(-8000);
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'ENOENT'
+          ? new Error(
+              `'${command}' is not on PATH: the test control plane is built with the Go toolchain (>= 1.26)`,
+            )
+          : error,
+      );
+    });
+    child.on('exit', (code, signal) => {
+      if (code === 0) resolve();
+      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${tail}`));
+    });
+  });
+}
+
+/** Holds a directory lock so two processes (say a CLI and a vitest run) do not build at once. */
+async function withLock<T>(lockDir: string, log: Log, body: () => Promise<T>): Promise<T> {
+  const pidFile = join(lockDir, 'pid');
+  const started = Date.now();
+  for (;;) {
+    try {
+      await mkdir(lockDir);
+      await writeFile(pidFile, String(process.pid));
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+      const holder = Number(await readFile(pidFile, 'utf8').catch(() => ''));
+      if (holder > 0 && !processAlive(holder)) {
+        // The holder died without cleaning up.
+        await rm(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      if (!holder && Date.now() - started > 10_000) {
+        await rm(lockDir, { recursive: true, force: true });
+        continue;
+      }
+      if (Date.now() - started > 60 * 60_000) {
+        throw new Error(`timed out waiting for build lock ${lockDir}`, { cause: error });
+      }
+      if ((Date.now() - started) % 30_000 < 1000) log(`waiting for another build (pid ${holder}) to finish`);
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  }
+  try {
+    return await body();
+  } finally {
+    await rm(lockDir, { recursive: true, force: true });
+  }
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export interface EnsureBinariesOptions {
+  log?: Log;
+  cacheDir?: string;
+  moduleDir?: string;
+}
+
+/**
+ * Returns the binaries' paths, building the missing ones first. The first build compiles
+ * kube-apiserver and kube-controller-manager from source and takes many minutes; later calls
+ * only check the cache.
+ */
+export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promise<BinaryPaths> {
+  const log = options.log ?? (() => {});
+  const root = options.cacheDir ?? cacheRoot();
+  const moduleDir = options.moduleDir ?? GO_MODULE_DIR;
+  const versions = await readVersions(moduleDir);
+  const paths = (): BinaryPaths => ({
+    etcd: binaryPath('etcd', versions, root),
+    kubeApiserver: binaryPath('kube-apiserver', versions, root),
+    kubeControllerManager: binaryPath('kube-controller-manager', versions, root),
+    versions,
+  });
+  const missing = async () => {
+    const absent: Component[] = [];
+    for (const component of COMPONENTS) {
+      if (!(await isExecutable(binaryPath(component, versions, root)))) absent.push(component);
+    }
+    return absent;
+  };
+  if ((await missing()).length === 0) return paths();
+
+  await mkdir(root, { recursive: true });
+  await withLock(join(root, '.build.lock'), log, async () => {
+    const toBuild = await missing(); // another process may have built them meanwhile
+    if (toBuild.length === 0) return;
+    const started = Date.now();
+    log(
+      `building ${toBuild.join(', ')} (kubernetes ${versions.kubernetes}, etcd ${versions.etcd}) into ${root}; ` +
+        'the first build takes several minutes',
+    );
+    const staging = await mkdtemp(join(root, '.build-'));
+    try {
+      const env: NodeJS.ProcessEnv = {
+        ...process.env,
+        CGO_ENABLED: '0',
+        GOTOOLCHAIN: 'local',
+        GOWORK: 'off',
+        GOFLAGS: '-buildvcs=false',
+      };
+      const [major, minor] = versions.kubernetes.replace(/^v/, '').split('.');
+      const versionPkg = 'k8s.io/component-base/version';
+      const ldflags = [
+        '-s',
+        '-w',
+        `-X ${versionPkg}.gitVersion=${versions.kubernetes}`,
+        `-X ${versionPkg}.gitMajor=${major}`,
+        `-X ${versionPkg}.gitMinor=${minor}`,
+        `-X ${versionPkg}.gitTreeState=clean`,
+      ].join(' ');
+      // One `go build` for every missing binary, so shared packages compile once and in parallel.
+      await run(
+        'go',
+        ['build', '-trimpath', '-ldflags', ldflags, '-o', staging + '/', ...toBuild.map((c) => PACKAGES[c])],
+        { cwd: moduleDir, env, log },
+      );
+      for (const component of toBuild) {
+        // `go build -o dir/` names a binary after its package; etcd's main package is the module root (`server`).
+        const built = join(staging, component === 'etcd' ? 'server' : component);
+        const target = binaryPath(component, versions, root);
+        await mkdir(join(target, '..'), { recursive: true });
+        await rename(built, target);
+      }
+      log(`built ${toBuild.join(', ')} in ${Math.round((Date.now() - started) / 1000)} s`);
+    } finally {
+      await rm(staging, { recursive: true, force: true });
+    }
+  });
+  return paths();
+}

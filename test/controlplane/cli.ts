@@ -1,0 +1,70 @@
+// Command line for the test control plane (wired as `npm run testenv -- <command>`):
+//   up <dir>      build if needed, start in the background, write <dir>/kubeconfig and
+//                 <dir>/operator.kubeconfig, return once the API server is ready
+//   down <dir>    stop every process `up` started (by pid) and remove its data
+//   status <dir>  print what runs from <dir>
+//   build         only build (or find) the cached binaries and print their paths
+import { ensureBinaries } from './build.ts';
+import { ControlPlane } from './start.ts';
+
+const USAGE = 'usage: node test/controlplane/cli.ts up <dir> | down <dir> | status <dir> | build';
+
+const log = (message: string) => process.stderr.write(`[testenv] ${message}\n`);
+
+async function main(argv: string[]): Promise<number> {
+  const [command, dir] = argv;
+  switch (command) {
+    case 'build': {
+      const started = Date.now();
+      const binaries = await ensureBinaries({ log });
+      process.stdout.write(JSON.stringify(binaries, null, 2) + '\n');
+      log(`binaries ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      return 0;
+    }
+    case 'up': {
+      if (!dir) break;
+      const binaries = await ensureBinaries({ log });
+      const started = Date.now();
+      const info = await new ControlPlane({ dir, log, detached: true, binaries }).start();
+      log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      process.stdout.write(
+        [
+          `export KUBECONFIG=${info.kubeconfig}`,
+          `# operator identity (${info.operatorUser}, group ${info.operatorGroup}): ${info.operatorKubeconfig}`,
+          `# API server ${info.apiServerUrl}, kubernetes ${info.versions.kubernetes}, etcd ${info.versions.etcd}`,
+          `# stop with: node test/controlplane/cli.ts down ${info.dir}`,
+          '',
+        ].join('\n'),
+      );
+      return 0;
+    }
+    case 'down': {
+      if (!dir) break;
+      const info = await ControlPlane.readInfo(dir);
+      if (!info) {
+        log(`nothing started from ${dir}`);
+        return 0;
+      }
+      await new ControlPlane({ dir, log }).stop();
+      log(`stopped and removed ${info.dir}`);
+      return 0;
+    }
+    case 'status': {
+      if (!dir) break;
+      const info = await ControlPlane.readInfo(dir);
+      process.stdout.write(info ? JSON.stringify(info, null, 2) + '\n' : `nothing started from ${dir}\n`);
+      return info ? 0 : 1;
+    }
+    default:
+      break;
+  }
+  process.stderr.write(USAGE + '\n');
+  return 2;
+}
+
+try {
+  process.exitCode = await main(process.argv.slice(2));
+} catch (error) {
+  process.stderr.write(`[testenv] ${(error as Error).message}\n`);
+  process.exitCode = 1;
+}
