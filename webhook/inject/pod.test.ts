@@ -1,0 +1,191 @@
+import { describe, expect, it } from 'vitest';
+import { applyPatch, escapeToken, pointer } from '../admission/jsonpatch.ts';
+import type { Pod } from '../admission/types.ts';
+import { replicaSetPod } from '../testing/fixtures.ts';
+import { injectionConfig } from './config.ts';
+import { buildInjectionPatch, defaultServiceName, shouldInject } from './pod.ts';
+
+type Env = Array<{ name: string; value?: string; valueFrom?: unknown }>;
+const config = injectionConfig({ receiverHost: 'http://genops-otlp.genops-system.svc' });
+
+function envOf(pod: unknown, i = 0, field: 'containers' | 'initContainers' = 'containers'): Env {
+  return (pod as { spec: Record<string, Array<{ env?: Env }>> }).spec[field]![i]!.env ?? [];
+}
+const valueOf = (env: Env, name: string) => env.find((e) => e.name === name)?.value;
+
+describe('JSON Pointer escaping', () => {
+  it('escapes ~ before /', () => {
+    expect(escapeToken('a/b~c')).toBe('a~1b~0c');
+    expect(pointer('metadata', 'annotations', 'instrumentation.opentelemetry.io/inject-python')).toBe(
+      '/metadata/annotations/instrumentation.opentelemetry.io~1inject-python',
+    );
+    expect(
+      applyPatch({ a: { 'x/y~z': 1 } }, [{ op: 'replace', path: pointer('a', 'x/y~z'), value: 2 }]),
+    ).toEqual({
+      a: { 'x/y~z': 2 },
+    });
+  });
+});
+
+describe('telemetry injection', () => {
+  it('injects the OTLP settings and the downward API identity into a pod created with generateName', () => {
+    const pod = replicaSetPod({ labels: { team: 'search', project: 'chat', 'genops.ai/enable': 'true' } });
+    const ops = buildInjectionPatch(pod, config);
+    const out = applyPatch(pod, ops);
+    const env = envOf(out);
+
+    // The user's variables stay first and untouched.
+    expect(env.slice(0, 2).map((e) => e.name)).toEqual(['GENOPS_POD_NAMESPACE', 'GENOPS_POD_NAME']);
+    expect(env.find((e) => e.name === 'OPENAI_API_KEY')?.valueFrom).toEqual({
+      secretKeyRef: { name: 'ai-secrets', key: 'openai-key' },
+    });
+    expect(env.find((e) => e.name === 'GENOPS_POD_NAME')?.valueFrom).toEqual({
+      fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.name' },
+    });
+    expect(env.find((e) => e.name === 'GENOPS_POD_UID')?.valueFrom).toEqual({
+      fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.uid' },
+    });
+    expect(valueOf(env, 'OTEL_EXPORTER_OTLP_ENDPOINT')).toBe('http://genops-otlp.genops-system.svc:4318');
+    expect(valueOf(env, 'OTEL_EXPORTER_OTLP_PROTOCOL')).toBe('http/protobuf');
+    expect(valueOf(env, 'OTEL_SERVICE_NAME')).toBe('chat');
+    expect(valueOf(env, 'OTEL_SEMCONV_STABILITY_OPT_IN')).toBe('gen_ai_latest_experimental');
+    expect(valueOf(env, 'OTEL_RESOURCE_ATTRIBUTES')).toBe(
+      'k8s.namespace.name=$(GENOPS_POD_NAMESPACE),k8s.pod.name=$(GENOPS_POD_NAME),k8s.pod.uid=$(GENOPS_POD_UID),' +
+        'k8s.container.name=app,k8s.replicaset.name=chat-5d8f7c9b4,k8s.deployment.name=chat,' +
+        'k8s.pod.label.team=search,k8s.pod.label.project=chat',
+    );
+    // $(VAR) expands only variables defined earlier in the list.
+    const ra = env.findIndex((e) => e.name === 'OTEL_RESOURCE_ATTRIBUTES');
+    for (const v of ['GENOPS_POD_NAME', 'GENOPS_POD_NAMESPACE', 'GENOPS_POD_UID']) {
+      expect(env.findIndex((e) => e.name === v)).toBeLessThan(ra);
+    }
+    expect((out as { metadata: { annotations: Record<string, string> } }).metadata.annotations).toEqual({
+      'genops.ai/telemetry-injected': 'true',
+    });
+  });
+
+  it('is idempotent: a second pass over the patched pod produces no patch', () => {
+    const pod = replicaSetPod({ labels: { team: 'search' }, initContainers: [{ name: 'init', image: 'x' }] });
+    const once = applyPatch(pod, buildInjectionPatch(pod as Pod, config));
+    expect(buildInjectionPatch(once as Pod, config)).toEqual([]);
+  });
+
+  it('never overrides what the user set, and merges OTEL_RESOURCE_ATTRIBUTES keeping user keys', () => {
+    const pod = replicaSetPod({
+      labels: { team: 'search' },
+      containers: [
+        {
+          name: 'app',
+          env: [
+            {
+              name: 'OTEL_RESOURCE_ATTRIBUTES',
+              value: 'deployment.environment=prod,k8s.pod.label.team=override',
+            },
+            { name: 'OTEL_SERVICE_NAME', value: 'my-service' },
+            { name: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: 'grpc' },
+          ],
+        },
+      ],
+    });
+    const out = applyPatch(pod, buildInjectionPatch(pod as Pod, config));
+    const env = envOf(out);
+    expect(valueOf(env, 'OTEL_SERVICE_NAME')).toBe('my-service');
+    expect(valueOf(env, 'OTEL_EXPORTER_OTLP_PROTOCOL')).toBe('grpc');
+    // The endpoint follows the protocol the user chose.
+    expect(valueOf(env, 'OTEL_EXPORTER_OTLP_ENDPOINT')).toBe('http://genops-otlp.genops-system.svc:4317');
+    const ra = valueOf(env, 'OTEL_RESOURCE_ATTRIBUTES')!;
+    expect(ra.startsWith('deployment.environment=prod,k8s.pod.label.team=override,')).toBe(true);
+    expect(ra.match(/k8s\.pod\.label\.team=/g)).toHaveLength(1);
+    expect(ra).toContain('k8s.pod.name=$(GENOPS_POD_NAME)');
+    expect(env.filter((e) => e.name === 'OTEL_RESOURCE_ATTRIBUTES')).toHaveLength(1);
+    expect(env.findIndex((e) => e.name === 'GENOPS_POD_NAME')).toBeLessThan(
+      env.findIndex((e) => e.name === 'OTEL_RESOURCE_ATTRIBUTES'),
+    );
+    expect(buildInjectionPatch(out as Pod, config)).toEqual([]);
+  });
+
+  it('leaves a valueFrom OTEL_RESOURCE_ATTRIBUTES and an explicit traces endpoint alone', () => {
+    const pod = replicaSetPod({
+      containers: [
+        {
+          name: 'app',
+          env: [
+            {
+              name: 'OTEL_RESOURCE_ATTRIBUTES',
+              valueFrom: { configMapKeyRef: { name: 'otel', key: 'attrs' } },
+            },
+            { name: 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', value: 'http://collector:4318/v1/traces' },
+          ],
+        },
+      ],
+    });
+    const out = applyPatch(pod, buildInjectionPatch(pod as Pod, config));
+    const env = envOf(out);
+    expect(env[0]).toEqual({
+      name: 'OTEL_RESOURCE_ATTRIBUTES',
+      valueFrom: { configMapKeyRef: { name: 'otel', key: 'attrs' } },
+    });
+    expect(env.map((e) => e.name)).not.toContain('OTEL_EXPORTER_OTLP_ENDPOINT');
+    expect(env.map((e) => e.name)).not.toContain('GENOPS_POD_NAME');
+    expect(env.map((e) => e.name)).not.toContain('OTEL_SERVICE_NAME');
+    expect(valueOf(env, 'OTEL_SEMCONV_STABILITY_OPT_IN')).toBe('gen_ai_latest_experimental');
+  });
+
+  it('injects init containers too, unless configured not to', () => {
+    const pod = replicaSetPod({ initContainers: [{ name: 'warmup', image: 'x' }] });
+    const withInit = applyPatch(pod, buildInjectionPatch(pod as Pod, config));
+    expect(valueOf(envOf(withInit, 0, 'initContainers'), 'OTEL_RESOURCE_ATTRIBUTES')).toContain(
+      'k8s.container.name=warmup',
+    );
+    const without = applyPatch(
+      pod,
+      buildInjectionPatch(pod as Pod, injectionConfig({ includeInitContainers: false })),
+    );
+    expect(envOf(without, 0, 'initContainers')).toEqual([]);
+  });
+
+  it('adds the OpenTelemetry Operator annotation for a declared language only when configured, with ~1 escaping', () => {
+    const pod = replicaSetPod({ labels: { 'genops.ai/language': 'python' }, annotations: { keep: 'me' } });
+    const plain = buildInjectionPatch(pod, config);
+    expect(plain.some((op) => op.path.includes('instrumentation.opentelemetry.io'))).toBe(false);
+
+    const ops = buildInjectionPatch(pod, injectionConfig({ autoInstrumentation: 'genops-system/genops' }));
+    expect(ops).toContainEqual({
+      op: 'add',
+      path: '/metadata/annotations/instrumentation.opentelemetry.io~1inject-python',
+      value: 'genops-system/genops',
+    });
+    const out = applyPatch(pod, ops) as { metadata: { annotations: Record<string, string> } };
+    expect(out.metadata.annotations).toMatchObject({
+      keep: 'me',
+      'instrumentation.opentelemetry.io/inject-python': 'genops-system/genops',
+    });
+
+    const userSet = replicaSetPod({
+      labels: { 'genops.ai/language': 'python' },
+      annotations: { 'instrumentation.opentelemetry.io/inject-python': 'false' },
+    });
+    const again = buildInjectionPatch(userSet, injectionConfig({ autoInstrumentation: 'true' }));
+    expect(again.some((op) => op.path.includes('inject-python'))).toBe(false);
+  });
+
+  it('decides which pods are injected', () => {
+    const labelled = { metadata: { labels: { 'genops.ai/enable': 'true' } } };
+    const optedOut = { metadata: { labels: { 'genops.ai/enable': 'false' } } };
+    const plain = { metadata: { labels: {} } };
+    expect(shouldInject(labelled, {})).toBe(true);
+    expect(shouldInject(optedOut, { 'genops.ai/injection': 'enabled' })).toBe(false);
+    expect(shouldInject(plain, { 'genops.ai/injection': 'enabled' })).toBe(true);
+    expect(shouldInject(plain, { other: 'x' })).toBe(false);
+  });
+
+  it('derives a service name from labels, owner or generateName', () => {
+    expect(defaultServiceName({ metadata: { labels: { 'app.kubernetes.io/name': 'api' } } })).toBe('api');
+    expect(
+      defaultServiceName({
+        metadata: { ownerReferences: [{ kind: 'StatefulSet', name: 'db', controller: true }], name: 'db-0' },
+      }),
+    ).toBe('db');
+    expect(defaultServiceName({ metadata: { generateName: 'batch-run-' } })).toBe('batch-run');
+  });
+});
