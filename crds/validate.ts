@@ -26,13 +26,6 @@ function isKind(kind: unknown): kind is KindName {
   return typeof kind === 'string' && (KIND_NAMES as readonly string[]).includes(kind);
 }
 
-/** Whether a parsed document is one of ours (by apiVersion group and kind); other kinds are skipped. */
-export function isGenOpsDocument(doc: unknown): boolean {
-  if (!isObject(doc)) return false;
-  const apiVersion = doc['apiVersion'];
-  return typeof apiVersion === 'string' && apiVersion.startsWith('genops.ai/') && isKind(doc['kind']);
-}
-
 /**
  * Validates an AIPolicy or AIBudget (any plain object, e.g. parsed YAML). Defaults are applied first, as
  * the API server does, so a missing defaulted field is never a problem. Returns [] when valid.
