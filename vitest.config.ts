@@ -1,4 +1,5 @@
-// Two projects: unit tests beside the code, and integration tests that need the real control plane.
+// Projects: unit tests beside the code, integration tests that need the real control plane, and the
+// tests that need the real OpenTelemetry Collector (test/collector).
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -23,6 +24,15 @@ export default defineConfig({
           hookTimeout: 180_000,
           // One control plane is shared; files run one after another so they do not fight over it.
           fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          name: 'collector',
+          include: ['test/collector/**/*.test.ts'],
+          // The first run compiles the test Collector (many minutes on 2 cores); later runs use the cache.
+          testTimeout: 120_000,
+          hookTimeout: 60 * 60_000,
         },
       },
     ],

@@ -138,7 +138,9 @@ async function withLock<T>(lockDir: string, log: Log, body: () => Promise<T>): P
         await rm(lockDir, { recursive: true, force: true });
         continue;
       }
-      if (Date.now() - started > 60 * 60_000) throw new Error(`timed out waiting for build lock ${lockDir}`);
+      if (Date.now() - started > 60 * 60_000) {
+        throw new Error(`timed out waiting for build lock ${lockDir}`, { cause: error });
+      }
       if ((Date.now() - started) % 30_000 < 1000) log(`waiting for another Collector build (pid ${holder})`);
       await new Promise((resolve) => setTimeout(resolve, 1000));
     }
