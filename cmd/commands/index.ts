@@ -6,5 +6,6 @@ export const commandModules: ReadonlyArray<() => Promise<CommandModule>> = [
   () => import('./version.ts'),
   () => import('./validate.ts'),
   () => import('./demo.ts'),
+  () => import('./prices.ts'),
   () => import('./local.ts'),
 ];
