@@ -190,6 +190,7 @@ export class ControlPlane {
   private state: State | undefined;
   private readonly exited = new Map<number, string>();
   private exitHook: (() => void) | undefined;
+  private readonly signalHooks = new Map<NodeJS.Signals, () => void>();
 
   constructor(options: ControlPlaneOptions) {
     this.dir = resolve(options.dir);
@@ -215,10 +216,22 @@ export class ControlPlane {
       );
     }
     const binaries = this.binaries ?? (await ensureBinaries({ log: this.log }));
+    const createdDir = !(await exists(this.dir));
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startOnce(binaries, createdDir);
+      } catch (error) {
+        // The free ports are chosen before the components bind them; another process may win the race.
+        if (attempt >= 2 || !(error as Error).message.includes('address already in use')) throw error;
+        this.log('a port was taken meanwhile; starting again on other ports');
+        this.state = undefined;
+      }
+    }
+  }
+
+  private async startOnce(binaries: BinaryPaths, createdDir: boolean): Promise<ControlPlaneInfo> {
     const startedAt = Date.now();
     const deadline = startedAt + this.startTimeoutMs;
-
-    const createdDir = !(await exists(this.dir));
     await mkdir(this.dir, { recursive: true });
     const paths = {
       pki: join(this.dir, 'pki'),
@@ -232,6 +245,7 @@ export class ControlPlane {
       state: join(this.dir, STATE_FILE),
     };
     const createdEntries = Object.values(paths);
+    await rm(paths.etcdData, { recursive: true, force: true });
     for (const dir of [paths.pki, paths.logs, paths.apiServerCerts, paths.kcmCerts]) {
       await mkdir(dir, { recursive: true });
     }
@@ -447,10 +461,7 @@ export class ControlPlane {
         }
       }
     }
-    if (this.exitHook) {
-      process.off('exit', this.exitHook);
-      this.exitHook = undefined;
-    }
+    this.removeExitHooks();
   }
 
   private async launch(component: ComponentName, binary: string, args: string[]): Promise<ProcessRecord> {
@@ -480,21 +491,44 @@ export class ControlPlane {
     const record: ProcessRecord = { component, pid, binary, log };
     state.processes.push(record);
     await this.saveState();
-    if (!this.detached && !this.exitHook) {
-      // If this Node process exits without stop(), do not leave the control plane behind.
-      this.exitHook = () => {
-        for (const p of this.state?.processes ?? []) {
-          try {
-            if (isOurProcess(p)) process.kill(p.pid, 'SIGKILL');
-          } catch {
-            // already gone
-          }
-        }
-      };
-      process.on('exit', this.exitHook);
-    }
+    if (!this.detached && !this.exitHook) this.installExitHooks();
     this.log(`started ${component} (pid ${pid}), log ${log}`);
     return record;
+  }
+
+  /**
+   * If this Node process ends without stop() (an exception, Ctrl-C, a CI timeout's SIGTERM), kill the
+   * control plane with it rather than leave it running. Only for attached (non-detached) processes.
+   */
+  private installExitHooks(): void {
+    const killAll = () => {
+      for (const p of this.state?.processes ?? []) {
+        try {
+          if (isOurProcess(p)) process.kill(p.pid, 'SIGKILL');
+        } catch {
+          // already gone
+        }
+      }
+    };
+    this.exitHook = killAll;
+    process.on('exit', killAll);
+    for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      const onSignal = () => {
+        killAll();
+        this.removeExitHooks();
+        // Nobody else handles it: keep the default behaviour (terminate by this signal).
+        if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
+      };
+      this.signalHooks.set(signal, onSignal);
+      process.on(signal, onSignal);
+    }
+  }
+
+  private removeExitHooks(): void {
+    if (this.exitHook) process.off('exit', this.exitHook);
+    this.exitHook = undefined;
+    for (const [signal, hook] of this.signalHooks) process.off(signal, hook);
+    this.signalHooks.clear();
   }
 
   private async waitFor(
