@@ -12,6 +12,7 @@ import type { Logger } from '../../kernel/logger.ts';
 import type { WorkloadDecision } from '../decision/types.ts';
 import type { WorkloadRef } from '../../pipeline/snapshot.ts';
 import type { KubeApi } from '../kube/api.ts';
+import { isConflict } from '../kube/errors.ts';
 import { apiVersionOf, RESOURCES, type KubeObject, type ResourceType } from '../kube/resources.ts';
 import {
   HPA_ORIGINAL_MAX_ANNOTATION,
@@ -167,26 +168,62 @@ export function createWorkloadActuator(options: WorkloadActuatorOptions): Worklo
     return true;
   }
 
+  /** What the attempts of one reconcile saw and did, kept across retries. */
+  interface Progress {
+    first: KubeObject | undefined;
+    replicas: { from: number; to: number } | undefined;
+    wrote: boolean;
+  }
+
   async function reconcile(
     ref: WorkloadRef,
     decision: WorkloadDecision | undefined,
   ): Promise<WorkloadOutcome> {
     const rt = options.scalable.get(ref.kind);
     const status = desiredStatus(decision);
+    // Not a kind we may write (DaemonSet, Job, CronJob, Pod): admission still refuses new pods when blocked.
+    if (rt === undefined) return { changed: false, status };
     const reason = status === undefined ? '' : reasonSummary(ref, decision);
-    if (rt === undefined) {
-      // Not a kind we may write (DaemonSet, Job, CronJob, Pod): admission still refuses new pods when blocked.
-      return { changed: false, status };
+    const progress: Progress = { first: undefined, replicas: undefined, wrote: false };
+    // Controllers update workloads' status all the time, so the conditional write often meets a newer
+    // version: every step is idempotent, so read again and go on from there.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await reconcileOnce(ref, rt, status, reason, progress);
+        break;
+      } catch (err) {
+        if (!isConflict(err) || attempt >= 5) throw err;
+      }
     }
-    const obj = await api.get<KubeObject>(rt, ref.namespace, ref.name);
-    if (obj === undefined || obj.metadata?.deletionTimestamp !== undefined) return { changed: false, status };
+    const obj = progress.first;
+    if (obj === undefined) return { changed: false, status };
     const ann = obj.metadata?.annotations ?? {};
     const prevStatus = ann[STATUS_ANNOTATION] as WorkloadStatus | undefined;
     const prevReason = ann[REASON_ANNOTATION] ?? '';
+    const transition = prevStatus !== status || (status !== undefined && prevReason !== reason);
+    if (transition || progress.replicas !== undefined) {
+      await audit(ref, rt, obj, decision, { prevStatus, status, reason, replicas: progress.replicas });
+    }
+    return { changed: progress.wrote, status, replicas: progress.replicas };
+  }
+
+  async function reconcileOnce(
+    ref: WorkloadRef,
+    rt: ResourceType,
+    status: WorkloadStatus | undefined,
+    reason: string,
+    progress: Progress,
+  ): Promise<void> {
+    const obj = await api.get<KubeObject>(rt, ref.namespace, ref.name);
+    if (obj === undefined || obj.metadata?.deletionTimestamp !== undefined) return;
+    progress.first ??= obj;
+    const ann = obj.metadata?.annotations ?? {};
     const recorded = intAnnotation(ann, ORIGINAL_REPLICAS_ANNOTATION);
     const action = status === 'throttle' || status === 'block' ? status : undefined;
-    let replicas: { from: number; to: number } | undefined;
-    let wrote = false;
+    const scaled = (from: number, to: number): void => {
+      progress.replicas = { from: progress.replicas?.from ?? from, to };
+      progress.wrote = true;
+    };
 
     const annotationPatch = (
       extra: Record<string, string | null>,
@@ -203,7 +240,7 @@ export function createWorkloadActuator(options: WorkloadActuatorOptions): Worklo
 
     if (action !== undefined) {
       const scale = await api.get<ScaleObject>(rt, ref.namespace, ref.name, 'scale');
-      if (scale === undefined) return { changed: false, status };
+      if (scale === undefined) return;
       const current = scale.spec?.replicas ?? 0;
       const original = recorded ?? current;
       const target = action === 'block' ? 0 : throttledReplicas(original, throttle);
@@ -219,10 +256,10 @@ export function createWorkloadActuator(options: WorkloadActuatorOptions): Worklo
             { type: 'merge' },
           ),
         );
-        wrote = true;
+        progress.wrote = true;
       }
       // 2. Keep an HPA from scaling it back up.
-      if (await reconcileHpa(ref, rt, target)) wrote = true;
+      if (await reconcileHpa(ref, rt, target)) progress.wrote = true;
       // 3. Scale.
       if (current !== target) {
         await counted(ref.namespace, ref.kind, 'scale', () =>
@@ -234,12 +271,11 @@ export function createWorkloadActuator(options: WorkloadActuatorOptions): Worklo
             { type: 'merge', subresource: 'scale' },
           ),
         );
-        replicas = { from: current, to: target };
-        wrote = true;
+        scaled(current, target);
       }
     } else {
       // Restore: HPA bounds first (else it would scale back down), then replicas, then drop the record.
-      if (await reconcileHpa(ref, rt, undefined)) wrote = true;
+      if (await reconcileHpa(ref, rt, undefined)) progress.wrote = true;
       if (recorded !== undefined) {
         const scale = await api.get<ScaleObject>(rt, ref.namespace, ref.name, 'scale');
         const current = scale?.spec?.replicas ?? 0;
@@ -253,8 +289,7 @@ export function createWorkloadActuator(options: WorkloadActuatorOptions): Worklo
               { type: 'merge', subresource: 'scale' },
             ),
           );
-          replicas = { from: current, to: recorded };
-          wrote = true;
+          scaled(current, recorded);
         }
       }
       const changes = annotationPatch({ [ORIGINAL_REPLICAS_ANNOTATION]: null });
@@ -262,16 +297,9 @@ export function createWorkloadActuator(options: WorkloadActuatorOptions): Worklo
         await counted(ref.namespace, ref.kind, 'annotate', () =>
           api.patch(rt, ref.namespace, ref.name, { metadata: { annotations: changes } }, { type: 'merge' }),
         );
-        wrote = true;
+        progress.wrote = true;
       }
     }
-
-    const transition =
-      (prevStatus ?? undefined) !== status || (status !== undefined && prevReason !== reason);
-    if (transition || replicas !== undefined) {
-      await audit(ref, rt, obj, decision, { prevStatus, status, reason, replicas });
-    }
-    return { changed: wrote, status, replicas };
   }
 
   async function audit(
