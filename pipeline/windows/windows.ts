@@ -6,8 +6,8 @@
 // Rules worth knowing:
 // - Spend is charged to the period in which the request was received (not the span's own time):
 //   robust against skewed client clocks and replays of old data.
-// - Sliding windows are bucketed: last minute = 12 x 5 s buckets, last hour = 60 x 1 min buckets
-//   (the oldest bucket may be partly outside the window).
+// - Sliding windows are bucketed: last minute = 12 x 5 s buckets, last hour = 30 x 2 min buckets
+//   (the oldest bucket may be partly outside the window: at most 5 s resp. 2 min too much counted).
 // - A workload's period spend = restored baseline (from the persisted state) + what this process saw.
 
 import type { Clock } from '../../kernel/clock.ts';
@@ -37,6 +37,7 @@ import type { DedupeOptions } from './dedupe.ts';
 import { createDedupeSet } from './dedupe.ts';
 import type { PeriodBounds } from './periods.ts';
 import { PERIOD_KINDS, allPeriodBounds, assertTimeZone } from './periods.ts';
+import { Interner, ModelCatalog, Slab } from './store.ts';
 
 /** Token counts of one span, as the span records carry them (cache read + write combined). */
 export interface SpanTokens {
@@ -91,7 +92,10 @@ export interface UsageWindowsOptions {
   attributor?: { resolve: Attributor['resolve'] };
   costOverride?: CostOverrideResolver;
   dedupe?: DedupeOptions;
-  /** Snapshots are published at most this often; default 50 ms. */
+  /**
+   * Snapshots are published at most this often. Default adapts to the number of workloads
+   * (a publish copies the workload map): 20 ms up to 40k workloads, growing to 100 ms at 200k.
+   */
   publishIntervalMs?: number;
   /** Beyond this many workloads new senders are charged to `<namespace>/Overflow/other`; default 100k. */
   maxWorkloads?: number;
@@ -116,13 +120,27 @@ export interface UsageWindows extends SnapshotSource, Component {
 
 const MINUTE_SLOTS = 12;
 const MINUTE_SLOT_MS = 5_000;
-const HOUR_SLOTS = 60;
-const HOUR_SLOT_MS = 60_000;
+const HOUR_SLOTS = 30;
+const HOUR_SLOT_MS = 120_000;
+const RING_WIDTH = MINUTE_SLOTS + HOUR_SLOTS;
 const KIND_INDEX: Record<PeriodKind, number> = { daily: 0, weekly: 1, monthly: 2, quarterly: 3, yearly: 4 };
 const DAILY = 0;
 const MONTHLY = 2;
 
-/** Model totals in the current month: cost, requests, input, output, cacheRead, cacheWrite, reasoning, unpriced. */
+// Row layout of the per-workload numbers slab.
+const N_SPEND = 0; // [cost, requests] x 5 period kinds (KIND_INDEX), this process only
+const N_MAX_TODAY = 10;
+const N_SAFETY_MIN = 11;
+const N_SAFETY_SUM = 12;
+const N_SAFETY_COUNT = 13;
+const N_LAST_SEEN = 14;
+const N_MINUTE_EPOCH = 15;
+const N_HOUR_EPOCH = 16;
+const N_PUB_MINUTE = 17;
+const N_PUB_HOUR = 18;
+const N_WIDTH = 19;
+
+// Row layout of the per-(workload, model) slab: totals of the current month.
 const M_COST = 0,
   M_REQ = 1,
   M_IN = 2,
@@ -133,80 +151,183 @@ const M_COST = 0,
   M_UNPRICED = 7,
   M_WIDTH = 8;
 
-class ModelState {
-  readonly provider: string;
-  readonly model: string;
-  readonly v = new Float64Array(M_WIDTH);
-  constructor(provider: string, model: string) {
-    this.provider = provider;
-    this.model = model;
-  }
-}
-
+/** One tracked workload: identity and references; its numbers live in slab rows. */
 class WorkloadState {
   readonly ref: WorkloadRef;
   readonly key: string;
   labels: Readonly<Record<string, string>>;
-  /** [cost, requests] per period kind (KIND_INDEX), this process only. */
-  readonly spend = new Float64Array(10);
-  /** Restored baseline, same layout. */
+  /** Row in the numbers slab and the request-ring slab. */
+  readonly row: number;
+  /** Restored baseline [cost, requests] x 5; rare, so not in the slab. */
   base: Float64Array | undefined = undefined;
-  /** Sliding request counts: 12 five-second buckets, then 60 one-minute buckets. */
-  readonly ring = new Uint32Array(MINUTE_SLOTS + HOUR_SLOTS);
-  minuteEpoch = 0;
-  hourEpoch = 0;
-  maxRequestToday = 0;
-  models: Map<string, ModelState> | undefined = undefined;
-  safetyMin = Infinity;
-  safetySum = 0;
-  safetyCount = 0;
-  classifications: string[] | undefined = undefined;
-  lastSeen = 0;
-  dirty = true;
-  /** Sliding counts in the last published usage, to know when decay changes them. */
-  publishedMinute = 0;
-  publishedHour = 0;
+  /** Pairs [modelId, modelRow]. */
+  models: number[] | undefined = undefined;
+  /** Interned list of classification levels seen today. */
+  classifications: readonly string[] | undefined = undefined;
+  dirty = false;
 
-  constructor(ref: WorkloadRef, key: string, labels: Readonly<Record<string, string>>) {
+  constructor(ref: WorkloadRef, key: string, labels: Readonly<Record<string, string>>, row: number) {
     this.ref = ref;
     this.key = key;
     this.labels = labels;
+    this.row = row;
   }
+}
 
-  /** Moves the rings to `now`, clearing buckets that fell out of the windows. */
-  advance(now: number): void {
-    const m = Math.floor(now / MINUTE_SLOT_MS);
-    if (m > this.minuteEpoch) {
-      const steps = Math.min(MINUTE_SLOTS, m - this.minuteEpoch);
-      for (let i = 1; i <= steps; i++) this.ring[(this.minuteEpoch + i) % MINUTE_SLOTS] = 0;
-      this.minuteEpoch = m;
-    }
-    const h = Math.floor(now / HOUR_SLOT_MS);
-    if (h > this.hourEpoch) {
-      const steps = Math.min(HOUR_SLOTS, h - this.hourEpoch);
-      for (let i = 1; i <= steps; i++) this.ring[MINUTE_SLOTS + ((this.hourEpoch + i) % HOUR_SLOTS)] = 0;
-      this.hourEpoch = h;
-    }
+/**
+ * PeriodSpend of a published snapshot. start/end come from the period bounds shared by every
+ * workload (getters), which saves two boxed numbers per period per workload.
+ */
+class PeriodSpendView implements PeriodSpend {
+  readonly #bounds: PeriodBounds;
+  readonly costMicros: number;
+  readonly requests: number;
+  constructor(bounds: PeriodBounds, costMicros: number, requests: number) {
+    this.#bounds = bounds;
+    this.costMicros = costMicros;
+    this.requests = requests;
   }
-
-  addRequests(n: number, now: number): void {
-    this.advance(now);
-    this.ring[this.minuteEpoch % MINUTE_SLOTS]! += n;
-    this.ring[MINUTE_SLOTS + (this.hourEpoch % HOUR_SLOTS)]! += n;
+  get start(): number {
+    return this.#bounds.start;
   }
-
-  lastMinute(now: number): number {
-    this.advance(now);
-    let s = 0;
-    for (let i = 0; i < MINUTE_SLOTS; i++) s += this.ring[i]!;
-    return s;
+  get end(): number {
+    return this.#bounds.end;
   }
+  toJSON(): PeriodSpend {
+    return { start: this.start, end: this.end, costMicros: this.costMicros, requests: this.requests };
+  }
+}
 
-  lastHour(now: number): number {
-    this.advance(now);
-    let s = 0;
-    for (let i = MINUTE_SLOTS; i < MINUTE_SLOTS + HOUR_SLOTS; i++) s += this.ring[i]!;
-    return s;
+/**
+ * The `spend` of a published WorkloadUsage: the ten figures are plain fields and each period's
+ * PeriodSpend is made when read (cheap, short-lived). Five objects per workload kept in every
+ * snapshot would cost ~400 bytes per workload; this costs ~100.
+ */
+class SpendView implements Readonly<Record<PeriodKind, PeriodSpend>> {
+  readonly #periods: Readonly<Record<PeriodKind, PeriodBounds>>;
+  readonly #dc: number;
+  readonly #dr: number;
+  readonly #wc: number;
+  readonly #wr: number;
+  readonly #mc: number;
+  readonly #mr: number;
+  readonly #qc: number;
+  readonly #qr: number;
+  readonly #yc: number;
+  readonly #yr: number;
+  constructor(periods: Readonly<Record<PeriodKind, PeriodBounds>>, f: ArrayLike<number>) {
+    this.#periods = periods;
+    this.#dc = f[0]!;
+    this.#dr = f[1]!;
+    this.#wc = f[2]!;
+    this.#wr = f[3]!;
+    this.#mc = f[4]!;
+    this.#mr = f[5]!;
+    this.#qc = f[6]!;
+    this.#qr = f[7]!;
+    this.#yc = f[8]!;
+    this.#yr = f[9]!;
+  }
+  get daily(): PeriodSpend {
+    return new PeriodSpendView(this.#periods.daily, this.#dc, this.#dr);
+  }
+  get weekly(): PeriodSpend {
+    return new PeriodSpendView(this.#periods.weekly, this.#wc, this.#wr);
+  }
+  get monthly(): PeriodSpend {
+    return new PeriodSpendView(this.#periods.monthly, this.#mc, this.#mr);
+  }
+  get quarterly(): PeriodSpend {
+    return new PeriodSpendView(this.#periods.quarterly, this.#qc, this.#qr);
+  }
+  get yearly(): PeriodSpend {
+    return new PeriodSpendView(this.#periods.yearly, this.#yc, this.#yr);
+  }
+  toJSON(): Record<PeriodKind, PeriodSpend> {
+    return {
+      daily: this.daily,
+      weekly: this.weekly,
+      monthly: this.monthly,
+      quarterly: this.quarterly,
+      yearly: this.yearly,
+    };
+  }
+}
+
+const spendScratch = new Float64Array(10);
+
+// Snapshot records are classes with declared fields: V8 then keeps integer figures unboxed
+// (object literals whose fields ever held a fraction box every number, 16 bytes each).
+
+class ModelUsageRecord implements ModelUsage {
+  readonly provider: string;
+  readonly model: string;
+  readonly costMicros: number;
+  readonly requests: number;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly cacheReadTokens: number;
+  readonly cacheWriteTokens: number;
+  readonly reasoningTokens: number;
+  readonly unpriced: boolean;
+  constructor(provider: string, model: string, m: Float64Array, r: number) {
+    this.provider = provider;
+    this.model = model;
+    this.costMicros = m[r + M_COST]!;
+    this.requests = m[r + M_REQ]!;
+    this.inputTokens = m[r + M_IN]!;
+    this.outputTokens = m[r + M_OUT]!;
+    this.cacheReadTokens = m[r + M_CR]!;
+    this.cacheWriteTokens = m[r + M_CW]!;
+    this.reasoningTokens = m[r + M_RS]!;
+    this.unpriced = m[r + M_UNPRICED]! > 0;
+  }
+}
+
+class SafetyRecord {
+  readonly min: number;
+  readonly mean: number;
+  readonly count: number;
+  constructor(min: number, mean: number, count: number) {
+    this.min = min;
+    this.mean = mean;
+    this.count = count;
+  }
+}
+
+class WorkloadUsageRecord implements WorkloadUsage {
+  readonly ref: WorkloadRef;
+  readonly key: string;
+  readonly labels: Readonly<Record<string, string>>;
+  readonly spend: Readonly<Record<PeriodKind, PeriodSpend>>;
+  readonly requestsLastMinute: number;
+  readonly requestsLastHour: number;
+  readonly maxRequestCostMicrosToday: number;
+  readonly models: readonly ModelUsage[];
+  readonly safety: SafetyRecord | undefined;
+  readonly classifications: readonly string[];
+  readonly lastSeen: number;
+  constructor(
+    s: WorkloadState,
+    spend: SpendView,
+    minute: number,
+    hour: number,
+    maxToday: number,
+    models: readonly ModelUsage[],
+    safety: SafetyRecord | undefined,
+    lastSeen: number,
+  ) {
+    this.ref = s.ref;
+    this.key = s.key;
+    this.labels = s.labels;
+    this.spend = spend;
+    this.requestsLastMinute = minute;
+    this.requestsLastHour = hour;
+    this.maxRequestCostMicrosToday = maxToday;
+    this.models = models;
+    this.safety = safety;
+    this.classifications = s.classifications ?? NONE;
+    this.lastSeen = lastSeen;
   }
 }
 
@@ -228,21 +349,24 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
   const attributor = options.attributor ?? { resolve: attributionFromAttributes };
   let costOverride = options.costOverride;
   const dedupe = createDedupeSet(options.dedupe);
-  const publishIntervalMs = options.publishIntervalMs ?? 50;
+  const publishInterval = (): number =>
+    options.publishIntervalMs ?? Math.min(100, Math.max(20, states.size / 2000));
   const maxWorkloads = options.maxWorkloads ?? 100_000;
   const metrics = options.metrics ?? noopIngestMetrics;
   const logger = options.logger ?? silentLogger;
 
   const states = new Map<string, WorkloadState>();
+  const nums = new Slab(N_WIDTH, (n) => new Float64Array(n));
+  const rings = new Slab(RING_WIDTH, (n) => new Uint32Array(n));
+  const modelRows = new Slab(M_WIDTH, (n) => new Float64Array(n));
+  const catalog = new ModelCatalog();
+  const interner = new Interner();
   let periods = allPeriodBounds(clock.now(), timeZone);
   let nextRoll = Math.min(...PERIOD_KINDS.map((k) => periods[k].end));
 
   let version = 0;
   let snapshot: UsageSnapshot = { version: 0, takenAt: clock.now(), workloads: new Map() };
-  let dirtyCount = 0;
   const dirty: WorkloadState[] = [];
-  /** Workloads with requests in the last hour: their sliding counts decay without new data. */
-  const active = new Set<WorkloadState>();
   let lastDecayEpoch = 0;
   let forceFull = false;
   const listeners = new Set<(s: UsageSnapshot) => void>();
@@ -256,35 +380,105 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     if (!s.dirty) {
       s.dirty = true;
       dirty.push(s);
-      dirtyCount++;
     }
   };
 
+  // --- sliding request counts (ring rows) ---
+
+  /** Moves a workload's rings to `now`, clearing buckets that fell out of the windows. */
+  const advance = (row: number, now: number): void => {
+    const n = nums.data;
+    const r = rings.data;
+    const base = row * RING_WIDTH;
+    const m = Math.floor(now / MINUTE_SLOT_MS);
+    const lastM = n[row * N_WIDTH + N_MINUTE_EPOCH]!;
+    if (m > lastM) {
+      const steps = Math.min(MINUTE_SLOTS, m - lastM);
+      for (let i = 1; i <= steps; i++) r[base + ((lastM + i) % MINUTE_SLOTS)] = 0;
+      n[row * N_WIDTH + N_MINUTE_EPOCH] = m;
+    }
+    const h = Math.floor(now / HOUR_SLOT_MS);
+    const lastH = n[row * N_WIDTH + N_HOUR_EPOCH]!;
+    if (h > lastH) {
+      const steps = Math.min(HOUR_SLOTS, h - lastH);
+      for (let i = 1; i <= steps; i++) r[base + MINUTE_SLOTS + ((lastH + i) % HOUR_SLOTS)] = 0;
+      n[row * N_WIDTH + N_HOUR_EPOCH] = h;
+    }
+  };
+
+  const addRequests = (row: number, count: number, now: number): void => {
+    advance(row, now);
+    const r = rings.data;
+    const base = row * RING_WIDTH;
+    r[base + (nums.data[row * N_WIDTH + N_MINUTE_EPOCH]! % MINUTE_SLOTS)]! += count;
+    r[base + MINUTE_SLOTS + (nums.data[row * N_WIDTH + N_HOUR_EPOCH]! % HOUR_SLOTS)]! += count;
+  };
+
+  const ringSum = (row: number, from: number, to: number): number => {
+    const r = rings.data;
+    let sum = 0;
+    for (let i = row * RING_WIDTH + from; i < row * RING_WIDTH + to; i++) sum += r[i]!;
+    return sum;
+  };
+
+  // --- workloads ---
+
+  const newState = (
+    ref: WorkloadRef,
+    key: string,
+    labels: Readonly<Record<string, string>>,
+  ): WorkloadState => {
+    const row = nums.alloc();
+    const ringRow = rings.alloc();
+    if (ringRow !== row) throw new Error('usage windows: slab rows out of step');
+    nums.data[row * N_WIDTH + N_SAFETY_MIN] = Infinity;
+    const s = new WorkloadState(ref, key, labels, row);
+    states.set(key, s);
+    markDirty(s);
+    return s;
+  };
+
+  const dropState = (s: WorkloadState): void => {
+    states.delete(s.key);
+    releaseModels(s);
+    nums.release(s.row);
+    rings.release(s.row);
+  };
+
+  const releaseModels = (s: WorkloadState): void => {
+    if (!s.models) return;
+    for (let i = 1; i < s.models.length; i += 2) modelRows.release(s.models[i]!);
+    s.models = undefined;
+  };
+
   const stateFor = (a: Attribution): WorkloadState => {
-    let s = states.get(a.key);
+    const s = states.get(a.key);
     if (s) {
       if (s.labels !== a.labels) s.labels = a.labels;
       return s;
     }
-    let ref = a.ref;
-    let key = a.key;
     if (states.size >= maxWorkloads) {
-      ref = { namespace: a.ref.namespace, kind: 'Overflow', name: 'other' };
-      key = workloadKey(ref);
+      const ref = { namespace: a.ref.namespace, kind: 'Overflow', name: 'other' };
+      const key = workloadKey(ref);
       if (!overflowWarned) {
         overflowWarned = true;
         logger.warn('too many workloads tracked; new ones are charged to an overflow workload', {
           maxWorkloads,
         });
       }
-      s = states.get(key);
-      if (s) return s;
+      return states.get(key) ?? newState(ref, key, {});
     }
-    s = new WorkloadState(ref, key, a.labels);
-    s.dirty = false;
-    states.set(key, s);
-    markDirty(s);
-    return s;
+    return newState(a.ref, a.key, a.labels);
+  };
+
+  const modelRowFor = (s: WorkloadState, provider: string, model: string): number => {
+    const id = catalog.id(provider, model);
+    const list = s.models;
+    if (list) for (let i = 0; i < list.length; i += 2) if (list[i] === id) return list[i + 1]!;
+    const row = modelRows.alloc();
+    // Exact-size arrays: push() would reserve room for ~16 more entries in every workload.
+    s.models = list ? [...list, id, row] : [id, row];
+    return row;
   };
 
   /** Rolls every period that ended; zeroes its counters everywhere. */
@@ -298,93 +492,74 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     if (rolled.length === 0) return;
     const dayRolled = rolled.includes(DAILY);
     const monthRolled = rolled.includes(MONTHLY);
+    const n = nums.data;
     for (const s of states.values()) {
+      const o = s.row * N_WIDTH;
       for (const i of rolled) {
-        s.spend[i * 2] = 0;
-        s.spend[i * 2 + 1] = 0;
+        n[o + N_SPEND + i * 2] = 0;
+        n[o + N_SPEND + i * 2 + 1] = 0;
         if (s.base) {
           s.base[i * 2] = 0;
           s.base[i * 2 + 1] = 0;
         }
       }
       if (dayRolled) {
-        s.maxRequestToday = 0;
-        s.safetyMin = Infinity;
-        s.safetySum = 0;
-        s.safetyCount = 0;
+        n[o + N_MAX_TODAY] = 0;
+        n[o + N_SAFETY_MIN] = Infinity;
+        n[o + N_SAFETY_SUM] = 0;
+        n[o + N_SAFETY_COUNT] = 0;
         s.classifications = undefined;
       }
-      if (monthRolled) s.models = undefined;
+      if (monthRolled) releaseModels(s);
     }
     // Workloads with nothing left in any period and silent for an hour are forgotten.
-    for (const [key, s] of states) {
-      if (
-        now - s.lastSeen > 3_600_000 &&
-        s.spend.every((v) => v === 0) &&
-        (!s.base || s.base.every((v) => v === 0))
-      ) {
-        states.delete(key);
-        active.delete(s);
-      }
+    for (const s of [...states.values()]) {
+      const o = s.row * N_WIDTH;
+      let spent = false;
+      for (let i = 0; i < 10; i++) if (n[o + N_SPEND + i] !== 0 || (s.base && s.base[i] !== 0)) spent = true;
+      if (!spent && now - n[o + N_LAST_SEEN]! > 3_600_000) dropState(s);
     }
     forceFull = true;
     logger.info('usage periods rolled over', { kinds: rolled.map((i) => PERIOD_KINDS[i]) });
   };
 
+  // --- snapshots ---
+
   const usageOf = (s: WorkloadState, now: number): WorkloadUsage => {
-    const spendOf = (kind: PeriodKind): PeriodSpend => {
-      const i = KIND_INDEX[kind] * 2;
-      const b = s.base;
-      return {
-        start: periods[kind].start,
-        end: periods[kind].end,
-        costMicros: s.spend[i]! + (b ? b[i]! : 0),
-        requests: s.spend[i + 1]! + (b ? b[i + 1]! : 0),
-      };
-    };
-    const models: ModelUsage[] = [];
+    advance(s.row, now);
+    const n = nums.data;
+    const o = s.row * N_WIDTH;
+    const b = s.base;
+    for (let i = 0; i < 10; i++) spendScratch[i] = n[o + N_SPEND + i]! + (b ? b[i]! : 0);
+    let models: readonly ModelUsage[] = NO_MODELS;
     if (s.models) {
-      for (const m of s.models.values()) {
-        models.push({
-          provider: m.provider,
-          model: m.model,
-          costMicros: m.v[M_COST]!,
-          requests: m.v[M_REQ]!,
-          inputTokens: m.v[M_IN]!,
-          outputTokens: m.v[M_OUT]!,
-          cacheReadTokens: m.v[M_CR]!,
-          cacheWriteTokens: m.v[M_CW]!,
-          reasoningTokens: m.v[M_RS]!,
-          unpriced: m.v[M_UNPRICED]! > 0,
-        });
+      const list: ModelUsage[] = [];
+      const m = modelRows.data;
+      for (let i = 0; i < s.models.length; i += 2) {
+        const id = s.models[i]!;
+        list.push(
+          new ModelUsageRecord(catalog.providers[id]!, catalog.models[id]!, m, s.models[i + 1]! * M_WIDTH),
+        );
       }
+      models = list;
     }
-    const minute = s.lastMinute(now);
-    const hour = s.lastHour(now);
-    s.publishedMinute = minute;
-    s.publishedHour = hour;
-    return {
-      ref: s.ref,
-      key: s.key,
-      labels: s.labels,
-      spend: {
-        daily: spendOf('daily'),
-        weekly: spendOf('weekly'),
-        monthly: spendOf('monthly'),
-        quarterly: spendOf('quarterly'),
-        yearly: spendOf('yearly'),
-      },
-      requestsLastMinute: minute,
-      requestsLastHour: hour,
-      maxRequestCostMicrosToday: s.maxRequestToday,
+    const minute = ringSum(s.row, 0, MINUTE_SLOTS);
+    const hour = ringSum(s.row, MINUTE_SLOTS, RING_WIDTH);
+    n[o + N_PUB_MINUTE] = minute;
+    n[o + N_PUB_HOUR] = hour;
+    const safetyCount = n[o + N_SAFETY_COUNT]!;
+    return new WorkloadUsageRecord(
+      s,
+      new SpendView(periods, spendScratch),
+      minute,
+      hour,
+      n[o + N_MAX_TODAY]!,
       models,
-      safety:
-        s.safetyCount > 0
-          ? { min: s.safetyMin, mean: s.safetySum / s.safetyCount, count: s.safetyCount }
-          : undefined,
-      classifications: s.classifications ? [...s.classifications] : [],
-      lastSeen: s.lastSeen,
-    };
+      safetyCount > 0
+        ? new SafetyRecord(n[o + N_SAFETY_MIN]!, n[o + N_SAFETY_SUM]! / safetyCount, safetyCount)
+        : undefined,
+      n[o + N_LAST_SEEN]!,
+    );
   };
 
   const publish = (): UsageSnapshot => {
@@ -397,37 +572,42 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     const epoch = Math.floor(now / MINUTE_SLOT_MS);
     const decay = epoch !== lastDecayEpoch;
     lastDecayEpoch = epoch;
-    if (!forceFull && dirtyCount === 0 && !decay && pendingReceipts.length === 0) return snapshot;
-    const workloads = new Map(snapshot.workloads);
+    if (!forceFull && dirty.length === 0 && !decay && pendingReceipts.length === 0) return snapshot;
+    let workloads: Map<string, WorkloadUsage>;
     let changed = false;
     if (forceFull) {
-      workloads.clear();
+      workloads = new Map();
       for (const s of states.values()) {
         workloads.set(s.key, usageOf(s, now));
         s.dirty = false;
       }
       dirty.length = 0;
-      dirtyCount = 0;
       forceFull = false;
       changed = true;
     } else {
+      workloads = new Map(snapshot.workloads);
       for (const s of dirty) {
         s.dirty = false;
         workloads.set(s.key, usageOf(s, now));
         changed = true;
       }
       dirty.length = 0;
-      dirtyCount = 0;
     }
     if (decay) {
-      for (const s of active) {
-        const minute = s.lastMinute(now);
-        const hour = s.lastHour(now);
-        if (minute !== s.publishedMinute || hour !== s.publishedHour) {
+      // Sliding counts fall without new data: republish workloads whose counts moved.
+      const n = nums.data;
+      const recent = now - 3_600_000 - HOUR_SLOT_MS;
+      for (const s of states.values()) {
+        const o = s.row * N_WIDTH;
+        if (n[o + N_LAST_SEEN]! < recent && n[o + N_PUB_HOUR] === 0) continue;
+        advance(s.row, now);
+        if (
+          ringSum(s.row, 0, MINUTE_SLOTS) !== n[o + N_PUB_MINUTE] ||
+          ringSum(s.row, MINUTE_SLOTS, RING_WIDTH) !== n[o + N_PUB_HOUR]
+        ) {
           workloads.set(s.key, usageOf(s, now));
           changed = true;
         }
-        if (hour === 0) active.delete(s);
       }
     }
     if (changed) {
@@ -453,9 +633,11 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
 
   const schedulePublish = (): void => {
     if (publishTimer) return;
-    const wait = Math.max(0, lastPublishMono + publishIntervalMs - performance.now());
+    const wait = Math.max(0, lastPublishMono + publishInterval() - performance.now());
     publishTimer = setTimeout(publish, wait);
   };
+
+  // --- applying worker results ---
 
   const apply = (partial: PartialAggregate, meta: ApplyMeta): ApplyResult => {
     const now = meta.receivedAt ?? clock.now();
@@ -487,8 +669,8 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     // Pass 1 over the span records: dedupe, and per-span cost under overrides.
     const scratch = new Float64Array(groups.length * G_WIDTH);
     let duplicates = 0;
-    const n = Math.floor(records.length / SPAN_RECORD_WIDTH);
-    for (let r = 0; r < n; r++) {
+    const count = Math.floor(records.length / SPAN_RECORD_WIDTH);
+    for (let r = 0; r < count; r++) {
       const o = r * SPAN_RECORD_WIDTH;
       const g = records[o + 2]!;
       const group = groups[g];
@@ -523,7 +705,7 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
 
     // Pass 2 over the groups: charge what remains.
     let charged = 0;
-    const spoofedBy = new Map<string, number>();
+    let spoofedBy: Map<string, number> | undefined;
     for (let g = 0; g < groups.length; g++) {
       const group = groups[g]!;
       const base = g * G_WIDTH;
@@ -538,66 +720,70 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
       const dupCache = scratch[base + G_DUP_CACHE]!;
       const cacheRead = Math.max(0, group.cacheReadTokens - dupCache);
       const cacheWrite = Math.max(0, group.cacheWriteTokens - Math.max(0, dupCache - group.cacheReadTokens));
+      const n = nums.data;
+      const o = s.row * N_WIDTH;
       for (let k = 0; k < 5; k++) {
-        s.spend[k * 2]! += cost;
-        s.spend[k * 2 + 1]! += requests;
+        n[o + N_SPEND + k * 2]! += cost;
+        n[o + N_SPEND + k * 2 + 1]! += requests;
       }
-      if (maxCost > s.maxRequestToday) s.maxRequestToday = maxCost;
-      s.addRequests(requests, now);
-      active.add(s);
-      if (now > s.lastSeen) s.lastSeen = now;
-      const mkey = group.provider + '\u0000' + group.model;
-      s.models ??= new Map();
-      let m = s.models.get(mkey);
-      if (!m) {
-        m = new ModelState(group.provider, group.model);
-        s.models.set(mkey, m);
-      }
-      m.v[M_COST]! += cost;
-      m.v[M_REQ]! += requests;
-      m.v[M_IN]! += group.inputTokens - scratch[base + G_DUP_IN]!;
-      m.v[M_OUT]! += group.outputTokens - scratch[base + G_DUP_OUT]!;
-      m.v[M_CR]! += cacheRead;
-      m.v[M_CW]! += cacheWrite;
-      m.v[M_RS]! += group.reasoningTokens - scratch[base + G_DUP_RS]!;
-      const unpriced = group.unpriced && !ov;
-      if (unpriced) {
-        m.v[M_UNPRICED] = 1;
+      if (maxCost > n[o + N_MAX_TODAY]!) n[o + N_MAX_TODAY] = maxCost;
+      if (now > n[o + N_LAST_SEEN]!) n[o + N_LAST_SEEN] = now;
+      addRequests(s.row, requests, now);
+      const mr = modelRowFor(s, group.provider, group.model) * M_WIDTH;
+      const m = modelRows.data;
+      m[mr + M_COST]! += cost;
+      m[mr + M_REQ]! += requests;
+      m[mr + M_IN]! += group.inputTokens - scratch[base + G_DUP_IN]!;
+      m[mr + M_OUT]! += group.outputTokens - scratch[base + G_DUP_OUT]!;
+      m[mr + M_CR]! += cacheRead;
+      m[mr + M_CW]! += cacheWrite;
+      m[mr + M_RS]! += group.reasoningTokens - scratch[base + G_DUP_RS]!;
+      if (group.unpriced && !ov) {
+        m[mr + M_UNPRICED] = 1;
         metrics.spansUnpriced(requests, group.provider, group.model);
       }
       const classification = group.classification || a.labels[CLASSIFICATION_LABEL] || '';
-      s.classifications ??= [];
-      if (!s.classifications.includes(classification)) s.classifications.push(classification);
-      if (a.spoofed) spoofedBy.set(a.ref.namespace, (spoofedBy.get(a.ref.namespace) ?? 0) + requests);
+      if (!s.classifications?.includes(classification)) {
+        s.classifications = interner.withItem(s.classifications, classification);
+      }
+      if (a.spoofed) {
+        spoofedBy ??= new Map();
+        spoofedBy.set(a.ref.namespace, (spoofedBy.get(a.ref.namespace) ?? 0) + requests);
+      }
       charged += requests;
       markDirty(s);
     }
     for (const sg of partial.safety) {
       if (sg.count <= 0) continue;
       const s = stateFor(resolveIdentity(sg.identity));
-      if (sg.min < s.safetyMin) s.safetyMin = sg.min;
-      s.safetySum += sg.sum;
-      s.safetyCount += sg.count;
+      const n = nums.data;
+      const o = s.row * N_WIDTH;
+      if (sg.min < n[o + N_SAFETY_MIN]!) n[o + N_SAFETY_MIN] = sg.min;
+      n[o + N_SAFETY_SUM]! += sg.sum;
+      n[o + N_SAFETY_COUNT]! += sg.count;
       markDirty(s);
     }
-    for (const [ns, count] of spoofedBy) metrics.spansSpoofed(count, ns);
+    if (spoofedBy) for (const [ns, c] of spoofedBy) metrics.spansSpoofed(c, ns);
     if (charged > 0) metrics.spansCharged(charged);
     if (duplicates > 0) metrics.spansDeduplicated(duplicates);
     if (meta.receivedMono !== undefined) pendingReceipts.push(meta.receivedMono);
-    if (dirtyCount > 0 || pendingReceipts.length > 0) schedulePublish();
+    if (dirty.length > 0 || pendingReceipts.length > 0) schedulePublish();
     return { charged, duplicates };
   };
+
+  // --- persistence ---
 
   const exportState = (): SpendState => {
     rollIfNeeded(clock.now());
     const workloads: SpendState['workloads'][number][] = [];
+    const n = nums.data;
     for (const s of states.values()) {
       const spend: Partial<Record<PeriodKind, { costMicros: Micros; requests: number }>> = {};
       let any = false;
       for (const k of PERIOD_KINDS) {
         const i = KIND_INDEX[k] * 2;
-        const cost = s.spend[i]! + (s.base ? s.base[i]! : 0);
-        const requests = s.spend[i + 1]! + (s.base ? s.base[i + 1]! : 0);
+        const cost = n[s.row * N_WIDTH + N_SPEND + i]! + (s.base ? s.base[i]! : 0);
+        const requests = n[s.row * N_WIDTH + N_SPEND + i + 1]! + (s.base ? s.base[i + 1]! : 0);
         if (cost !== 0 || requests !== 0) {
           spend[k] = { costMicros: cost, requests };
           any = true;
@@ -622,13 +808,7 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     }
     for (const w of state.workloads) {
       const key = workloadKey(w.ref);
-      const s = stateFor({
-        ref: w.ref,
-        key,
-        labels: states.get(key)?.labels ?? w.labels,
-        via: 'attributes',
-        spoofed: false,
-      });
+      const s = states.get(key) ?? newState(w.ref, key, w.labels);
       s.base ??= new Float64Array(10);
       for (const k of current) {
         const v = w.spend[k];
@@ -680,3 +860,6 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     },
   };
 }
+
+const NONE: readonly string[] = Object.freeze([]);
+const NO_MODELS: readonly ModelUsage[] = Object.freeze([]);

@@ -1,0 +1,338 @@
+// Owns `npm run bench`: the real ingest runtime (receivers + piscina pool with the real worker +
+// usage windows) in this process, and a load generator in a child process (bench/load.ts) sending
+// realistic GenAI requests (100-512 spans of ~0.5 KB) over real sockets. Measures, on this machine
+// with the load generator included:
+// - spansPerSecond accepted for OTLP/HTTP protobuf, OTLP/gRPC and OTLP/HTTP JSON,
+// - p99DecisionMs: request receipt -> its aggregate visible in a published snapshot, at the HTTP rate,
+// - heapBytesPer1kWorkloads: windows memory (JS heap + typed-array stores) per 1000 tracked workloads.
+//
+//   npm run bench -- [--json out.json] [--seconds 10] [--warmup 2] [--workers N] [--concurrency N]
+
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
+import { parseArgs } from 'node:util';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import { createIngestPipeline } from '../pipeline/ingest.ts';
+import type { IngestMetrics } from '../pipeline/ingest-metrics.ts';
+import { noopIngestMetrics } from '../pipeline/ingest-metrics.ts';
+import type { PartialAggregate, SenderIdentity, UsageGroup } from '../pipeline/partial.ts';
+import { SPAN_RECORD_WIDTH } from '../pipeline/partial.ts';
+import { createUsageWindows } from '../pipeline/windows/windows.ts';
+import type { LoadResult, LoadTransport, RunSpec } from './load.ts';
+
+export interface BenchEntry {
+  readonly name: string;
+  readonly spansPerSecond?: number;
+  readonly p99DecisionMs?: number;
+  readonly [extra: string]: unknown;
+}
+
+export interface BenchReport {
+  readonly results: BenchEntry[];
+  readonly heapBytesPer1kWorkloads: number;
+}
+
+const { values } = parseArgs({
+  options: {
+    json: { type: 'string' },
+    seconds: { type: 'string', default: '10' },
+    warmup: { type: 'string', default: '2' },
+    workers: { type: 'string' },
+    concurrency: { type: 'string', default: '8' },
+  },
+});
+const seconds = Number(values.seconds);
+const warmup = Number(values.warmup);
+const workers = values.workers === undefined ? availableParallelism() : Number(values.workers);
+const concurrency = Number(values.concurrency);
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const i = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[i]!;
+}
+
+function startLoadGenerator(): Promise<ChildProcess> {
+  const child = fork(new URL('./load.ts', import.meta.url), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`load generator exited with ${code}`)));
+    child.once('message', (m: { type: string }) => {
+      if (m.type === 'ready') resolve(child);
+    });
+  });
+}
+
+function runLoad(child: ChildProcess, spec: RunSpec): Promise<LoadResult> {
+  return new Promise((resolve) => {
+    const onMessage = (m: { type: string } & LoadResult): void => {
+      if (m.type !== 'result') return;
+      child.off('message', onMessage);
+      resolve(m);
+    };
+    child.on('message', onMessage);
+    child.send({ type: 'run', ...spec });
+  });
+}
+
+interface ThroughputResult {
+  readonly load: LoadResult;
+  readonly serverSpans: number;
+  readonly p50VisibleMs: number;
+  readonly p99VisibleMs: number;
+  readonly samples: number;
+  readonly eventLoopP99Ms: number;
+  /** CPU seconds of this process (main thread + workers) in the measured window. */
+  readonly serverCpuSeconds: number;
+}
+
+async function measureThroughput(): Promise<Map<LoadTransport, ThroughputResult>> {
+  let collecting = false;
+  let serverSpans = 0;
+  const visible: number[] = [];
+  const metrics: IngestMetrics = {
+    ...noopIngestMetrics,
+    spansReceived: (n) => {
+      if (collecting) serverSpans += n;
+    },
+    visibleLatency: (s) => {
+      if (collecting) visible.push(s * 1000);
+    },
+  };
+  const pipeline = createIngestPipeline({
+    grpc: { port: 0 },
+    http: { port: 0 },
+    pool: { threads: workers },
+    metrics,
+  });
+  await pipeline.start();
+  const child = await startLoadGenerator();
+  const out = new Map<LoadTransport, ThroughputResult>();
+  const { monitorEventLoopDelay } = await import('node:perf_hooks');
+  try {
+    for (const transport of ['otlp-http-protobuf', 'otlp-grpc', 'otlp-http-json'] as const) {
+      const port = transport === 'otlp-grpc' ? pipeline.ports().grpc : pipeline.ports().http;
+      serverSpans = 0;
+      visible.length = 0;
+      const loop = monitorEventLoopDelay({ resolution: 10 });
+      const done = runLoad(child, {
+        transport,
+        port,
+        concurrency,
+        warmupMs: warmup * 1000,
+        durationMs: seconds * 1000,
+      });
+      let cpuStart: NodeJS.CpuUsage | undefined;
+      let serverCpuSeconds = 0;
+      const start = setTimeout(() => {
+        collecting = true;
+        loop.enable();
+        cpuStart = process.cpuUsage();
+      }, warmup * 1000);
+      const stop = setTimeout(
+        () => {
+          const used = process.cpuUsage(cpuStart);
+          serverCpuSeconds = (used.user + used.system) / 1e6;
+        },
+        (warmup + seconds) * 1000,
+      );
+      const load = await done;
+      clearTimeout(start);
+      clearTimeout(stop);
+      collecting = false;
+      loop.disable();
+      const sorted = [...visible].sort((a, b) => a - b);
+      out.set(transport, {
+        load,
+        serverSpans,
+        p50VisibleMs: percentile(sorted, 50),
+        p99VisibleMs: percentile(sorted, 99),
+        samples: sorted.length,
+        eventLoopP99Ms: loop.percentile(99) / 1e6,
+        serverCpuSeconds,
+      });
+      // Let the pool drain between scenarios.
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  } finally {
+    child.send({ type: 'exit' });
+    await pipeline.shutdown();
+  }
+  return out;
+}
+
+/** A worker result for `count` workloads starting at `first`: 2 models each, safety scores, labels. */
+function workloadsPartial(first: number, count: number, keyBase: number): PartialAggregate {
+  const identities: SenderIdentity[] = [];
+  const groups: UsageGroup[] = [];
+  const records = new Float64Array(count * 2 * SPAN_RECORD_WIDTH);
+  for (let i = 0; i < count; i++) {
+    const w = first + i;
+    identities.push({
+      namespace: `team-${w % 50}`,
+      workloadKind: 'Deployment',
+      workloadName: `app-${w}`,
+      labels: { app: `app-${w}`, team: `team-${w % 50}`, environment: w % 2 ? 'production' : 'staging' },
+    });
+    for (const [j, [provider, model]] of [
+      ['openai', 'gpt-4o'],
+      ['anthropic', 'claude-sonnet-4'],
+    ].entries()) {
+      const g = groups.length;
+      groups.push({
+        identity: i,
+        provider: provider!,
+        model: model!,
+        classification: 'internal',
+        requests: 1,
+        inputTokens: 1200,
+        outputTokens: 300,
+        cacheReadTokens: 0,
+        cacheWriteTokens: 0,
+        reasoningTokens: 0,
+        costMicros: 6000,
+        unpriced: false,
+        maxRequestCostMicros: 6000,
+      });
+      records.set([keyBase + w, j, g, 6000, 1200, 300, 0, 0], g * SPAN_RECORD_WIDTH);
+    }
+  }
+  return {
+    identities,
+    groups,
+    safety: identities.map((_, i) => ({ identity: i, min: 0.9, sum: 0.9, count: 1 })),
+    spans: records,
+    spansTotal: count * 2,
+    spansCharged: count * 2,
+    spansRejected: 0,
+    rejectMessage: '',
+  };
+}
+
+function measureHeap(): { bytesPer1k: number; workloads: number } {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  const total = 10_000;
+  // The dedupe set is a fixed allocation (not per workload): kept small here.
+  const windows = createUsageWindows({ dedupe: { maxKeys: 1024 } });
+  gc();
+  gc();
+  const before = process.memoryUsage();
+  for (let first = 0; first < total; first += 100)
+    windows.apply(workloadsPartial(first, 100, 1), { peer: undefined });
+  const snapshot = windows.publish();
+  gc();
+  gc();
+  const after = process.memoryUsage();
+  if (snapshot.workloads.size !== total)
+    throw new Error(`expected ${total} workloads, got ${snapshot.workloads.size}`);
+  const delta = after.heapUsed - before.heapUsed + (after.arrayBuffers - before.arrayBuffers);
+  // Keep the windows alive until after the measurement.
+  void windows.current();
+  return { bytesPer1k: Math.round(delta / (total / 1000)), workloads: total };
+}
+
+function perSpanMicros(cpuSeconds: number, spans: number): number {
+  return spans > 0 ? (cpuSeconds * 1e6) / spans : NaN;
+}
+
+/** What the CPU cost per span (server + load generator) would allow on 2 cores nobody else uses. */
+function projected(r: ThroughputResult): number {
+  const perSpan = (r.serverCpuSeconds + r.load.cpuSeconds) / Math.max(1, r.load.spans);
+  return Math.round(2 / perSpan);
+}
+
+/** Extra, machine-load-independent figures (CPU time per span) next to the wall-clock rate. */
+function cpuFigures(r: ThroughputResult): Record<string, number> {
+  return {
+    serverCpuMicrosPerSpan: Math.round(perSpanMicros(r.serverCpuSeconds, r.load.spans) * 100) / 100,
+    loadGeneratorCpuMicrosPerSpan: Math.round(perSpanMicros(r.load.cpuSeconds, r.load.spans) * 100) / 100,
+    spansPerSecondOn2FreeCores: projected(r),
+  };
+}
+
+async function main(): Promise<void> {
+  const started = performance.now();
+  const throughput = await measureThroughput();
+  const heap = measureHeap();
+  const get = (t: LoadTransport): ThroughputResult => throughput.get(t)!;
+  const sps = (r: ThroughputResult): number => Math.round(r.load.spans / r.load.seconds);
+  const report: BenchReport = {
+    results: [
+      {
+        name: 'otlp-http-protobuf',
+        spansPerSecond: sps(get('otlp-http-protobuf')),
+        p99DecisionMs: Math.round(get('otlp-http-protobuf').p99VisibleMs * 10) / 10,
+        ...cpuFigures(get('otlp-http-protobuf')),
+      },
+      { name: 'otlp-grpc', spansPerSecond: sps(get('otlp-grpc')), ...cpuFigures(get('otlp-grpc')) },
+      {
+        name: 'otlp-http-json',
+        spansPerSecond: sps(get('otlp-http-json')),
+        ...cpuFigures(get('otlp-http-json')),
+      },
+    ],
+    heapBytesPer1kWorkloads: heap.bytesPer1k,
+  };
+
+  const goals: Record<string, number> = {
+    'otlp-http-protobuf': 200_000,
+    'otlp-grpc': 150_000,
+    'otlp-http-json': 100_000,
+  };
+  const rows: string[][] = [
+    [
+      'scenario',
+      'spans/s',
+      'goal',
+      'req/s',
+      'refused',
+      'errors',
+      'B/span',
+      'p50 vis ms',
+      'p99 vis ms',
+      'server CPU µs/span',
+      'loadgen CPU µs/span',
+      'spans/s if 2 free cores',
+    ],
+  ];
+  for (const [t, r] of throughput) {
+    rows.push([
+      t,
+      String(sps(r)),
+      `>= ${goals[t]}`,
+      (r.load.requests / r.load.seconds).toFixed(0),
+      String(r.load.refused),
+      String(r.load.errors),
+      String(r.load.bytesPerSpan),
+      r.p50VisibleMs.toFixed(1),
+      r.p99VisibleMs.toFixed(1),
+      perSpanMicros(r.serverCpuSeconds, r.load.spans).toFixed(2),
+      perSpanMicros(r.load.cpuSeconds, r.load.spans).toFixed(2),
+      String(projected(r)),
+    ]);
+  }
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  const lines = rows.map((r) =>
+    r.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  '),
+  );
+  process.stdout.write(
+    `ingest benchmark: ${workers} worker thread(s), ${concurrency} concurrent clients, ${seconds} s per scenario after ${warmup} s warm-up, ` +
+      `${availableParallelism()} cores shared with the load generator\n\n` +
+      lines.join('\n') +
+      `\n\np99 receipt -> visible (HTTP protobuf): ${report.results[0]!.p99DecisionMs} ms (goal <= 100)\n` +
+      `windows memory: ${heap.bytesPer1k} bytes per 1k workloads (${(heap.bytesPer1k / 1024 / 1024).toFixed(2)} MiB; goal <= 2 MiB), ${heap.workloads} workloads\n` +
+      `total time ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
+  );
+  if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  process.exitCode = 1;
+});

@@ -1,0 +1,85 @@
+// Owns the memory layout of the usage windows: per-workload numbers live in rows of a few large
+// typed arrays (slabs) instead of small objects and typed arrays per workload, model and provider
+// names are interned, classification lists are shared. This is what keeps tracked workloads under
+// ~1 KB each (the bench measures it).
+
+/** A growable table of fixed-width rows in one typed array; rows are reused after release. */
+export class Slab<T extends Float64Array | Uint32Array> {
+  readonly width: number;
+  data: T;
+  private readonly make: (n: number) => T;
+  private next = 0;
+  private readonly free: number[] = [];
+
+  constructor(width: number, make: (n: number) => T, initialRows = 64) {
+    this.width = width;
+    this.make = make;
+    this.data = make(width * initialRows);
+  }
+
+  /** A zeroed row; returns its index. */
+  alloc(): number {
+    const row = this.free.pop() ?? this.next++;
+    const end = (row + 1) * this.width;
+    if (end > this.data.length) {
+      // Grow by a quarter: the spare capacity is memory every tracked workload pays for.
+      const bigger = this.make(Math.max(end, Math.ceil((this.data.length * 1.25) / this.width) * this.width));
+      bigger.set(this.data);
+      this.data = bigger;
+    }
+    this.data.fill(0, row * this.width, end);
+    return row;
+  }
+
+  release(row: number): void {
+    this.free.push(row);
+  }
+
+  /** Rows in use. */
+  get size(): number {
+    return this.next - this.free.length;
+  }
+}
+
+/** Interns strings and small string lists so thousands of workloads share one copy. */
+export class Interner {
+  private readonly strings = new Map<string, string>();
+  private readonly lists = new Map<string, readonly string[]>();
+
+  string(s: string): string {
+    const have = this.strings.get(s);
+    if (have !== undefined) return have;
+    this.strings.set(s, s);
+    return s;
+  }
+
+  /** The shared frozen list `base` + `add` (`base` is itself an interned list). */
+  withItem(base: readonly string[] | undefined, add: string): readonly string[] {
+    const key = base === undefined || base.length === 0 ? add : base.join('\u0000') + '\u0000' + add;
+    let list = this.lists.get(key);
+    if (!list) {
+      list = Object.freeze([...(base ?? []), this.string(add)]);
+      this.lists.set(key, list);
+    }
+    return list;
+  }
+}
+
+/** Provider/model pairs numbered once: workloads store small ids, not strings. */
+export class ModelCatalog {
+  private readonly ids = new Map<string, number>();
+  readonly providers: string[] = [];
+  readonly models: string[] = [];
+
+  id(provider: string, model: string): number {
+    const key = provider + '\u0000' + model;
+    let id = this.ids.get(key);
+    if (id === undefined) {
+      id = this.providers.length;
+      this.providers.push(provider);
+      this.models.push(model);
+      this.ids.set(key, id);
+    }
+    return id;
+  }
+}
