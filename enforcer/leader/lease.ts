@@ -95,9 +95,8 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       leaseDurationSeconds: Math.ceil(leaseDurationMs / 1000),
       acquireTime: renewing && prev?.acquireTime !== undefined ? prev.acquireTime : microTime(now),
       renewTime: microTime(now),
-      leaseTransitions:
-        (prev?.leaseTransitions ?? 0) +
-        (renewing || prev?.holderIdentity === undefined || prev.holderIdentity === '' ? 0 : 1),
+      // As client-go: every acquisition of an existing lease by a new holder is a transition.
+      leaseTransitions: (prev?.leaseTransitions ?? 0) + (renewing || prev === undefined ? 0 : 1),
     };
   };
 
@@ -143,7 +142,13 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       renewTime: l.spec?.renewTime ?? '',
       rv: l.metadata?.resourceVersion ?? '',
     };
-    if (observed === undefined || observed.holder !== rec.holder || observed.renewTime !== rec.renewTime) {
+    // Any write to the lease (a new resourceVersion) is a sign of life of its holder.
+    if (
+      observed === undefined ||
+      observed.holder !== rec.holder ||
+      observed.renewTime !== rec.renewTime ||
+      observed.rv !== rec.rv
+    ) {
       observedAt = now;
     }
     observed = rec;
