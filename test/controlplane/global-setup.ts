@@ -49,7 +49,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     if (!allowMissing) {
       throw new Error(
         'the integration tests need the test control plane, which could not be built or started ' +
-          '(see docs/testing.md)',
+          `(see docs/testing.md): ${(error as Error).message}`,
         { cause: error },
       );
     }
