@@ -156,7 +156,7 @@ export async function eventsFor(
 
 export async function eventually<T>(
   what: string,
-  probe: () => Promise<T | undefined>,
+  probe: () => Promise<T | undefined> | T | undefined,
   timeoutMs = 30_000,
   everyMs = 100,
 ): Promise<T> {

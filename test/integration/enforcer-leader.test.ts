@@ -70,7 +70,7 @@ describe.skipIf(!kubeconfigPath())('leader election on a real Lease', () => {
     const lease = uniqueName('lease');
     const a = make(operator, lease, 'replica-a');
     await a.e.start();
-    await eventually('a leads', async () => (a.e.isLeader() ? true : undefined));
+    await eventually('a leads', () => (a.e.isLeader() ? true : undefined));
     const b = make(operator, lease, 'replica-b');
     await b.e.start();
     await new Promise((r) => setTimeout(r, 300));
@@ -81,7 +81,7 @@ describe.skipIf(!kubeconfigPath())('leader election on a real Lease', () => {
     // B's clock is an hour behind: the times it writes look stale to anyone comparing timestamps.
     b.clock.set(Date.now() - 3_600_000);
     await a.e.shutdown();
-    await eventually('b leads', async () => (b.e.isLeader() ? true : undefined), 5000);
+    await eventually('b leads', () => (b.e.isLeader() ? true : undefined), 5000);
     const l = await admin.get<LeaseObject>(RESOURCES.lease, OPERATOR_NAMESPACE, lease);
     expect(l?.spec?.holderIdentity).toBe('replica-b');
     expect(l?.spec?.leaseTransitions).toBe(1);
@@ -100,7 +100,7 @@ describe.skipIf(!kubeconfigPath())('leader election on a real Lease', () => {
     const cutApi = partitionable(operator);
     const a = make(cutApi, lease, 'replica-a');
     await a.e.start();
-    await eventually('a leads', async () => (a.e.isLeader() ? true : undefined));
+    await eventually('a leads', () => (a.e.isLeader() ? true : undefined));
     const b = make(operator, lease, 'replica-b');
     await b.e.start();
     await new Promise((r) => setTimeout(r, 200));
@@ -114,11 +114,11 @@ describe.skipIf(!kubeconfigPath())('leader election on a real Lease', () => {
     expect(b.e.isLeader()).toBe(false);
     // A cannot renew for longer than its renew deadline: it stops acting (before the lease expires).
     a.clock.advance(10_001);
-    await eventually('a steps down', async () => (changes.includes(false) ? true : undefined), 3000);
+    await eventually('a steps down', () => (changes.includes(false) ? true : undefined), 3000);
     expect(a.e.isLeader()).toBe(false);
     // B's clock passes the lease duration since the last renewal it saw: it takes over.
     b.clock.advance(6_000);
-    await eventually('b leads', async () => (b.e.isLeader() ? true : undefined), 3000);
+    await eventually('b leads', () => (b.e.isLeader() ? true : undefined), 3000);
     const l = await admin.get<LeaseObject>(RESOURCES.lease, OPERATOR_NAMESPACE, lease);
     expect(l?.spec?.holderIdentity).toBe('replica-b');
     // The partition heals: A sees B's lease and stays a follower.
