@@ -11,6 +11,8 @@ import { createLogger, silentLogger, type Logger } from '../../kernel/logger.ts'
 import { createKubeApi, type KubeApi } from '../../enforcer/kube/api.ts';
 import { RESOURCES, type KubeObject, type ResourceType } from '../../enforcer/kube/resources.ts';
 import { bindOperatorRbac, loadRbacDocs } from '../controlplane/rbac.ts';
+import type { PartialAggregate, SenderIdentity, UsageGroup } from '../../pipeline/partial.ts';
+import { SPAN_RECORD_WIDTH } from '../../pipeline/partial.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const OPERATOR_NAMESPACE = 'genops-system';
@@ -177,4 +179,55 @@ export async function eventually<T>(
 /** A namespace name unique to this run. */
 export function uniqueName(prefix: string): string {
   return `${prefix}-${Date.now().toString(36)}-${Math.floor(Math.random() * 1e4).toString(36)}`;
+}
+
+/** Charges `costMicros` over `requests` spans to a workload through the windows' real apply path. */
+let spanKey = 1;
+export function charge(
+  windows: { apply(partial: PartialAggregate, meta: { peer: string | undefined }): unknown },
+  workload: { namespace: string; kind: string; name: string; labels?: Record<string, string> },
+  costMicros: number,
+  requests: number,
+): void {
+  const records = new Float64Array(requests * SPAN_RECORD_WIDTH);
+  const per = Math.floor(costMicros / requests);
+  for (let i = 0; i < requests; i++) {
+    const key = spanKey++;
+    const cost = i === requests - 1 ? costMicros - per * (requests - 1) : per;
+    records.set([key >>> 0, (key * 7919 + Date.now()) >>> 0, 0, cost, 100, 50, 0, 0], i * SPAN_RECORD_WIDTH);
+  }
+  const identity: SenderIdentity = {
+    namespace: workload.namespace,
+    workloadKind: workload.kind,
+    workloadName: workload.name,
+    labels: workload.labels ?? {},
+  };
+  const group: UsageGroup = {
+    identity: 0,
+    provider: 'openai',
+    model: 'gpt-4o',
+    classification: '',
+    requests,
+    inputTokens: 100 * requests,
+    outputTokens: 50 * requests,
+    cacheReadTokens: 0,
+    cacheWriteTokens: 0,
+    reasoningTokens: 0,
+    costMicros,
+    unpriced: false,
+    maxRequestCostMicros: costMicros - per * (requests - 1),
+  };
+  windows.apply(
+    {
+      identities: [identity],
+      groups: [group],
+      safety: [],
+      spans: records,
+      spansTotal: requests,
+      spansCharged: requests,
+      spansRejected: 0,
+      rejectMessage: '',
+    },
+    { peer: undefined },
+  );
 }
