@@ -3,8 +3,13 @@
 // dedupe records), for protobuf and JSON, over realistic requests from bench/fixtures.ts.
 //
 //   node bench/decode.ts [--seconds 2] [--json out.json]
+//
+// Each case runs in its own process so one case's JIT feedback (visitor shapes, call targets)
+// does not slow another, as in production where a worker only runs decodeToPartial.
 
+import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createGenAiKeyTables } from '../pipeline/genai/keys.ts';
 import type { TraceVisitor } from '../pipeline/otlp/span-view.ts';
@@ -25,7 +30,7 @@ export interface DecodeBenchResult {
 }
 
 const { values } = parseArgs({
-  options: { seconds: { type: 'string', default: '2' }, json: { type: 'string' } },
+  options: { seconds: { type: 'string', default: '2' }, json: { type: 'string' }, case: { type: 'string' } },
 });
 const seconds = Number(values.seconds);
 const SLICES = 10;
@@ -35,10 +40,17 @@ const requests = [100, 256, 512, 300, 512, 128, 400, 512].map((spans, i) =>
   makeGenAiRequest({ spans, workloads: i % 3 === 0 ? 1 : 1 + (i % 5), seed: 1000 + i }),
 );
 const protobufTasks: DecodeTask[] = requests.map((r) => ({ body: r.protobuf, encoding: 'protobuf' }));
-const jsonTasks: DecodeTask[] = requests.map((r) => ({ body: new TextEncoder().encode(r.json), encoding: 'json' }));
+const jsonTasks: DecodeTask[] = requests.map((r) => ({
+  body: new TextEncoder().encode(r.json),
+  encoding: 'json',
+}));
 const spansPerRound = requests.reduce((n, r) => n + r.spans, 0);
 
-function measure(name: string, tasks: readonly DecodeTask[], run: (task: DecodeTask) => void): DecodeBenchResult {
+function measure(
+  name: string,
+  tasks: readonly DecodeTask[],
+  run: (task: DecodeTask) => void,
+): DecodeBenchResult {
   const bytesPerRound = tasks.reduce((n, t) => n + t.body.byteLength, 0);
   // Warm-up: let the JIT settle.
   const warmEnd = performance.now() + 500;
@@ -58,7 +70,8 @@ function measure(name: string, tasks: readonly DecodeTask[], run: (task: DecodeT
     }
     const cpu = process.threadCpuUsage(cpuStart);
     const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-    if (cpuSeconds / rounds < best.cpuSeconds / best.rounds) best = { cpuSeconds, wallSeconds: (now - start) / 1000, rounds };
+    if (cpuSeconds / rounds < best.cpuSeconds / best.rounds)
+      best = { cpuSeconds, wallSeconds: (now - start) / 1000, rounds };
   }
   return {
     name,
@@ -68,39 +81,64 @@ function measure(name: string, tasks: readonly DecodeTask[], run: (task: DecodeT
   };
 }
 
-const tables = createGenAiKeyTables();
-const protobuf = createProtobufTraceDecoder(tables);
-const json = createJsonTraceDecoder(tables);
-let sink = 0;
-const nullVisitor: TraceVisitor = {
-  resource() {
-    sink++;
-  },
-  span(span) {
-    sink += span.kind;
-  },
-};
-const deps = createDecodeDeps({ priceBook: createPriceBook() });
+const CASES = ['decode-protobuf', 'decodeToPartial-protobuf', 'decode-json', 'decodeToPartial-json'] as const;
 
-const results = [
-  measure('decode-protobuf', protobufTasks, (t) => protobuf.decode(t.body, nullVisitor)),
-  measure('decodeToPartial-protobuf', protobufTasks, (t) => {
-    sink += decodeToPartial(t, deps).spansCharged;
-  }),
-  measure('decode-json', jsonTasks, (t) => json.decode(t.body, nullVisitor)),
-  measure('decodeToPartial-json', jsonTasks, (t) => {
-    sink += decodeToPartial(t, deps).spansCharged;
-  }),
-];
-
-const avgProtobufBytes = Math.round(protobufTasks.reduce((n, t) => n + t.body.byteLength, 0) / spansPerRound);
-const avgJsonBytes = Math.round(jsonTasks.reduce((n, t) => n + t.body.byteLength, 0) / spansPerRound);
-console.log(`fixtures: ${requests.length} requests, ${spansPerRound} spans, ${avgProtobufBytes} B/span protobuf, ${avgJsonBytes} B/span JSON`);
-console.log('benchmark                    spans/CPU-s   spans/wall-s   MB/CPU-s');
-for (const r of results) {
-  console.log(
-    `${r.name.padEnd(26)} ${String(r.spansPerSecond).padStart(13)} ${String(r.spansPerWallSecond).padStart(14)} ${String(r.megabytesPerSecond).padStart(10)}`,
-  );
+function runCase(name: string): DecodeBenchResult {
+  const tables = createGenAiKeyTables();
+  let sink = 0;
+  const nullVisitor: TraceVisitor = {
+    resource() {
+      sink++;
+    },
+    span(span) {
+      sink += span.kind;
+    },
+  };
+  const deps = createDecodeDeps({ priceBook: createPriceBook() });
+  let result: DecodeBenchResult;
+  if (name === 'decode-protobuf') {
+    const protobuf = createProtobufTraceDecoder(tables);
+    result = measure(name, protobufTasks, (t) => protobuf.decode(t.body, nullVisitor));
+  } else if (name === 'decode-json') {
+    const json = createJsonTraceDecoder(tables);
+    result = measure(name, jsonTasks, (t) => json.decode(t.body, nullVisitor));
+  } else {
+    const tasks = name === 'decodeToPartial-protobuf' ? protobufTasks : jsonTasks;
+    result = measure(name, tasks, (t) => {
+      sink += decodeToPartial(t, deps).spansCharged;
+    });
+  }
+  if (sink === -1) console.log(sink); // keep the work observable
+  return result;
 }
-if (sink === -1) console.log(sink); // keep the work observable
-if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ results }, null, 2));
+
+if (values.case !== undefined) {
+  console.log(JSON.stringify(runCase(values.case)));
+} else {
+  const self = fileURLToPath(import.meta.url);
+  const results = CASES.map(
+    (name) =>
+      JSON.parse(
+        execFileSync(process.execPath, [self, '--case', name, '--seconds', String(seconds)], {
+          encoding: 'utf8',
+        })
+          .trim()
+          .split('\n')
+          .pop()!,
+      ) as DecodeBenchResult,
+  );
+  const avgProtobufBytes = Math.round(
+    protobufTasks.reduce((n, t) => n + t.body.byteLength, 0) / spansPerRound,
+  );
+  const avgJsonBytes = Math.round(jsonTasks.reduce((n, t) => n + t.body.byteLength, 0) / spansPerRound);
+  console.log(
+    `fixtures: ${requests.length} requests, ${spansPerRound} spans, ${avgProtobufBytes} B/span protobuf, ${avgJsonBytes} B/span JSON`,
+  );
+  console.log('benchmark                    spans/CPU-s   spans/wall-s   MB/CPU-s');
+  for (const r of results) {
+    console.log(
+      `${r.name.padEnd(26)} ${String(r.spansPerSecond).padStart(13)} ${String(r.spansPerWallSecond).padStart(14)} ${String(r.megabytesPerSecond).padStart(10)}`,
+    );
+  }
+  if (values.json !== undefined) writeFileSync(values.json, JSON.stringify({ results }, null, 2));
+}

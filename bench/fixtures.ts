@@ -88,14 +88,62 @@ interface ModelChoice {
 }
 
 const MODELS: readonly ModelChoice[] = [
-  { style: 'semconv', provider: 'openai', requestModel: 'gpt-4o-mini', responseModel: 'gpt-4o-mini-2024-07-18', server: 'api.openai.com' },
-  { style: 'semconv', provider: 'openai', requestModel: 'gpt-4o', responseModel: 'gpt-4o-2024-08-06', server: 'api.openai.com' },
-  { style: 'semconv', provider: 'anthropic', requestModel: 'claude-sonnet-4-20250514', responseModel: 'claude-sonnet-4-20250514', server: 'api.anthropic.com' },
-  { style: 'openllmetry', provider: 'Anthropic', requestModel: 'claude-3-5-haiku-20241022', responseModel: 'claude-3-5-haiku-20241022', server: 'api.anthropic.com' },
-  { style: 'openinference', provider: 'openai', requestModel: 'gpt-4o-mini', responseModel: 'gpt-4o-mini-2024-07-18', server: 'api.openai.com' },
-  { style: 'openlit', provider: 'aws.bedrock', requestModel: 'anthropic.claude-3-5-sonnet-20240620-v1:0', responseModel: 'anthropic.claude-3-5-sonnet-20240620-v1:0', server: 'bedrock-runtime.us-east-1.amazonaws.com' },
-  { style: 'semconv', provider: 'gcp.vertex_ai', requestModel: 'gemini-2.5-pro', responseModel: 'gemini-2.5-pro', server: 'us-central1-aiplatform.googleapis.com' },
-  { style: 'semconv', provider: 'mistral_ai', requestModel: 'mistral-large-latest', responseModel: 'mistral-large-2411', server: 'api.mistral.ai' },
+  {
+    style: 'semconv',
+    provider: 'openai',
+    requestModel: 'gpt-4o-mini',
+    responseModel: 'gpt-4o-mini-2024-07-18',
+    server: 'api.openai.com',
+  },
+  {
+    style: 'semconv',
+    provider: 'openai',
+    requestModel: 'gpt-4o',
+    responseModel: 'gpt-4o-2024-08-06',
+    server: 'api.openai.com',
+  },
+  {
+    style: 'semconv',
+    provider: 'anthropic',
+    requestModel: 'claude-sonnet-4-20250514',
+    responseModel: 'claude-sonnet-4-20250514',
+    server: 'api.anthropic.com',
+  },
+  {
+    style: 'openllmetry',
+    provider: 'Anthropic',
+    requestModel: 'claude-3-5-haiku-20241022',
+    responseModel: 'claude-3-5-haiku-20241022',
+    server: 'api.anthropic.com',
+  },
+  {
+    style: 'openinference',
+    provider: 'openai',
+    requestModel: 'gpt-4o-mini',
+    responseModel: 'gpt-4o-mini-2024-07-18',
+    server: 'api.openai.com',
+  },
+  {
+    style: 'openlit',
+    provider: 'aws.bedrock',
+    requestModel: 'anthropic.claude-3-5-sonnet-20240620-v1:0',
+    responseModel: 'anthropic.claude-3-5-sonnet-20240620-v1:0',
+    server: 'bedrock-runtime.us-east-1.amazonaws.com',
+  },
+  {
+    style: 'semconv',
+    provider: 'gcp.vertex_ai',
+    requestModel: 'gemini-2.5-pro',
+    responseModel: 'gemini-2.5-pro',
+    server: 'us-central1-aiplatform.googleapis.com',
+  },
+  {
+    style: 'semconv',
+    provider: 'mistral_ai',
+    requestModel: 'mistral-large-latest',
+    responseModel: 'mistral-large-2411',
+    server: 'api.mistral.ai',
+  },
 ];
 
 const TEAMS = ['search', 'support', 'recsys', 'fraud', 'growth', 'platform'];
@@ -208,7 +256,10 @@ function inferenceAttributes(m: ModelChoice, r: () => number, embeddings: boolea
 }
 
 /** Builds the request model (deterministic) and counts the charged spans. */
-function buildRequest(options: GenAiRequestOptions): { resourceSpans: FixtureResourceSpans[]; charged: number } {
+function buildRequest(options: GenAiRequestOptions): {
+  resourceSpans: FixtureResourceSpans[];
+  charged: number;
+} {
   const seed = options.seed ?? 1;
   const r = rng(seed);
   const workloads = Math.max(1, options.workloads ?? 1);
@@ -431,7 +482,11 @@ function encodeProtobuf(resourceSpans: readonly FixtureResourceSpans[]): Uint8Ar
     for (const s of rs.spans) {
       const sw = new Writer().bytes(1, s.traceId).bytes(2, s.spanId);
       if (s.parentSpanId) sw.bytes(4, s.parentSpanId);
-      sw.string(5, s.name).tag(6, 0).varint(s.kind).fixed64(7, s.startTimeUnixNano).fixed64(8, s.endTimeUnixNano);
+      sw.string(5, s.name)
+        .tag(6, 0)
+        .varint(s.kind)
+        .fixed64(7, s.startTimeUnixNano)
+        .fixed64(8, s.endTimeUnixNano);
       for (const a of s.attributes) sw.message(9, keyValuePb(a));
       for (const e of s.events) {
         const ew = new Writer().fixed64(1, e.timeUnixNano).string(2, e.name);

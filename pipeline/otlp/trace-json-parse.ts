@@ -1,5 +1,6 @@
-// Owns decoding of OTLP/JSON ExportTraceServiceRequest bodies: JSON.parse, then a walk that fills
-// the same SpanView as the protobuf decoder. Follows the OTLP/JSON mapping: lowerCamelCase keys
+// Owns the reference OTLP/JSON decoder: JSON.parse, then a walk that fills the same SpanView as the
+// protobuf decoder. Simple and obviously right; the worker uses the faster byte scanner of
+// trace-json.ts, which is tested against this one. Follows the OTLP/JSON mapping: lowerCamelCase keys
 // (snake_case proto names accepted too, as protobuf JSON parsers do), trace/span ids as hex
 // (case-insensitive), 64-bit integers as decimal strings or numbers, enums as integers (or their
 // proto names), unknown fields ignored, null treated as absent.
@@ -128,7 +129,7 @@ function anyValue(v: unknown, path: string): AttrValue | undefined {
  * Hex id into out[offset, offset + size). Returns the id's length in bytes as sent: `size` when
  * valid, 0 when absent or empty, -1 when it is not hex (so the span is rejected, not the request).
  */
-function hexId(v: unknown, out: Uint8Array, offset: number, size: number): number {
+export function hexId(v: unknown, out: Uint8Array, offset: number, size: number): number {
   if (v === undefined || v === '') return 0;
   if (typeof v !== 'string' || v.length % 2 !== 0) return -1;
   if (v.length !== size * 2) return v.length / 2;
@@ -143,7 +144,7 @@ function hexId(v: unknown, out: Uint8Array, offset: number, size: number): numbe
   return size;
 }
 
-export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecoder {
+export function createJsonParseTraceDecoder(options: TraceDecoderOptions): TraceDecoder {
   const keys = options.keys;
   const eventNames = options.eventNames;
   const view = new SpanView(keys.names.length);

@@ -65,34 +65,48 @@ function expectInvalid(body: Uint8Array, pattern: RegExp): void {
 }
 
 describe('protobuf trace decoder on the OpenTelemetry JS exporter serializer', () => {
-  const spans = recordSpans({ 'service.name': 'chatbot', 'k8s.namespace.name': 'team-a', 'k8s.pod.uid': 'u-1', replicas: 3, ratio: 0.5, canary: true }, [
+  const spans = recordSpans(
     {
-      name: 'invoke_agent helper',
-      kind: SpanKind.INTERNAL,
+      'service.name': 'chatbot',
+      'k8s.namespace.name': 'team-a',
+      'k8s.pod.uid': 'u-1',
+      replicas: 3,
+      ratio: 0.5,
+      canary: true,
     },
-    {
-      name: 'chat gpt-4o',
-      kind: SpanKind.CLIENT,
-      parent: 0,
-      attributes: {
-        'gen_ai.request.model': 'gpt-4o',
-        'gen_ai.usage.input_tokens': 1234,
-        'gen_ai.request.temperature': 0.25,
-        'gen_ai.is_stream': false,
-        negative: -42,
-        big: 2 ** 40 + 7,
-        'ignored.attribute': 'not in the key table',
-        'gen_ai.response.finish_reasons': ['stop'],
+    [
+      {
+        name: 'invoke_agent helper',
+        kind: SpanKind.INTERNAL,
       },
-      events: [
-        { name: 'gen_ai.evaluation.result', attributes: { 'gen_ai.evaluation.name': 'toxicity', 'gen_ai.evaluation.score.value': 0.125 }, timeMs: Date.UTC(2026, 10, 2, 10, 0, 0, 500) },
-        { name: 'some.other.event', attributes: { 'gen_ai.evaluation.name': 'ignored' } },
-      ],
-      status: { code: SpanStatusCode.ERROR, message: 'rate limited' },
-      startMs: Date.UTC(2026, 10, 2, 10, 0, 0, 250),
-      endMs: Date.UTC(2026, 10, 2, 10, 0, 2),
-    },
-  ]);
+      {
+        name: 'chat gpt-4o',
+        kind: SpanKind.CLIENT,
+        parent: 0,
+        attributes: {
+          'gen_ai.request.model': 'gpt-4o',
+          'gen_ai.usage.input_tokens': 1234,
+          'gen_ai.request.temperature': 0.25,
+          'gen_ai.is_stream': false,
+          negative: -42,
+          big: 2 ** 40 + 7,
+          'ignored.attribute': 'not in the key table',
+          'gen_ai.response.finish_reasons': ['stop'],
+        },
+        events: [
+          {
+            name: 'gen_ai.evaluation.result',
+            attributes: { 'gen_ai.evaluation.name': 'toxicity', 'gen_ai.evaluation.score.value': 0.125 },
+            timeMs: Date.UTC(2026, 10, 2, 10, 0, 0, 500),
+          },
+          { name: 'some.other.event', attributes: { 'gen_ai.evaluation.name': 'ignored' } },
+        ],
+        status: { code: SpanStatusCode.ERROR, message: 'rate limited' },
+        startMs: Date.UTC(2026, 10, 2, 10, 0, 0, 250),
+        endMs: Date.UTC(2026, 10, 2, 10, 0, 2),
+      },
+    ],
+  );
   const body = toProtobuf(spans);
   const result = collect(decoder, body, keys, eventNames);
 
@@ -197,7 +211,11 @@ describe('protobuf trace decoder on hand-made messages', () => {
     );
     const r = collect(decoder, body, keys, eventNames);
     expect(r.resources).toEqual([{ 'service.name': 'svc' }]);
-    expect(r.spans[0]).toMatchObject({ name: 'chat', traceId: hexOf(new Uint8Array(TRACE_ID)), attributes: { 'gen_ai.request.model': 'gpt-4o' } });
+    expect(r.spans[0]).toMatchObject({
+      name: 'chat',
+      traceId: hexOf(new Uint8Array(TRACE_ID)),
+      attributes: { 'gen_ai.request.model': 'gpt-4o' },
+    });
   });
 
   it('reads the resource even when it comes after the spans', () => {
@@ -220,7 +238,9 @@ describe('protobuf trace decoder on hand-made messages', () => {
 
   it('decodes non-ASCII strings', () => {
     const body = request([...base, len(9, kv('gen_ai.request.model', str(1, 'modèle-日本')))]);
-    expect(collect(decoder, body, keys, eventNames).spans[0]!.attributes['gen_ai.request.model']).toBe('modèle-日本');
+    expect(collect(decoder, body, keys, eventNames).spans[0]!.attributes['gen_ai.request.model']).toBe(
+      'modèle-日本',
+    );
   });
 
   it('reports ids of the wrong length instead of failing the request', () => {
@@ -231,17 +251,32 @@ describe('protobuf trace decoder on hand-made messages', () => {
   });
 
   it('rejects malformed framing with the field and offset', () => {
-    expectInvalid(bytes([0x0a, 0x05, 0x01]), /length 5 exceeds the 1 bytes left in ExportTraceServiceRequest.resource_spans at offset 1/);
+    expectInvalid(
+      bytes([0x0a, 0x05, 0x01]),
+      /length 5 exceeds the 1 bytes left in ExportTraceServiceRequest.resource_spans at offset 1/,
+    );
     expectInvalid(bytes([0x0a]), /truncated varint in ExportTraceServiceRequest.resource_spans at offset 1/);
     expectInvalid(bytes([0x17]), /invalid wire type 7 in ExportTraceServiceRequest at offset 0/);
     expectInvalid(bytes([0x0f]), /field 1 has wire type 7, expected 2/);
     expectInvalid(bytes([0x02, 0x00]), /field number 0/);
     expectInvalid(bytes(Array(11).fill(0xff)), /varint longer than 10 bytes/);
-    expectInvalid(request([...base, [...varint((1 << 3) | 0), 5]]), /field 1 has wire type 0, expected 2 in Span/);
-    expectInvalid(request([...base, [...varint((7 << 3) | 1), 1, 2, 3]]), /truncated fixed64 in Span.start_time_unix_nano/);
+    expectInvalid(
+      request([...base, [...varint((1 << 3) | 0), 5]]),
+      /field 1 has wire type 0, expected 2 in Span/,
+    );
+    expectInvalid(
+      request([...base, [...varint((7 << 3) | 1), 1, 2, 3]]),
+      /truncated fixed64 in Span.start_time_unix_nano/,
+    );
     expectInvalid(request([...base, [...varint((95 << 3) | 4)]]), /invalid wire type 4 in Span/);
-    expectInvalid(request([...base, [...varint((95 << 3) | 3), ...varint((94 << 3) | 4)]]), /mismatched end group/);
-    expectInvalid(request([...base, len(9, [...str(1, 'negative'), ...len(2, [0x18, 0xff])])]), /truncated varint in AnyValue.int_value/);
+    expectInvalid(
+      request([...base, [...varint((95 << 3) | 3), ...varint((94 << 3) | 4)]]),
+      /mismatched end group/,
+    );
+    expectInvalid(
+      request([...base, len(9, [...str(1, 'negative'), ...len(2, [0x18, 0xff])])]),
+      /truncated varint in AnyValue.int_value/,
+    );
   });
 
   it('never throws anything but GenOpsError("invalid") on random bytes', () => {

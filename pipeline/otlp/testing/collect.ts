@@ -29,7 +29,12 @@ function hex(bytes: Uint8Array): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-export function collect(decoder: TraceDecoder, body: Uint8Array, keys: KeyTable, eventNames: KeyTable): Collected {
+export function collect(
+  decoder: TraceDecoder,
+  body: Uint8Array,
+  keys: KeyTable,
+  eventNames: KeyTable,
+): Collected {
   const resources: Record<string, AttrValue>[] = [];
   const spans: CollectedSpan[] = [];
   decoder.decode(body, {

@@ -7,13 +7,21 @@ import { context, trace } from '@opentelemetry/api';
 import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import type { ReadableSpan } from '@opentelemetry/sdk-trace-base';
-import { BasicTracerProvider, InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import {
+  BasicTracerProvider,
+  InMemorySpanExporter,
+  SimpleSpanProcessor,
+} from '@opentelemetry/sdk-trace-base';
 
 export interface TestSpan {
   readonly name: string;
   readonly kind?: SpanKind;
   readonly attributes?: Attributes;
-  readonly events?: readonly { readonly name: string; readonly attributes?: Attributes; readonly timeMs?: number }[];
+  readonly events?: readonly {
+    readonly name: string;
+    readonly attributes?: Attributes;
+    readonly timeMs?: number;
+  }[];
   readonly status?: SpanStatus;
   readonly startMs?: number;
   readonly endMs?: number;
@@ -22,7 +30,11 @@ export interface TestSpan {
 }
 
 /** Spans as the SDK records them, for one resource. */
-export function recordSpans(resource: Attributes, spans: readonly TestSpan[], scope = 'genops-test'): ReadableSpan[] {
+export function recordSpans(
+  resource: Attributes,
+  spans: readonly TestSpan[],
+  scope = 'genops-test',
+): ReadableSpan[] {
   const exporter = new InMemorySpanExporter();
   const provider = new BasicTracerProvider({
     resource: resourceFromAttributes(resource),
@@ -42,12 +54,14 @@ export function recordSpans(resource: Attributes, spans: readonly TestSpan[], sc
       },
       ctx,
     );
-    for (const e of s.events ?? []) span.addEvent(e.name, e.attributes ?? {}, e.timeMs ?? s.startMs ?? Date.UTC(2026, 10, 2, 10, 0, 0));
+    for (const e of s.events ?? [])
+      span.addEvent(e.name, e.attributes ?? {}, e.timeMs ?? s.startMs ?? Date.UTC(2026, 10, 2, 10, 0, 0));
     if (s.status) span.setStatus(s.status);
     started.push(span);
   }
   // End children before parents, as real traces do.
-  for (let i = started.length - 1; i >= 0; i--) started[i]!.end(spans[i]!.endMs ?? Date.UTC(2026, 10, 2, 10, 0, 1));
+  for (let i = started.length - 1; i >= 0; i--)
+    started[i]!.end(spans[i]!.endMs ?? Date.UTC(2026, 10, 2, 10, 0, 1));
   return exporter.getFinishedSpans().slice();
 }
 
