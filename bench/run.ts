@@ -89,6 +89,8 @@ interface ThroughputResult {
   readonly eventLoopP99Ms: number;
   /** CPU seconds of this process (main thread + workers) in the measured window. */
   readonly serverCpuSeconds: number;
+  /** CPU seconds of the main thread alone (receivers, windows, snapshots). */
+  readonly mainThreadCpuSeconds: number;
 }
 
 async function measureThroughput(): Promise<Map<LoadTransport, ThroughputResult>> {
@@ -128,16 +130,21 @@ async function measureThroughput(): Promise<Map<LoadTransport, ThroughputResult>
         durationMs: seconds * 1000,
       });
       let cpuStart: NodeJS.CpuUsage | undefined;
+      let mainStart: NodeJS.CpuUsage | undefined;
       let serverCpuSeconds = 0;
+      let mainThreadCpuSeconds = 0;
       const start = setTimeout(() => {
         collecting = true;
         loop.enable();
         cpuStart = process.cpuUsage();
+        mainStart = process.threadCpuUsage();
       }, warmup * 1000);
       const stop = setTimeout(
         () => {
           const used = process.cpuUsage(cpuStart);
           serverCpuSeconds = (used.user + used.system) / 1e6;
+          const main = process.threadCpuUsage(mainStart);
+          mainThreadCpuSeconds = (main.user + main.system) / 1e6;
         },
         (warmup + seconds) * 1000,
       );
@@ -155,6 +162,7 @@ async function measureThroughput(): Promise<Map<LoadTransport, ThroughputResult>
         samples: sorted.length,
         eventLoopP99Ms: loop.percentile(99) / 1e6,
         serverCpuSeconds,
+        mainThreadCpuSeconds,
       });
       // Let the pool drain between scenarios.
       await new Promise((r) => setTimeout(r, 300));
@@ -297,6 +305,7 @@ async function main(): Promise<void> {
       'p50 vis ms',
       'p99 vis ms',
       'server CPU µs/span',
+      'main thread µs/span',
       'loadgen CPU µs/span',
       'spans/s if 2 free cores',
     ],
@@ -313,6 +322,7 @@ async function main(): Promise<void> {
       r.p50VisibleMs.toFixed(1),
       r.p99VisibleMs.toFixed(1),
       perSpanMicros(r.serverCpuSeconds, r.load.spans).toFixed(2),
+      perSpanMicros(r.mainThreadCpuSeconds, r.load.spans).toFixed(2),
       perSpanMicros(r.load.cpuSeconds, r.load.spans).toFixed(2),
       String(projected(r)),
     ]);
