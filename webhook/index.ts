@@ -84,7 +84,8 @@ export function createAdmissionWebhook(options: AdmissionWebhookOptions): Admiss
   const namespace = options.namespace ?? DEFAULT_OPERATOR_NAMESPACE;
   const handler = createAdmissionHandler({
     view: options.view,
-    injection: injectionConfig(options.injection),
+    // The OTLP Service (config/manager/service.yaml) lives in the operator's namespace.
+    injection: injectionConfig({ receiverHost: `http://genops-otlp.${namespace}.svc`, ...options.injection }),
     ...(options.schema ? { schema: options.schema } : {}),
     clock: options.clock,
     logger: options.logger,
