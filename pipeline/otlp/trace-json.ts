@@ -101,7 +101,8 @@ const ATTR_STRING = enc('"stringValue":');
 const ATTR_INT = enc('"intValue":');
 const ATTR_DOUBLE = enc('"doubleValue":');
 const ATTR_BOOL = enc('"boolValue":');
-const POW10 = [1, 10, 100, 1000, 10000];
+const POW10 = [1, 10, 100, 1000, 10000, 100000];
+const TWO_POW_26 = 67108864;
 
 const HEX = (() => {
   const t = new Int8Array(256).fill(-1);
@@ -245,7 +246,7 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
     let p = numStart;
     const negative = buf[p] === MINUS;
     if (negative) p++;
-    if (numInteger && numEnd - p <= 19) {
+    if (numInteger && numEnd - p <= 20) {
       const n = digitsValue(p, numEnd);
       return negative ? -n : n;
     }
@@ -253,18 +254,22 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
   }
 
   /**
-   * Decimal digits buf[start, end) (at most 19) as a number: exact up to 15 digits; above, within
-   * one unit in the last place of the correctly rounded value (nanosecond timestamps have 19
-   * digits and only their milliseconds matter here), without building a string.
+   * Decimal digits buf[start, stop) (at most 20) as a correctly rounded number, without building a
+   * string: up to 15 digits exactly; above, N = H * 10^k + L with H the first 15 digits, computed
+   * as A + B where A = (H >> 26) * 10^k * 2^26 and B = (H & (2^26 - 1)) * 10^k + L are both exact
+   * doubles, so the one addition rounds correctly (nanosecond timestamps have 19 digits).
    */
   function digitsValue(start: number, stop: number): number {
     const split = Math.min(stop, start + 15);
-    let n = 0;
-    for (let i = start; i < split; i++) n = n * 10 + (buf[i]! - 0x30);
-    if (split === stop) return n;
+    let h = 0;
+    for (let i = start; i < split; i++) h = h * 10 + (buf[i]! - 0x30);
+    if (split === stop) return h;
     let low = 0;
     for (let i = split; i < stop; i++) low = low * 10 + (buf[i]! - 0x30);
-    return n * POW10[stop - split]! + low;
+    const scale = POW10[stop - split]!;
+    const hHigh = Math.floor(h / TWO_POW_26);
+    const hLow = h - hHigh * TWO_POW_26;
+    return hHigh * scale * TWO_POW_26 + (hLow * scale + low);
   }
 
   function literal(text: string): void {
@@ -425,7 +430,7 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
         let ok = p < strEnd;
         for (let i = p; i < strEnd; i++) if (!isDigit(buf[i]!)) ok = false;
         if (ok) {
-          if (strEnd - p <= 19) {
+          if (strEnd - p <= 20) {
             const n = digitsValue(p, strEnd);
             return buf[strStart] === MINUS ? -n : n;
           }
