@@ -38,6 +38,51 @@ interface RuleDoc {
 
 const ruleDoc = parse(readFileSync(rulePath, 'utf8')) as RuleDoc;
 const rules = ruleDoc.spec.groups.flatMap((g) => g.rules);
+const autoscalingDoc = parse(
+  readFileSync(join(root, 'examples/autoscaling/recording-rules.yaml'), 'utf8'),
+) as RuleDoc;
+
+/** The rule groups of both PrometheusRules, as the rule files the promtool tests name. */
+function writeRuleFiles(): void {
+  writeFileSync(join(work, 'genops-rules.yaml'), stringify({ groups: ruleDoc.spec.groups }));
+  writeFileSync(join(work, 'autoscaling-rules.yaml'), stringify({ groups: autoscalingDoc.spec.groups }));
+}
+
+interface KedaTrigger {
+  name: string;
+  metadata: { query: string };
+}
+const keda = parse(readFileSync(join(root, 'examples/autoscaling/keda-scaledobject.yaml'), 'utf8')) as {
+  spec: { advanced: { scalingModifiers: { formula: string } }; triggers: KedaTrigger[] };
+};
+interface AdapterRule {
+  seriesQuery: string;
+  metricsQuery: string;
+}
+const adapter = parse(
+  readFileSync(join(root, 'examples/autoscaling/prometheus-adapter-values.yaml'), 'utf8'),
+) as {
+  rules: { external: AdapterRule[] };
+};
+
+/** Queries of the autoscaling examples, with prometheus-adapter's templates filled in. */
+function autoscalingExprs(): { where: string; expr: string }[] {
+  const out = keda.spec.triggers.map((t) => ({ where: `keda ${t.name}`, expr: t.metadata.query }));
+  for (const r of adapter.rules.external) {
+    const series = /^[^{]+/.exec(r.seriesQuery)![0];
+    out.push({ where: `adapter ${series}`, expr: r.seriesQuery });
+    out.push({
+      where: `adapter ${series}`,
+      expr: r.metricsQuery
+        .replace(/<<\.Series>>/g, series)
+        .replace(/<<\.LabelMatchers>>/g, 'namespace="ai-platform",workload="chat-assistant"')
+        .replace(/<<\.GroupBy>>/g, 'namespace, workload'),
+    });
+  }
+  for (const g of autoscalingDoc.spec.groups)
+    for (const r of g.rules) out.push({ where: `recording ${r.record}`, expr: r.expr });
+  return out;
+}
 
 function promtool(args: string[], cwd = work) {
   const r = spawnSync('promtool', args, { cwd, encoding: 'utf8' });
@@ -93,15 +138,18 @@ describe('PrometheusRule', () => {
     ]);
   });
 
-  it('passes promtool check rules', () => {
-    writeFileSync(join(work, 'genops-rules.yaml'), stringify({ groups: ruleDoc.spec.groups }));
+  it('passes promtool check rules (and so do the autoscaling recording rules)', () => {
+    writeRuleFiles();
     const r = promtool(['check', 'rules', 'genops-rules.yaml']);
     expect(r.out).toContain(`SUCCESS: ${rules.length} rules found`);
     expect(r.code).toBe(0);
+    const a = promtool(['check', 'rules', 'autoscaling-rules.yaml']);
+    expect(a.out).toContain('SUCCESS: 4 rules found');
+    expect(a.code).toBe(0);
   });
 
   it('passes its promtool unit tests, which cover every alert', () => {
-    writeFileSync(join(work, 'genops-rules.yaml'), stringify({ groups: ruleDoc.spec.groups }));
+    writeRuleFiles();
     const files = readdirSync(testsDir).filter((f) => f.endsWith('.yaml'));
     expect(files.length).toBeGreaterThan(0);
     let tested = '';
@@ -169,7 +217,7 @@ describe('PrometheusRule', () => {
           },
         ],
       };
-      writeFileSync(join(work, 'genops-rules.yaml'), stringify({ groups: ruleDoc.spec.groups }));
+      writeRuleFiles();
       writeFileSync(join(work, 'registry.test.yaml'), stringify(test));
       const r = promtool(['test', 'rules', 'registry.test.yaml']);
       expect(r.out).toContain('SUCCESS');
@@ -204,14 +252,32 @@ describe('metric names used by rules and dashboards', () => {
     expect(unknown).toEqual([]);
   });
 
+  it('autoscaling examples use only metrics the catalogue exports', () => {
+    const exprs = autoscalingExprs();
+    expect(exprs.length).toBeGreaterThan(10);
+    const unknown = exprs.flatMap((e) =>
+      genopsNames(e.expr)
+        .filter((n) => !exported.has(n))
+        .map((n) => `${e.where}: ${n}`),
+    );
+    expect(unknown).toEqual([]);
+  });
+
+  it('the KEDA formula uses only the names of its triggers', () => {
+    const names = new Set(keda.spec.triggers.map((t) => t.name));
+    const used = keda.spec.advanced.scalingModifiers.formula.match(/[a-z_]+/g) ?? [];
+    expect(used.filter((w) => w !== 'min' && !names.has(w))).toEqual([]);
+    expect([...names].sort()).toEqual(['allowed', 'burn', 'load']);
+  });
+
   it('the check itself catches a name the catalogue lacks', () => {
     expect(genopsNames('rate(genops_made_up_total[5m])').filter((n) => !exported.has(n))).toEqual([
       'genops_made_up_total',
     ]);
   });
 
-  it('every dashboard query parses (promtool check rules on them as recording rules)', () => {
-    const exprs = dashboardExprs().map((e) =>
+  it('every dashboard and autoscaling query parses (promtool check rules on them as recording rules)', () => {
+    const exprs = [...dashboardExprs(), ...autoscalingExprs()].map((e) =>
       e.expr
         .replace(/\$__rate_interval/g, '5m')
         .replace(/\$__range/g, '1h')
