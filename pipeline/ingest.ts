@@ -9,7 +9,13 @@ import type { Component } from '../kernel/lifecycle.ts';
 import { shutdownAll, startAll } from '../kernel/lifecycle.ts';
 import type { Logger } from '../kernel/logger.ts';
 import { silentLogger } from '../kernel/logger.ts';
+import type { KubeConfig } from '@kubernetes/client-node';
 import type { Attributor } from './attribution/attributor.ts';
+import { createAttributor } from './attribution/attributor.ts';
+import type { ClusterPodDirectory } from './attribution/cluster-directory.ts';
+import { createClusterPodDirectory } from './attribution/cluster-directory.ts';
+import type { PriceTableConfig } from './pricing/overrides.ts';
+import type { IngestWorkerData } from './worker/worker-data.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
 import { noopIngestMetrics } from './ingest-metrics.ts';
 import type { DecodePool, DecodePoolOptions } from './pool/pool.ts';
@@ -43,8 +49,21 @@ export interface IngestPipelineOptions {
   retryAfterSeconds?: number;
   pool?: Omit<DecodePoolOptions, 'logger' | 'metrics' | 'retryAfterSeconds'>;
   windows?: Omit<UsageWindowsOptions, 'clock' | 'logger' | 'metrics' | 'attributor'>;
-  /** Workload attribution; default resource attributes only (local mode). */
+  /**
+   * In a cluster: attribute spans through a pod cache (started before the receivers, which open
+   * only once it has synced). Ignored when `attributor` is given.
+   */
+  cluster?: {
+    kubeConfig: KubeConfig;
+    /** Addresses/CIDRs of trusted forwarders (Collectors) whose resource attributes are believed. */
+    trustedPeers?: readonly string[];
+    /** How long deleted pods stay resolvable; default 5 minutes. */
+    deletedGraceMs?: number;
+  };
+  /** Workload attribution; default resource attributes only (local mode), or `cluster`. */
   attributor?: Pick<Attributor, 'resolve'>;
+  /** Operator price overrides and fallback price, handed to every worker. */
+  pricing?: PriceTableConfig;
 }
 
 export interface IngestPipeline extends Component {
@@ -63,15 +82,36 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
   const metrics = options.metrics ?? noopIngestMetrics;
   const retryAfterSeconds = options.retryAfterSeconds ?? 1;
 
+  const directory: ClusterPodDirectory | undefined =
+    options.cluster && !options.attributor
+      ? createClusterPodDirectory({
+          kubeConfig: options.cluster.kubeConfig,
+          clock,
+          logger,
+          ...(options.cluster.deletedGraceMs !== undefined
+            ? { deletedGraceMs: options.cluster.deletedGraceMs }
+            : {}),
+        })
+      : undefined;
+  const attributor =
+    options.attributor ??
+    (directory
+      ? createAttributor({ directory, trustedPeers: options.cluster?.trustedPeers ?? [] })
+      : undefined);
   const windows = createUsageWindows({
     ...options.windows,
     clock,
     metrics,
     logger: logger.child({ stage: 'windows' }),
-    ...(options.attributor ? { attributor: options.attributor } : {}),
+    ...(attributor ? { attributor } : {}),
   });
+  const workerData: IngestWorkerData | undefined =
+    options.pricing !== undefined
+      ? { pricing: options.pricing }
+      : (options.pool?.workerData as IngestWorkerData | undefined);
   const pool = createDecodePool({
     ...options.pool,
+    ...(workerData !== undefined ? { workerData } : {}),
     retryAfterSeconds,
     metrics,
     logger: logger.child({ stage: 'pool' }),
@@ -126,7 +166,7 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
       if (state !== 'new') return;
       state = 'starting';
       try {
-        await startAll([windows, pool, ...receivers], signal);
+        await startAll([...(directory ? [directory] : []), windows, pool, ...receivers], signal);
       } catch (err) {
         state = 'stopped';
         throw err;
@@ -143,7 +183,7 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
         const deadline = deadlineMs ?? Date.now() + 10_000;
         // Receivers answer in-flight requests before they close, so the pool drains behind them.
         await Promise.all(receivers.map((r) => shutdownAll([r], deadline)));
-        await shutdownAll([pool, windows], deadline);
+        await shutdownAll([pool, windows, ...(directory ? [directory] : [])], deadline);
       }
       state = 'stopped';
     },

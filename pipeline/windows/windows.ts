@@ -376,6 +376,8 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
   let tickTimer: NodeJS.Timeout | undefined;
   let overflowWarned = false;
 
+  let scratchBuffer = new Float64Array(64 * G_WIDTH);
+
   const markDirty = (s: WorkloadState): void => {
     if (!s.dirty) {
       s.dirty = true;
@@ -667,7 +669,12 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     };
 
     // Pass 1 over the span records: dedupe, and per-span cost under overrides.
-    const scratch = new Float64Array(groups.length * G_WIDTH);
+    // One scratch buffer reused across requests (a typed array per request is GC work).
+    if (scratchBuffer.length < groups.length * G_WIDTH) {
+      scratchBuffer = new Float64Array(Math.max(groups.length * G_WIDTH, scratchBuffer.length * 2));
+    }
+    const scratch = scratchBuffer;
+    scratch.fill(0, 0, groups.length * G_WIDTH);
     let duplicates = 0;
     const count = Math.floor(records.length / SPAN_RECORD_WIDTH);
     for (let r = 0; r < count; r++) {

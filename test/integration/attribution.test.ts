@@ -190,7 +190,8 @@ describe.skipIf(!kubeconfigPath)('span attribution in a cluster', () => {
       grpc: false,
       http: { port: 0 },
       pool: { threads: 1 },
-      attributor: createAttributor({ directory }),
+      // The composition's own pod cache (a second one, as the operator would run it).
+      cluster: { kubeConfig: load(operatorKubeconfigPath) },
       metrics: { ...noopIngestMetrics, spansSpoofed: (n) => (spoofed += n) },
     });
     await pipeline.start();
