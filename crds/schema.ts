@@ -157,13 +157,17 @@ export const ObjectMetaSchema = Type.Object({
 export const CostLimitsSchema = Type.Object(
   {
     enabled,
-    daily: Type.Optional(money('Maximum spend per UTC day, in currency units.')),
-    monthly: Type.Optional(money('Maximum spend per calendar month (UTC), in currency units.')),
+    daily: Type.Optional(
+      money('Maximum spend per day (operator time zone, UTC by default), in currency units.'),
+    ),
+    monthly: Type.Optional(
+      money('Maximum spend per calendar month (operator time zone, UTC by default), in currency units.'),
+    ),
     currency: Type.Optional(CurrencySchema),
     enforcement: Type.Optional({ ...EnforcementActionSchema, default: 'warn' }),
   },
   {
-    description: 'Spend limits for the selected workloads, each workload counted separately.',
+    description: 'Spend limits shared by the selected workloads: their spend is summed against each limit.',
     ...cel(
       { rule: 'has(self.daily) || has(self.monthly)', message: 'costLimits needs daily, monthly or both' },
       {
@@ -418,10 +422,16 @@ export const AttributionSchema = Type.Object(
 
 export const BudgetLimitsSchema = Type.Object(
   {
-    dailySpendLimit: Type.Optional(money('Maximum spend per UTC day, in currency units.')),
+    dailySpendLimit: Type.Optional(
+      money('Maximum spend per day (operator time zone, UTC by default), in currency units.'),
+    ),
     perRequestLimit: Type.Optional(money('Maximum cost of a single AI request, in currency units.')),
     requestsPerDay: Type.Optional(
-      Type.Integer({ minimum: 1, maximum: 1_000_000_000, description: 'Maximum AI requests per UTC day.' }),
+      Type.Integer({
+        minimum: 1,
+        maximum: 1_000_000_000,
+        description: 'Maximum AI requests per day (days in the operator time zone, UTC by default).',
+      }),
     ),
   },
   {
