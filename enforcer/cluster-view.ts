@@ -21,7 +21,7 @@ export interface WorkloadObject extends KubeObject {
   spec?: { replicas?: number; template?: { metadata?: { labels?: Record<string, string> } } };
 }
 
-export interface NamespaceObject extends KubeObject {}
+export type NamespaceObject = KubeObject;
 
 export interface ClusterView extends Component {
   readonly policies: Informer<AIPolicy & KubeObject>;

@@ -152,7 +152,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     canWrite: () => leader.isLeader(),
     observed: (t) => {
       const inf = t.resource === RESOURCES.aiBudget ? view.budgets : view.policies;
-      return inf.getByName(t.namespace, t.name)?.status as Readonly<Record<string, unknown>> | undefined;
+      return inf.getByName(t.namespace, t.name)?.status;
     },
     metrics: enforcementMetrics,
   });
@@ -291,7 +291,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
           namespace: budget.metadata.namespace ?? '',
           name: budget.metadata.name ?? '',
         },
-        status as Readonly<Record<string, unknown>>,
+        status,
       );
     }
     const policyByKey = new Map(
@@ -312,7 +312,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
           namespace: policy.metadata.namespace ?? '',
           name: policy.metadata.name ?? '',
         },
-        status as Readonly<Record<string, unknown>>,
+        status,
       );
     }
     for (const e of result.events) track(recordDecisionEvent(e));

@@ -8,4 +8,5 @@ export const commandModules: ReadonlyArray<() => Promise<CommandModule>> = [
   () => import('./demo.ts'),
   () => import('./prices.ts'),
   () => import('./local.ts'),
+  () => import('./operator.ts'),
 ];

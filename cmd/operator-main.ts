@@ -1,0 +1,375 @@
+// Owns the composition of the operator: ingest pipeline -> usage records (persisted, merged across
+// replicas) -> decisions -> enforcer (leader only) and admission webhook (every replica), with metrics,
+// /healthz and /readyz. Start order: health (not ready) -> informers synced -> own usage restored ->
+// pipeline -> enforcer -> leader election -> webhook -> metrics -> ready. Shutdown is the reverse with
+// the intake first: not ready -> webhook and receivers stop -> pool drains -> usage record flushed ->
+// enforcer drains -> lease released. Signals are handled by the caller (cmd/commands/operator.ts).
+
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Clock } from '../kernel/clock.ts';
+import { systemClock } from '../kernel/clock.ts';
+import { GenOpsError } from '../kernel/errors.ts';
+import type { Logger } from '../kernel/logger.ts';
+import { createMetrics, type GenOpsMetrics } from '../observability/metrics.ts';
+import { createIngestPipeline, type IngestPipeline } from '../pipeline/ingest.ts';
+import { createAttributor } from '../pipeline/attribution/attributor.ts';
+import { createClusterPodDirectory } from '../pipeline/attribution/cluster-directory.ts';
+import { costOverrideFromPolicies } from '../pipeline/windows/cost-override.ts';
+import { createClusterView, type ClusterView } from '../enforcer/cluster-view.ts';
+import { createDecisionEngine } from '../enforcer/decision/engine.ts';
+import { createPeriodCalendar } from '../enforcer/decision/period.ts';
+import { alwaysLeader, createEnforcer, type Enforcer, type LeaderGate } from '../enforcer/enforcer.ts';
+import type { ThrottleOptions } from '../enforcer/actions/throttle.ts';
+import { validateThrottle } from '../enforcer/actions/throttle.ts';
+import { createKubeApi, type KubeApi } from '../enforcer/kube/api.ts';
+import { loadKubeConfig } from '../enforcer/kube/config.ts';
+import { createLeaderElector, type LeaderElector } from '../enforcer/leader/lease.ts';
+import { createUsageStore, type UsageStore } from '../enforcer/state/usage-store.ts';
+import { statusBuilders } from '../enforcer/status/builders.ts';
+import { createAdmissionWebhook, type AdmissionWebhook, type WebhookCertificates } from '../webhook/index.ts';
+import type { AdmissionView } from '../webhook/view.ts';
+
+export interface OperatorOptions {
+  readonly kubeconfig?: string | undefined;
+  readonly inCluster: boolean;
+  /** The operator's own namespace: Lease, usage records, webhook Secret. */
+  readonly namespace: string;
+  /** This replica: Lease holder identity and usage record name (the pod name in a cluster). */
+  readonly replicaId: string;
+  /** Address of every listener: 0.0.0.0 in a pod, 127.0.0.1 elsewhere. */
+  readonly host: string;
+  readonly otlpGrpcPort: number;
+  readonly otlpHttpPort: number;
+  readonly metricsPort: number;
+  readonly healthPort: number;
+  /** undefined disables the admission webhook. */
+  readonly webhook?:
+    | {
+        readonly port: number;
+        readonly certificates: WebhookCertificates;
+        readonly exemptUsernames?: readonly string[];
+        readonly failOpen?: boolean;
+      }
+    | undefined;
+  readonly leaderElect: boolean;
+  readonly leaseName?: string;
+  readonly leaseDurationMs?: number;
+  readonly renewDeadlineMs?: number;
+  readonly retryPeriodMs?: number;
+  readonly timeZone?: string;
+  readonly writeQps?: number;
+  readonly writeBurst?: number;
+  readonly throttle?: ThrottleOptions;
+  readonly statusIntervalMs?: number;
+  readonly usageWriteIntervalMs?: number;
+  /** Decode worker threads (default: one per core). */
+  readonly workers?: number;
+  /** Addresses/CIDRs of trusted OpenTelemetry Collectors (their resource attributes are believed). */
+  readonly trustedPeers?: readonly string[];
+  /** How long to wait for the informers at start (default 60 s). */
+  readonly syncTimeoutMs?: number;
+  readonly version?: string;
+}
+
+export interface OperatorDeps {
+  readonly logger: Logger;
+  /** Business time (periods, decisions, records); defaults to the system clock. */
+  readonly clock?: Clock;
+}
+
+export interface OperatorRuntime {
+  ports(): { grpc: number; http: number; metrics: number; health: number; webhook: number };
+  ready(): boolean;
+  readonly enforcer: Enforcer;
+  readonly pipeline: IngestPipeline;
+  readonly usage: UsageStore;
+  readonly view: ClusterView;
+  readonly leader: LeaderGate;
+  readonly metrics: GenOpsMetrics;
+  /** Graceful: stop intake, drain, flush state, release the lease. Idempotent. */
+  shutdown(deadlineMs?: number): Promise<void>;
+}
+
+export const DEFAULT_LEASE_NAME = 'genops-operator-leader';
+
+export async function startOperator(options: OperatorOptions, deps: OperatorDeps): Promise<OperatorRuntime> {
+  const clock = deps.clock ?? systemClock;
+  const logger = deps.logger.child({ replica: options.replicaId });
+  const timeZone = options.timeZone ?? 'UTC';
+  if (options.throttle !== undefined) validateThrottle(options.throttle);
+  const kubeConfig = loadKubeConfig({ kubeconfig: options.kubeconfig, inCluster: options.inCluster });
+
+  let leaderRef: LeaderGate = alwaysLeader;
+  const metrics = createMetrics({
+    clock,
+    // Counters from this replica's own windows only: Prometheus sums replicas.
+    snapshot: () => pipeline.windows.current(),
+    decisions: () => enforcer.decisions(),
+    ...(options.version === undefined ? {} : { version: options.version }),
+  });
+  const api: KubeApi = createKubeApi({
+    kubeConfig,
+    logger,
+    ...(options.writeQps === undefined ? {} : { writeQps: options.writeQps }),
+    ...(options.writeBurst === undefined ? {} : { writeBurst: options.writeBurst }),
+    metrics: metrics.kubeClient,
+  });
+
+  // Spans are charged to the pod that sent them (or that their attributes name, from trusted Collectors).
+  const pods = createClusterPodDirectory({ kubeConfig, clock, logger });
+  const pipeline = createIngestPipeline({
+    clock,
+    logger,
+    attributor: createAttributor({
+      directory: pods,
+      ...(options.trustedPeers === undefined ? {} : { trustedPeers: options.trustedPeers }),
+    }),
+    metrics: metrics.ingest,
+    grpc: { host: options.host, port: options.otlpGrpcPort },
+    http: { host: options.host, port: options.otlpHttpPort },
+    windows: { timeZone },
+    ...(options.workers === undefined ? {} : { pool: { threads: options.workers } }),
+  });
+  const calendar = createPeriodCalendar(timeZone);
+  const usage = createUsageStore({
+    api,
+    namespace: options.namespace,
+    replicaId: options.replicaId,
+    windows: pipeline.windows,
+    clock,
+    calendar,
+    logger,
+    metrics: metrics.usageStore,
+    ...(options.usageWriteIntervalMs === undefined ? {} : { writeIntervalMs: options.usageWriteIntervalMs }),
+  });
+  const view = createClusterView({ api, logger, metrics: metrics.informer });
+
+  let elector: LeaderElector | undefined;
+  if (options.leaderElect) {
+    elector = createLeaderElector({
+      api,
+      namespace: options.namespace,
+      name: options.leaseName ?? DEFAULT_LEASE_NAME,
+      identity: options.replicaId,
+      logger,
+      metrics: metrics.leader,
+      ...(options.leaseDurationMs === undefined ? {} : { leaseDurationMs: options.leaseDurationMs }),
+      ...(options.renewDeadlineMs === undefined ? {} : { renewDeadlineMs: options.renewDeadlineMs }),
+      ...(options.retryPeriodMs === undefined ? {} : { retryPeriodMs: options.retryPeriodMs }),
+    });
+    leaderRef = elector;
+  } else {
+    metrics.leader.leader(true);
+  }
+
+  const enforcer = createEnforcer({
+    api,
+    view,
+    snapshots: usage.merged,
+    engine: createDecisionEngine({ clock, timeZone, metrics: metrics.decision }),
+    status: statusBuilders,
+    leader: leaderRef,
+    clock,
+    logger,
+    identity: options.replicaId,
+    ...(options.throttle === undefined ? {} : { throttle: options.throttle }),
+    ...(options.statusIntervalMs === undefined ? {} : { statusIntervalMs: options.statusIntervalMs }),
+    metrics: { enforcement: metrics.enforcement, workQueue: metrics.workQueue },
+  });
+  enforcer.subscribe((result) => metrics.violations.decisionsPublished(result.decisions));
+
+  // Prices set by AIPolicy modelGovernance.costPerToken follow the policies.
+  const updatePrices = (): void =>
+    pipeline.windows.setCostOverride(costOverrideFromPolicies(view.policies.list()));
+  view.onChange((what) => {
+    if (what === 'policy') updatePrices();
+  });
+
+  const admissionView: AdmissionView = {
+    decisions: () => enforcer.decisions(),
+    policies: () => view.policies.list(),
+    budgets: () => view.budgets.list(),
+    namespaceLabels: (ns) =>
+      view.namespaces.getByName(undefined, ns)?.metadata?.labels ??
+      (view.namespaces.getByName(undefined, ns) ? {} : undefined),
+    namespaceAnnotations: (ns) => view.namespaces.getByName(undefined, ns)?.metadata?.annotations,
+    synced: () => enforcer.ready(),
+  };
+  let webhook: AdmissionWebhook | undefined;
+  if (options.webhook !== undefined) {
+    webhook = createAdmissionWebhook({
+      view: admissionView,
+      clock,
+      logger,
+      metrics: metrics.webhook,
+      host: options.host,
+      port: options.webhook.port,
+      namespace: options.namespace,
+      certificates: options.webhook.certificates,
+      ...(options.webhook.exemptUsernames === undefined
+        ? {}
+        : { exemptUsernames: options.webhook.exemptUsernames }),
+      ...(options.webhook.failOpen === undefined ? {} : { failOpen: options.webhook.failOpen }),
+    });
+  }
+
+  let state: 'starting' | 'ready' | 'stopping' | 'stopped' = 'starting';
+  const isReady = (): boolean =>
+    state === 'ready' && pipeline.ready() && enforcer.ready() && usage.hasSynced();
+
+  const healthServer = createServer((req, res) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path === '/healthz' || path === '/livez') {
+      const alive = state !== 'stopped';
+      res.writeHead(alive ? 200 : 503, { 'content-type': 'text/plain' }).end(alive ? 'ok\n' : 'stopped\n');
+    } else if (path === '/readyz') {
+      const ready = isReady();
+      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ok\n' : 'not ready\n');
+    } else {
+      res.writeHead(404).end();
+    }
+  });
+  const metricsServer = createServer((req, res) => {
+    if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics') {
+      metrics.render().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+        (err: unknown) => {
+          logger.error('metrics rendering failed', { err });
+          res.writeHead(500).end();
+        },
+      );
+      return;
+    }
+    res.writeHead(404).end();
+  });
+
+  let gcTimer: NodeJS.Timeout | undefined;
+  let healthPort: number;
+  let metricsPort: number;
+  let stopping: Promise<void> | undefined;
+
+  const shutdown = (deadlineMs?: number): Promise<void> => {
+    stopping ??= (async () => {
+      const deadline = deadlineMs ?? Date.now() + 25_000;
+      state = 'stopping';
+      if (gcTimer !== undefined) clearInterval(gcTimer);
+      const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
+        try {
+          await fn();
+        } catch (err) {
+          logger.warn('shutdown step failed', { step: name, err });
+        }
+      };
+      // 1. Intake: admission and OTLP receivers stop; the pool drains; windows publish a last time.
+      if (webhook !== undefined) await step('webhook', () => webhook.shutdown(deadline));
+      await step('pipeline', () => pipeline.shutdown(deadline));
+      // 2. State: this replica's usage record, with everything received.
+      await step('usage', () => usage.shutdown(deadline));
+      // 3. Actions and status in flight finish (a leader flushes its pending status).
+      await step('enforcer', () => enforcer.shutdown(deadline));
+      // 4. Leadership goes to another replica at once.
+      if (elector !== undefined) await step('leader', () => elector.shutdown(deadline));
+      await step('informers', () =>
+        Promise.all([view.shutdown(deadline), pods.shutdown(deadline)]).then(() => undefined),
+      );
+      await step('servers', () =>
+        Promise.all([close(metricsServer), close(healthServer)]).then(() => undefined),
+      );
+      api.close();
+      state = 'stopped';
+      logger.info('operator stopped');
+    })();
+    return stopping;
+  };
+
+  try {
+    healthPort = await listen(healthServer, options.host, options.healthPort);
+    await view.start();
+    await usage.start();
+    await pods.start();
+    const syncTimeout = options.syncTimeoutMs ?? 60_000;
+    const synced =
+      (await view.waitForSync(syncTimeout)) &&
+      (await usage.waitForSync(syncTimeout)) &&
+      (await waitUntil(() => pods.hasSynced(), syncTimeout));
+    if (!synced) {
+      throw new GenOpsError(
+        'retryable',
+        'INFORMERS_NOT_SYNCED',
+        `cluster caches did not sync within ${syncTimeout} ms (API server reachable? RBAC of the operator complete?)`,
+      );
+    }
+    updatePrices();
+    // Before any span is received: the period continues where this replica left off.
+    await usage.restore();
+    await pipeline.start();
+    await enforcer.start();
+    enforcer.evaluateNow();
+    if (elector !== undefined) await elector.start();
+    if (webhook !== undefined) await webhook.start();
+    metricsPort = await listen(metricsServer, options.host, options.metricsPort);
+    gcTimer = setInterval(() => {
+      if (leaderRef.isLeader()) {
+        usage.collectGarbage().catch((err: unknown) => logger.warn('usage record cleanup failed', { err }));
+      }
+    }, 60_000);
+    gcTimer.unref();
+  } catch (err) {
+    await shutdown();
+    throw err;
+  }
+  state = 'ready';
+  const ports = {
+    ...pipeline.ports(),
+    metrics: metricsPort,
+    health: healthPort,
+    webhook: webhook?.port() ?? 0,
+  };
+  logger.info('operator running', {
+    ...ports,
+    leaderElection: options.leaderElect,
+    namespace: options.namespace,
+  });
+  return {
+    ports: () => ports,
+    ready: isReady,
+    enforcer,
+    pipeline,
+    usage,
+    view,
+    leader: leaderRef,
+    metrics,
+    shutdown,
+  };
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return true;
+}
+
+function listen(server: Server, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      resolve((server.address() as AddressInfo).port);
+    });
+  });
+}
+
+function close(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    if (!server.listening) {
+      resolve();
+      return;
+    }
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
