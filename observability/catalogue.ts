@@ -114,8 +114,8 @@ export const CATALOGUE: readonly MetricDef[] = [
     name: 'genops_cost_total_usd',
     type: 'counter',
     help:
-      'USD charged to GenAI requests received by this replica since it started (operator price table). ' +
-      'Sum over replicas for the cluster total; use rate()/increase() for spend over a window.',
+      'USD charged to GenAI requests received by this replica in the current month (operator price table, ' +
+      'kept across restarts). Sum over replicas for the cluster; use rate()/increase() for spend over a window.',
     labels: WORKLOAD_MODEL,
     source: 'event',
     seed: true,
@@ -124,7 +124,7 @@ export const CATALOGUE: readonly MetricDef[] = [
   {
     name: 'genops_tokens_total',
     type: 'counter',
-    help: 'Tokens of GenAI requests received by this replica since it started, by token type.',
+    help: 'Tokens of GenAI requests received by this replica in the current month, by token type.',
     labels: [...WORKLOAD_MODEL, 'token_type'],
     source: 'event',
     group: 'Usage and cost',
@@ -132,7 +132,7 @@ export const CATALOGUE: readonly MetricDef[] = [
   {
     name: 'genops_requests_total',
     type: 'counter',
-    help: 'GenAI inference requests (charged spans) received by this replica since it started.',
+    help: 'GenAI inference requests (charged spans) received by this replica in the current month.',
     labels: WORKLOAD_MODEL,
     source: 'event',
     group: 'Usage and cost',

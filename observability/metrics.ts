@@ -82,12 +82,17 @@ export interface MetricsOptions {
    */
   readonly clusterGauges?: 'leader' | 'always';
   /**
-   * Where genops_cost_total_usd, genops_tokens_total and genops_requests_total come from: 'events'
-   * (default) counts usage.charged() calls, what this replica charged since it started, exact when
-   * summed over replicas; 'snapshot' reads the month's per-model figures of the snapshot at scrape
-   * time, for a single process without restored spend (`genops local`).
+   * Where genops_cost_total_usd, genops_tokens_total and genops_requests_total come from:
+   * - 'snapshot' (default): at scrape time, the current month's per-model figures of `usageSnapshot`,
+   *   which must be this replica's OWN windows (not the merged view): every replica exports its own
+   *   usage, Prometheus sums the replicas, the monthly reset looks like a counter reset. Caveat: a
+   *   process restart inside the same pod restores its month-to-date and increase() counts it again.
+   * - 'events': counts usage.charged() calls from process start; exact under restarts, but needs the
+   *   usage windows to report every charged group (not wired yet).
    */
   readonly usageCounters?: 'events' | 'snapshot';
+  /** This replica's own usage (its windows) for the usage counters; default `snapshot`. */
+  readonly usageSnapshot?: () => UsageSnapshot | undefined;
   /** Extra labels on every series (e.g. { pod }); usually Prometheus adds these from the target. */
   readonly defaultLabels?: Readonly<Record<string, string>>;
 }
@@ -174,7 +179,18 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
   let cache: { at: number; snapshot: unknown; decisions: unknown; values: Map<string, Sample[]> } | undefined;
   let isLeaderNow = false;
   const exportsClusterView = () => options.clusterGauges === 'always' || isLeaderNow;
-  const usageFromSnapshot = options.usageCounters === 'snapshot';
+  const usageFromSnapshot = options.usageCounters !== 'events';
+  const usageSnapshot = options.usageSnapshot ?? options.snapshot;
+  // Per-replica usage counters: exported by every replica, never gated on leadership.
+  let usageCache: { at: number; snapshot: unknown; values: Map<string, Sample[]> } | undefined;
+  const usageValues = (): Map<string, Sample[]> => {
+    const snapshot = usageSnapshot?.();
+    const now = clock.now();
+    if (usageCache && usageCache.snapshot === snapshot && now - usageCache.at < 1000)
+      return usageCache.values;
+    usageCache = { at: now, snapshot, values: usageCounterValues(snapshot) };
+    return usageCache.values;
+  };
   const derivedValues = (): Map<string, Sample[]> => {
     if (!exportsClusterView()) return new Map();
     const snapshot = options.snapshot?.();
@@ -184,8 +200,6 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
       return cache.values;
     }
     const values = snapshotValues(snapshot, options.derived);
-    if (usageFromSnapshot)
-      for (const [name, samples] of usageCounterValues(snapshot)) values.set(name, samples);
     for (const [name, samples] of decisionValues(decisions, options.derived)) values.set(name, samples);
     cache = { at: now, snapshot, decisions, values };
     return values;
@@ -216,7 +230,7 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
         ...base,
         collect: () => {
           fromSnapshot.reset();
-          writeCapped(def, derivedValues().get(def.name) ?? [], (labels, v) => fromSnapshot.inc(labels, v));
+          writeCapped(def, usageValues().get(def.name) ?? [], (labels, v) => fromSnapshot.inc(labels, v));
         },
       });
       metrics.set(def.name, fromSnapshot);

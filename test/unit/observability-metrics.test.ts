@@ -73,8 +73,8 @@ describe('metrics registry', () => {
     );
   });
 
-  it('charges usage as USD, tokens by type and requests', async () => {
-    const m = createMetrics();
+  it('charges usage as USD, tokens by type and requests (usageCounters: events)', async () => {
+    const m = createMetrics({ usageCounters: 'events' });
     const usage = {
       workload: chat,
       provider: 'openai',
@@ -108,7 +108,7 @@ describe('metrics registry', () => {
     ]);
   });
 
-  it('reads the usage counters from the snapshot when asked (genops local)', async () => {
+  it('reads the usage counters from the own windows by default, on every replica', async () => {
     const current = snapshot([
       workload(chat, {
         models: [
@@ -127,7 +127,12 @@ describe('metrics registry', () => {
         ],
       }),
     ]);
-    const m = createMetrics({ snapshot: () => current, clusterGauges: 'always', usageCounters: 'snapshot' });
+    const merged = snapshot([
+      workload(chat, { requestsLastMinute: 60 }),
+      workload(batch, { requestsLastMinute: 60 }),
+    ]);
+    // Not the leader: the cluster view is not exported, this replica's own usage is.
+    const m = createMetrics({ snapshot: () => merged, usageSnapshot: () => current });
     m.usage.charged({
       workload: batch,
       provider: 'openai',
@@ -148,6 +153,9 @@ describe('metrics registry', () => {
     ]);
     expect((await values(m, 'genops_cost_total_usd')).length).toBe(1); // charged() is ignored in this mode
     expect(await m.render()).toContain('# TYPE genops_cost_total_usd counter');
+    expect(await values(m, 'genops_requests_per_second')).toEqual([]);
+    m.leader.leader(true);
+    expect((await values(m, 'genops_requests_per_second')).length).toBe(2);
   });
 
   it('implements the ingest, work queue, kube client, informer and leader ports', async () => {
@@ -358,7 +366,7 @@ describe('metrics registry', () => {
   });
 
   it('passes promtool check metrics, apart from the seed name genops_cost_total_usd', async () => {
-    const m = createMetrics();
+    const m = createMetrics({ usageCounters: 'events' });
     m.usage.charged({
       workload: chat,
       provider: 'openai',
