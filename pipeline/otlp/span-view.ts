@@ -2,7 +2,8 @@
 // the same reusable SpanView (one per decoder, overwritten span after span) and call a visitor, so
 // nothing per span is allocated beyond the attribute values the product actually reads.
 
-import { decodeUtf8 } from './bytes.ts';
+import { createStringInterner, decodeUtf8 } from './bytes.ts';
+import type { StringInterner } from './bytes.ts';
 import type { KeyTable } from './key-table.ts';
 
 /** Scalar attribute values; arrays, maps and bytes are not materialised. */
@@ -12,25 +13,74 @@ export type AttrValue = string | number | boolean;
 export type ResourceAttributes = ReadonlyMap<string, AttrValue>;
 
 /**
+ * Where lazily kept string values come from: the request being decoded (valid while the visitor
+ * runs) and the decoder's intern table. One per decoder, shared by its slots.
+ */
+export class StringSource {
+  buf: Uint8Array = new Uint8Array(0);
+  data: DataView = new DataView(this.buf.buffer);
+  readonly interner: StringInterner;
+
+  constructor(interner: StringInterner = createStringInterner()) {
+    this.interner = interner;
+  }
+
+  attach(buf: Uint8Array, data: DataView): void {
+    this.buf = buf;
+    this.data = data;
+  }
+
+  detach(): void {
+    this.buf = new Uint8Array(0);
+    this.data = new DataView(this.buf.buffer);
+  }
+}
+
+/** Marks a slot whose string is still bytes in the request (decoded on first read). */
+const LAZY: object = Object.freeze({});
+
+/**
  * Attribute values indexed by key-table id. A generation stamp marks which slots belong to the
- * current span, so starting the next span is O(1) instead of clearing every slot.
+ * current span, so starting the next span is O(1) instead of clearing every slot. String values
+ * can be kept as a byte range and decoded on first read: of the four model/provider names a span
+ * may carry, the extraction reads one.
  */
 export class AttributeSlots {
-  readonly values: (AttrValue | undefined)[];
+  readonly values: (AttrValue | object | undefined)[];
   readonly stamps: Uint32Array;
+  readonly starts: Int32Array;
+  readonly ends: Int32Array;
+  readonly source: StringSource;
   stamp = 1;
 
-  constructor(size: number) {
-    this.values = new Array<AttrValue | undefined>(size).fill(undefined);
+  constructor(size: number, source: StringSource = new StringSource()) {
+    this.values = new Array<AttrValue | object | undefined>(size).fill(undefined);
     this.stamps = new Uint32Array(size);
+    this.starts = new Int32Array(size);
+    this.ends = new Int32Array(size);
+    this.source = source;
   }
 
   get(id: number): AttrValue | undefined {
-    return this.stamps[id] === this.stamp ? this.values[id] : undefined;
+    if (this.stamps[id] !== this.stamp) return undefined;
+    const v = this.values[id];
+    if (v !== LAZY) return v as AttrValue | undefined;
+    const src = this.source;
+    const s = src.interner.decode(src.buf, src.data, this.starts[id]!, this.ends[id]!);
+    this.values[id] = s;
+    return s;
   }
 
   set(id: number, value: AttrValue): void {
     this.values[id] = value;
+    this.stamps[id] = this.stamp;
+  }
+
+  /** A UTF-8 string at source.buf[start, end), decoded when first read. */
+  setLazyString(id: number, start: number, end: number): void {
+    this.values[id] = LAZY;
+    this.starts[id] = start;
+    this.ends[id] = end;
     this.stamps[id] = this.stamp;
   }
 
@@ -50,8 +100,8 @@ export class EventView {
   timeUnixNano = 0;
   readonly attributes: AttributeSlots;
 
-  constructor(keyCount: number) {
-    this.attributes = new AttributeSlots(keyCount);
+  constructor(keyCount: number, source?: StringSource) {
+    this.attributes = new AttributeSlots(keyCount, source);
   }
 }
 
@@ -85,9 +135,13 @@ export class SpanView {
   private nameStart = 0;
   private nameEnd = 0;
 
-  constructor(keyCount: number) {
+  /** Source of lazily decoded strings, shared with the event slots. */
+  readonly source: StringSource;
+
+  constructor(keyCount: number, source: StringSource = new StringSource()) {
     this.keyCount = keyCount;
-    this.attributes = new AttributeSlots(keyCount);
+    this.source = source;
+    this.attributes = new AttributeSlots(keyCount, source);
   }
 
   get name(): string {
@@ -129,7 +183,7 @@ export class SpanView {
     if (this.eventCount >= MAX_EVENTS_PER_SPAN) return undefined;
     let event = this.events[this.eventCount];
     if (event === undefined) {
-      event = new EventView(this.keyCount);
+      event = new EventView(this.keyCount, this.source);
       this.events.push(event);
     }
     this.eventCount++;

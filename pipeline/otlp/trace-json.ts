@@ -18,7 +18,7 @@ import type {
   TraceDecoderOptions,
   TraceVisitor,
 } from './span-view.ts';
-import { SpanView } from './span-view.ts';
+import { SpanView, StringSource } from './span-view.ts';
 import { hexId } from './trace-json-parse.ts';
 
 // Field names of the OTLP/JSON messages read here, in one table (ids by position).
@@ -122,7 +122,8 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
   const keys = options.keys;
   const eventNames = options.eventNames;
   const interner = createStringInterner();
-  const view = new SpanView(keys.names.length);
+  const source = new StringSource(interner);
+  const view = new SpanView(keys.names.length, source);
   let buf: Uint8Array = new Uint8Array(0);
   let data: DataView = new DataView(buf.buffer);
   let pos = 0;
@@ -170,6 +171,23 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
     for (;;) {
       // Four bytes at a time while none is a quote, a backslash or a control character (SWAR:
       // a byte is flagged when (x - 0x01) & ~x has its top bit set, x being the byte XOR target).
+      while (p + 8 <= end) {
+        const v = data.getInt32(p, true);
+        const w = data.getInt32(p + 4, true);
+        const q = v ^ 0x22222222;
+        const b = v ^ 0x5c5c5c5c;
+        const q2 = w ^ 0x22222222;
+        const b2 = w ^ 0x5c5c5c5c;
+        const hit =
+          ((q - 0x01010101) & ~q) |
+          ((b - 0x01010101) & ~b) |
+          ((v - 0x20202020) & ~v) |
+          ((q2 - 0x01010101) & ~q2) |
+          ((b2 - 0x01010101) & ~b2) |
+          ((w - 0x20202020) & ~w);
+        if (hit & 0x80808080) break;
+        p += 8;
+      }
       while (p + 4 <= end) {
         const v = data.getInt32(p, true);
         const q = v ^ 0x22222222;
@@ -579,7 +597,17 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
     if (bytesAt(pos, ATTR_STRING) && buf[pos + ATTR_STRING.bytes.length] === QUOTE) {
       pos += ATTR_STRING.bytes.length;
       scanString();
-      if (id >= 0) value = stringText();
+      if (buf[pos] !== RBRACE || buf[pos + 1] !== RBRACE) {
+        pos = start;
+        return false;
+      }
+      pos += 2;
+      // Kept as bytes until read (most are never read); escaped strings are decoded now.
+      if (id >= 0) {
+        if (strEscaped) slots.set(id, stringText());
+        else slots.setLazyString(id, strStart, strEnd);
+      }
+      return true;
     } else if (id < 0) {
       // Not read: any well-formed value will do, whatever its kind.
       if (!(bytesAt(pos, ATTR_INT) || bytesAt(pos, ATTR_DOUBLE) || bytesAt(pos, ATTR_BOOL))) {
@@ -906,6 +934,7 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
     decode(body, visitor) {
       buf = body;
       data = new DataView(body.buffer, body.byteOffset, body.byteLength);
+      source.attach(buf, data);
       end = body.length;
       // A UTF-8 byte order mark is allowed (TextDecoder drops it too).
       pos = end >= 3 && body[0] === 0xef && body[1] === 0xbb && body[2] === 0xbf ? 3 : 0;
@@ -914,6 +943,7 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
       } finally {
         buf = new Uint8Array(0);
         data = new DataView(buf.buffer);
+        source.detach();
       }
     },
   };

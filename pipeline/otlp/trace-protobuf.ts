@@ -14,7 +14,7 @@ import type {
   TraceDecoderOptions,
   TraceVisitor,
 } from './span-view.ts';
-import { SpanView } from './span-view.ts';
+import { SpanView, StringSource } from './span-view.ts';
 
 // Wire types.
 const VARINT = 0;
@@ -96,7 +96,8 @@ export function createProtobufTraceDecoder(options: TraceDecoderOptions): TraceD
   const keys = options.keys;
   const eventNames = options.eventNames;
   const interner = createStringInterner();
-  const view = new SpanView(keys.names.length);
+  const source = new StringSource(interner);
+  const view = new SpanView(keys.names.length, source);
   let buf: Uint8Array = new Uint8Array(0);
   let data: DataView = new DataView(buf.buffer);
   let pos = 0;
@@ -291,7 +292,13 @@ export function createProtobufTraceDecoder(options: TraceDecoderOptions): TraceD
           pos = end;
           const id = keys.matchBytes(buf, data, keyStart, keyEnd);
           if (id < 0) return;
-          pos = keyEnd + 2;
+          const v = keyEnd + 2;
+          // A short string value: kept as bytes until read (most are never read).
+          if (buf[v] === TAG_ANY_STRING && v + 1 < end && buf[v + 1]! < 0x80 && v + 2 + buf[v + 1]! === end) {
+            slots.setLazyString(id, v + 2, end);
+            return;
+          }
+          pos = v;
           const value = decodeAnyValue(end);
           pos = end;
           if (value !== undefined) slots.set(id, value);
@@ -517,6 +524,7 @@ export function createProtobufTraceDecoder(options: TraceDecoderOptions): TraceD
     decode(body, visitor) {
       buf = body;
       data = new DataView(body.buffer, body.byteOffset, body.byteLength);
+      source.attach(buf, data);
       pos = 0;
       const end = body.length;
       try {
@@ -534,6 +542,7 @@ export function createProtobufTraceDecoder(options: TraceDecoderOptions): TraceD
         // Do not keep the request alive between tasks.
         buf = new Uint8Array(0);
         data = new DataView(buf.buffer);
+        source.detach();
       }
     },
   };
