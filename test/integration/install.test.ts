@@ -329,6 +329,50 @@ describe('manifests agree with each other', () => {
     for (const m of endpoints) if (m[1]) expect(['4317', '4318']).toContain(m[1]);
   });
 
+  it('the manager args are flags the real operator command accepts', async () => {
+    const { command } = await import('../../cmd/commands/operator.ts');
+    const { silentLogger } = await import('../../kernel/logger.ts');
+    const { systemClock } = await import('../../kernel/clock.ts');
+    const { readEnv } = await import('../../cmd/env.ts');
+    const ctx = {
+      env: readEnv({}),
+      clock: systemClock,
+      logger: silentLogger,
+      stdout: () => undefined,
+      stderr: () => undefined,
+      isTTY: false,
+    };
+    const parse = (args: string[]) => {
+      let parsed: Record<string, unknown> | undefined;
+      // The real flags, with the action replaced: nothing starts.
+      const cmd = command(ctx, () => undefined)
+        .exitOverride()
+        .action((flags: Record<string, unknown>) => {
+          parsed = flags;
+        });
+      cmd.parse(args, { from: 'user' });
+      return parsed;
+    };
+    const [, ...flags] = container.args;
+    expect(parse(flags)).toMatchObject({ leaderElect: true });
+    expect(() => parse(['--no-such-flag'])).toThrow(/unknown option/);
+  });
+
+  it('the ServiceMonitor selects the metrics Service by its labels and port name', () => {
+    const monitor = docsOf(join(root, 'config/prometheus/servicemonitor.yaml'))[0]! as unknown as {
+      spec: { selector: { matchLabels: Record<string, string> }; endpoints: { port: string }[] };
+    };
+    const metrics = services.find(
+      (s) => s.metadata.name === 'genops-controller-manager-metrics',
+    )! as unknown as {
+      metadata: { labels: Record<string, string> };
+      spec: { ports: { name: string }[] };
+    };
+    for (const [k, v] of Object.entries(monitor.spec.selector.matchLabels))
+      expect(metrics.metadata.labels[k]).toBe(v);
+    expect(metrics.spec.ports.map((p) => p.name)).toContain(monitor.spec.endpoints[0]!.port);
+  });
+
   it.each(['config/crd/bases', 'config/rbac', 'config/manager', 'config/webhook'])(
     '%s/Kustomization lists every manifest of the folder',
     (dir) => {
