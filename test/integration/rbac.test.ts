@@ -94,6 +94,7 @@ const REFUSED = [
   'create aibudgets.genops.ai -n ai-platform',
   // own-namespace state stays in its namespace
   'update leases.coordination.k8s.io -n kube-system',
+  'delete leases.coordination.k8s.io -n genops-system',
   'get configmaps -n ai-platform',
   'create configmaps -n kube-system',
   // no privilege escalation paths
