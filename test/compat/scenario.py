@@ -115,6 +115,9 @@ def anthropic_calls(fake: FakeLLM) -> None:
     )
     for _ in stream:
         pass
+    # 3. a cache read smaller than the uncached input: tells apart emitters that send Anthropic's raw
+    #    input_tokens from those that send the semconv total
+    client.messages.create(model="claude-3-7-sonnet-20250219", max_tokens=256, messages=QUESTION)
 
 
 # -- agent / workflow wrappers as the instrumentations' own helper APIs make them -----------------

@@ -92,6 +92,8 @@ const O4_MINI_STREAM = billed('openai', 'o4-mini');
 const EMBEDDING = billed('openai', 'text-embedding-3-small');
 const SONNET = billed('anthropic', 'claude-sonnet-4-20250514');
 const HAIKU_STREAM = billed('anthropic', 'claude-3-5-haiku-20241022');
+/** Cache read smaller than the uncached input: a raw (cache-excluding) input figure is detectable. */
+const SONNET_37 = billed('anthropic', 'claude-3-7-sonnet-20250219');
 
 // Where an instrumentation itself reports less (or more) than the provider billed, the pipeline can
 // only charge what the span says; each such deviation is named here and in docs/compatibility.md.
@@ -158,7 +160,7 @@ const CASES: readonly Case[] = [
     team: 'support',
     // On a stream it adds message_start's placeholder output_tokens (1) to message_delta's
     // cumulative figure: one output token too many.
-    calls: [SONNET, { ...HAIKU_STREAM, outputTokens: HAIKU_STREAM.outputTokens + 1 }],
+    calls: [SONNET, { ...HAIKU_STREAM, outputTokens: HAIKU_STREAM.outputTokens + 1 }, SONNET_37],
     wrappers: 0,
   },
   {
@@ -176,7 +178,7 @@ const CASES: readonly Case[] = [
     env: 'main',
     protocol: 'grpc',
     team: 'platform',
-    calls: [GPT_4O, noReasoning(O4_MINI_STREAM), EMBEDDING, SONNET, HAIKU_STREAM],
+    calls: [GPT_4O, noReasoning(O4_MINI_STREAM), EMBEDDING, SONNET, HAIKU_STREAM, SONNET_37],
     wrappers: 1,
   },
 ];
@@ -302,12 +304,14 @@ function usageAttributes(spans: readonly SpanDump[]): string {
 describe('the price table agrees with the published prices the fixtures were chosen for', () => {
   it('prices each fixture call at its hand-computed cost', () => {
     // gpt-4o $2.50/$1.25 cached/$10; o4-mini $1.10/$4.40; text-embedding-3-small $0.02;
-    // claude-sonnet-4 $3/$0.30 read/$3.75 write/$15; claude-3-5-haiku $0.80/$4 (per 1M tokens).
+    // claude-sonnet-4 and claude-3-7-sonnet $3/$0.30 read/$3.75 write/$15; claude-3-5-haiku $0.80/$4
+    // (per 1M tokens).
     expect(expectedCost(GPT_4O)).toBe(176 * 2.5 + 1024 * 1.25 + 300 * 10); // 4720
     expect(expectedCost(O4_MINI_STREAM)).toBe(600 * 1.1 + 900 * 4.4); // 4620
     expect(expectedCost(EMBEDDING)).toBe(16);
     expect(expectedCost(SONNET)).toBe(200 * 3 + 3000 * 0.3 + 1000 * 3.75 + 400 * 15); // 11250
     expect(expectedCost(HAIKU_STREAM)).toBe(2500 * 0.8 + 250 * 4); // 3000
+    expect(expectedCost(SONNET_37)).toBe(5000 * 3 + 2000 * 0.3 + 100 * 15); // 17100
   });
 });
 
