@@ -2,6 +2,8 @@
 // UTF-8 decoding tuned for the short, repetitive strings of telemetry, and a bounded intern table
 // so a model name seen on 500 spans is decoded once and compared by bytes afterwards.
 
+import { Buffer } from 'node:buffer';
+
 /**
  * A cheap hash of buf[start, end) from its length and five sampled bytes, for table lookups that
  * always confirm a hit by comparing bytes. FNV over every byte is a serial multiply chain
@@ -77,10 +79,13 @@ export function decodeUtf8(buf: Uint8Array, start: number, end: number): string 
   return utf8Slice(buf, start, end);
 }
 
-const bufferToString = Buffer.prototype.toString;
+// Buffer's toString works on any Uint8Array; taken once from an instance (typed, no copy per call).
+const bufferPrototype = Object.getPrototypeOf(Buffer.alloc(0)) as {
+  toString(this: Uint8Array, encoding: 'utf8', start: number, end: number): string;
+};
 
 function utf8Slice(buf: Uint8Array, start: number, end: number): string {
-  return bufferToString.call(buf, 'utf8', start, end);
+  return bufferPrototype.toString.call(buf, 'utf8', start, end);
 }
 
 interface InternEntry {
