@@ -27,7 +27,7 @@
 //   until the AIBudget's spec is changed (a new generation grants a new allocation in the
 //   then-current period).
 
-import { formatMicros, usdToMicros } from '../../kernel/money.ts';
+import { formatMicros } from '../../kernel/money.ts';
 import type { Micros } from '../../kernel/money.ts';
 import type { AIBudget } from '../../crds/index.ts';
 import type { PeriodKind } from '../../pipeline/snapshot.ts';
@@ -37,6 +37,8 @@ import {
   APPROVED_BY_ANNOTATION,
   parseApproval,
 } from './annotations.ts';
+import type { ReasonInterner } from './compare.ts';
+import { iso, specMicros, usd } from './format.ts';
 import type { AlertRecord, BudgetMemory, DecisionEvent, EnforcementAction } from './memory.ts';
 import { isPeriodKind } from './period.ts';
 import type { PeriodCalendar } from './period.ts';
@@ -47,6 +49,8 @@ import type { WorkloadEntry } from './workload-index.ts';
 export interface BudgetContext {
   readonly now: number;
   readonly calendar: PeriodCalendar;
+  /** Keeps identity of reasons equal to last time's (see compare.ts). */
+  readonly intern?: ReasonInterner;
 }
 
 export interface BudgetOutcome {
@@ -54,7 +58,7 @@ export interface BudgetOutcome {
   /** Reasons for every workload the budget selects. */
   readonly shared: readonly Reason[];
   /** Reasons for single workloads (per-request limit), by workload key. */
-  readonly perWorkload: ReadonlyMap<string, readonly Reason[]>;
+  readonly perWorkload: readonly { readonly entry: WorkloadEntry; readonly reason: Reason }[];
   readonly memory: BudgetMemory;
   readonly events: readonly DecisionEvent[];
   /** The earliest future time at which this budget's decision changes by the clock alone. */
@@ -68,13 +72,6 @@ function asAction(value: unknown, fallback: Action): Action {
     ? (value as Action)
     : fallback;
 }
-
-function toMicros(value: number | undefined): Micros | undefined {
-  return value === undefined || !Number.isFinite(value) ? undefined : usdToMicros(value);
-}
-
-const iso = (ms: number): string => new Date(ms).toISOString();
-const usd = (micros: Micros): string => `${formatMicros(micros)} USD`;
 
 /** spend / limit in percent, 2 decimals; 100 when the limit is 0 and something was spent. */
 export function utilizationPercent(spend: Micros, limit: Micros): number {
@@ -97,7 +94,7 @@ interface Breach {
   /** When the cause ends by itself; undefined when only a spec change ends it. */
   readonly endsAt: number | undefined;
   /** Only this workload (per-request limit); undefined for the whole budget. */
-  readonly workload: string | undefined;
+  readonly workload: WorkloadEntry | undefined;
 }
 
 export function evaluateBudget(
@@ -107,6 +104,7 @@ export function evaluateBudget(
   ctx: BudgetContext,
 ): BudgetOutcome {
   const { now, calendar } = ctx;
+  const intern = ctx.intern ?? ((r: Reason) => r);
   const spec = budget.spec;
   const source: SourceRef = {
     kind: 'AIBudget',
@@ -134,9 +132,9 @@ export function evaluateBudget(
 
   const period: PeriodKind = isPeriodKind(spec.allocation.period) ? spec.allocation.period : 'monthly';
   const autoRenew = spec.allocation.autoRenew !== false;
-  const amount = toMicros(spec.allocation.amount) ?? 0;
-  const dailyLimit = toMicros(spec.limits?.dailySpendLimit);
-  const perRequestLimit = toMicros(spec.limits?.perRequestLimit);
+  const amount = specMicros(spec.allocation.amount) ?? 0;
+  const dailyLimit = specMicros(spec.limits?.dailySpendLimit);
+  const perRequestLimit = specMicros(spec.limits?.perRequestLimit);
   const requestsPerDay = spec.limits?.requestsPerDay;
   const onExceeded = asAction(spec.enforcement?.onBudgetExceeded, 'warn');
   const graceMs = Math.max(0, spec.enforcement?.gracePeriod ?? 0) * 60_000;
@@ -182,7 +180,7 @@ export function evaluateBudget(
             perRequestLimit: formatMicros(perRequestLimit),
           },
           endsAt: day.end,
-          workload: w.key,
+          workload: w,
         });
       }
     }
@@ -394,49 +392,57 @@ export function evaluateBudget(
   const inGrace = graceEndsAt !== undefined;
   const reasonAction: Action = inGrace ? 'warn' : onExceeded;
   const shared: Reason[] = [];
-  const perWorkload = new Map<string, Reason[]>();
+  const perWorkload: { entry: WorkloadEntry; reason: Reason }[] = [];
   for (const b of breaches) {
     const figures = inGrace ? { ...b.figures, graceEndsAt: iso(graceEndsAt ?? now) } : b.figures;
-    const reason: Reason = {
-      code: b.code,
-      action: reasonAction,
-      source,
-      message: inGrace ? `${b.message} (grace period until ${iso(graceEndsAt ?? now)})` : b.message,
-      figures,
-      until: awaitingApproval && !inGrace ? undefined : b.endsAt,
-    };
+    const reason: Reason = intern(
+      {
+        code: b.code,
+        action: reasonAction,
+        source,
+        message: inGrace ? `${b.message} (grace period until ${iso(graceEndsAt ?? now)})` : b.message,
+        figures,
+        until: awaitingApproval && !inGrace ? undefined : b.endsAt,
+      },
+      b.workload?.key,
+    );
     if (b.workload === undefined) shared.push(reason);
-    else {
-      const list = perWorkload.get(b.workload);
-      if (list) list.push(reason);
-      else perWorkload.set(b.workload, [reason]);
-    }
+    else perWorkload.push({ entry: b.workload, reason });
   }
   if (held) {
-    shared.push({
-      code: 'PENDING_APPROVAL',
-      action: onExceeded,
-      source,
-      message: `${onExceeded} stays until a person approves: annotate the AIBudget with ${APPROVED_BY_ANNOTATION} and ${APPROVED_AT_ANNOTATION} (at or after ${iso(actionSince ?? now)})`,
-      figures: { enforcementSince: iso(actionSince ?? now), ...periodFigures },
-      until: undefined,
-    });
+    shared.push(
+      intern(
+        {
+          code: 'PENDING_APPROVAL',
+          action: onExceeded,
+          source,
+          message: `${onExceeded} stays until a person approves: annotate the AIBudget with ${APPROVED_BY_ANNOTATION} and ${APPROVED_AT_ANNOTATION} (at or after ${iso(actionSince ?? now)})`,
+          figures: { enforcementSince: iso(actionSince ?? now), ...periodFigures },
+          until: undefined,
+        },
+        undefined,
+      ),
+    );
   }
   if (crossed && !breaches.some((b) => b.code === 'BUDGET_EXCEEDED')) {
-    shared.push({
-      code: 'BUDGET_THRESHOLD',
-      action: crossed.severity === 'info' ? 'allow' : 'warn',
-      source,
-      message: `${crossed.severity}: spend ${usd(spend)} is at ${utilization}% of the ${period} allocation ${usd(limit)} (threshold ${crossed.percentage}%)`,
-      figures: { ...periodFigures, threshold: crossed.percentage, severity: crossed.severity },
-      until: bounds.end,
-    });
+    shared.push(
+      intern(
+        {
+          code: 'BUDGET_THRESHOLD',
+          action: crossed.severity === 'info' ? 'allow' : 'warn',
+          source,
+          message: `${crossed.severity}: spend ${usd(spend)} is at ${utilization}% of the ${period} allocation ${usd(limit)} (threshold ${crossed.percentage}%)`,
+          figures: { ...periodFigures, threshold: crossed.percentage, severity: crossed.severity },
+          until: bounds.end,
+        },
+        undefined,
+      ),
+    );
   }
 
   let stateAction: Action = 'allow';
   for (const r of shared) stateAction = mostRestrictive(stateAction, r.action);
-  for (const list of perWorkload.values())
-    for (const r of list) stateAction = mostRestrictive(stateAction, r.action);
+  for (const p of perWorkload) stateAction = mostRestrictive(stateAction, p.reason.action);
 
   const wakeCandidates = [bounds.end, day.end, graceEndsAt].filter(
     (t): t is number => t !== undefined && t > now,
@@ -462,7 +468,7 @@ export function evaluateBudget(
     ...(graceEndsAt === undefined ? {} : { graceEndsAt }),
     exceeded: breached,
     expired,
-    reasons: [...shared, ...[...perWorkload.values()].flat()],
+    reasons: [...shared, ...perWorkload.map((p) => p.reason)],
   };
   return {
     state,

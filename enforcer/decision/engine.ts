@@ -13,6 +13,13 @@ import type { UsageSnapshot } from '../../pipeline/snapshot.ts';
 import { parseBypass } from './annotations.ts';
 import type { Bypass, BypassParse } from './annotations.ts';
 import { evaluateBudget } from './budget.ts';
+import {
+  internFromList,
+  internFromViolations,
+  sameBudgetState,
+  sameDecision,
+  samePolicyState,
+} from './compare.ts';
 import type {
   BudgetMemory,
   BypassMemory,
@@ -23,7 +30,8 @@ import type {
 } from './memory.ts';
 import { emptyBudgetMemory, emptyPolicyMemory, zeroViolationCounts } from './memory.ts';
 import { createPeriodCalendar } from './period.ts';
-import { evaluatePolicy } from './policy.ts';
+import { createPolicyWorkloadMemo, evaluatePolicy } from './policy.ts';
+import type { PolicyWorkloadMemo } from './policy.ts';
 import type {
   Action,
   BudgetState,
@@ -35,8 +43,8 @@ import type {
   WorkloadDecision,
 } from './types.ts';
 import { mostRestrictive, resourceKey } from './types.ts';
-import { createWorkloadSelection, resourceId } from './workload-index.ts';
-import type { InventoryWorkload } from './workload-index.ts';
+import { createWorkloadSelection } from './workload-index.ts';
+import type { InventoryWorkload, WorkloadEntry } from './workload-index.ts';
 
 /** Narrow metrics port; observability/ adapts it to prom-client. */
 export interface DecisionMetrics {
@@ -93,24 +101,6 @@ export interface DecisionEngine {
 const DAY = 86_400_000;
 const MAX_RECENT_VIOLATIONS = 10_000;
 
-/** Structural equality of plain decision data (objects, arrays, primitives). */
-function same(a: unknown, b: unknown): boolean {
-  if (a === b) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  if (Array.isArray(a)) {
-    if (!Array.isArray(b) || a.length !== b.length) return false;
-    for (let i = 0; i < a.length; i++) if (!same(a[i], b[i])) return false;
-    return true;
-  }
-  if (Array.isArray(b)) return false;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const k of ka) {
-    if (!same((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k])) return false;
-  }
-  return true;
-}
-
 function byKey<T extends { metadata: { namespace?: string | undefined; name?: string | undefined } }>(
   list: readonly T[],
 ): T[] {
@@ -129,6 +119,8 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
   const selection = createWorkloadSelection();
   const parsedBypass = new Map<string, BypassParse>();
   let last: DecisionSet | undefined;
+  let lastMemory: EnforcementMemory | undefined;
+  const policyMemos = new WeakMap<AIPolicy, PolicyWorkloadMemo>();
 
   function checkBypass(raw: string, now: number): BypassCheck {
     let parsed = parsedBypass.get(raw);
@@ -159,31 +151,31 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
       };
 
       const index = selection.index(input.snapshot, input.inventory);
-      const reasonsOf = new Map<string, Reason[]>();
-      const addReason = (workload: string, reason: Reason): void => {
-        const list = reasonsOf.get(workload);
+      // Reasons per workload, by entry ordinal (arrays, not string-keyed maps: this is the hot loop).
+      const reasonsOf: (Reason[] | undefined)[] = new Array<Reason[] | undefined>(index.entries.length);
+      const addReason = (entry: WorkloadEntry, reason: Reason): void => {
+        const list = reasonsOf[entry.ordinal];
         if (list) list.push(reason);
-        else reasonsOf.set(workload, [reason]);
+        else reasonsOf[entry.ordinal] = [reason];
       };
-      const liveIds = new Set<string>();
 
       // Budgets.
       const budgets = new Map<string, BudgetState>();
       const budgetMemory = new Map<string, BudgetMemory>();
       for (const budget of byKey(input.budgets)) {
         const key = resourceKey(budget.metadata.namespace ?? '', budget.metadata.name ?? '');
-        liveIds.add(resourceId(budget));
         const matched = selection.select(budget, index);
         const outcome = evaluateBudget(budget, matched, input.memory.budgets.get(key) ?? emptyBudgetMemory, {
           now,
           calendar,
+          intern: internFromList(last?.budgets.get(key)?.reasons),
         });
         budgets.set(key, outcome.state);
         budgetMemory.set(key, outcome.memory);
         events.push(...outcome.events);
         wake(outcome.wakeAt);
-        for (const w of matched) for (const r of outcome.shared) addReason(w.key, r);
-        for (const [w, list] of outcome.perWorkload) for (const r of list) addReason(w, r);
+        for (const w of matched) for (const r of outcome.shared) addReason(w, r);
+        for (const p of outcome.perWorkload) addReason(p.entry, p.reason);
       }
 
       // Policies.
@@ -191,15 +183,21 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
       const policyMemory = new Map<string, PolicyMemory>();
       for (const policy of byKey(input.policies)) {
         const key = resourceKey(policy.metadata.namespace ?? '', policy.metadata.name ?? '');
-        liveIds.add(resourceId(policy));
         const matched = selection.select(policy, index);
-        const outcome = evaluatePolicy(policy, matched, { now, calendar, snapshot: input.snapshot });
+        let memo = policyMemos.get(policy);
+        if (!memo) policyMemos.set(policy, (memo = createPolicyWorkloadMemo()));
+        const outcome = evaluatePolicy(policy, matched, {
+          now,
+          calendar,
+          memo,
+          intern: internFromViolations(last?.policies.get(key)?.violations),
+        });
         wake(outcome.wakeAt);
         let action: Action = 'allow';
-        for (const v of outcome.violations) {
-          addReason(v.workload, v.reason);
+        outcome.violations.forEach((v, i) => {
+          addReason(outcome.targets[i] as WorkloadEntry, v.reason);
           action = mostRestrictive(action, v.reason.action);
-        }
+        });
         const generation = policy.metadata.generation;
         policies.set(key, {
           source: outcome.source,
@@ -212,13 +210,17 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
           outcome.source,
           input.memory.policies.get(key) ?? emptyPolicyMemory,
           outcome.violations,
+          outcome.keys,
+          // Only when the memory handed in is the one this engine produced with those violations.
+          lastMemory?.policies.get(key) === input.memory.policies.get(key)
+            ? last?.policies.get(key)?.violations
+            : undefined,
           generation,
           now,
           events,
         );
         policyMemory.set(key, next);
       }
-      selection.prune(liveIds);
 
       // Bypass annotations: audited per holder (workload or namespace), applied per workload.
       const bypassMemory = new Map<string, BypassMemory>();
@@ -287,12 +289,13 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
       const workloads = new Map<string, WorkloadDecision>();
       const byAction: Record<Action, number> = { allow: 0, warn: 0, throttle: 0, block: 0 };
       let bypassed = 0;
-      for (const entry of index.all.values()) {
-        const reasons = reasonsOf.get(entry.key) ?? [];
+      const none: Reason[] = [];
+      for (const entry of index.entries) {
+        const reasons = reasonsOf[entry.ordinal] ?? none;
         let action: Action = 'allow';
         for (const r of reasons) action = mostRestrictive(action, r.action);
-        const own = holderChecks.get(`workload:${entry.key}`);
-        const ns = holderChecks.get(`namespace:${entry.ref.namespace}`);
+        const own = holderChecks.size === 0 ? undefined : holderChecks.get(`workload:${entry.key}`);
+        const ns = holderChecks.size === 0 ? undefined : holderChecks.get(`namespace:${entry.ref.namespace}`);
         const active = own?.status === 'active' ? own : ns?.status === 'active' ? ns : undefined;
         const problem =
           own && own.status !== 'active'
@@ -305,24 +308,33 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
           bypassed++;
         }
         byAction[action]++;
-        const decision: WorkloadDecision = {
-          workload: entry.ref,
-          key: entry.key,
-          action,
-          reasons,
-          bypass: active?.status === 'active' ? active.bypass : undefined,
-          ...(problem === undefined ? {} : { bypassProblem: problem }),
-        };
+        const bypass = active?.status === 'active' ? active.bypass : undefined;
         const before = previous?.workloads.get(entry.key);
-        if (before && same(before, decision)) workloads.set(entry.key, before);
+        // Fast path: the same reason objects (interned) and bypass as last time.
+        if (
+          before &&
+          before.action === action &&
+          before.bypass === bypass &&
+          before.bypassProblem === problem &&
+          before.reasons.length === reasons.length &&
+          before.reasons.every((r, i) => r === reasons[i])
+        ) {
+          workloads.set(entry.key, before);
+          continue;
+        }
+        const decision: WorkloadDecision =
+          problem === undefined
+            ? { workload: entry.ref, key: entry.key, action, reasons, bypass }
+            : { workload: entry.ref, key: entry.key, action, reasons, bypass, bypassProblem: problem };
+        if (before && sameDecision(before, decision)) workloads.set(entry.key, before);
         else {
           workloads.set(entry.key, decision);
           changed = true;
         }
       }
       if (previous && previous.workloads.size !== workloads.size) changed = true;
-      const budgetStates = reuse(budgets, previous?.budgets, () => (changed = true));
-      const policyStates = reuse(policies, previous?.policies, () => (changed = true));
+      const budgetStates = reuse(budgets, previous?.budgets, sameBudgetState, () => (changed = true));
+      const policyStates = reuse(policies, previous?.policies, samePolicyState, () => (changed = true));
 
       const decisions: DecisionSet = {
         version: previous === undefined ? 1 : changed ? previous.version + 1 : previous.version,
@@ -332,10 +344,16 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
         policies: policyStates,
       };
       last = decisions;
+      const memory: EnforcementMemory = {
+        budgets: budgetMemory,
+        policies: policyMemory,
+        bypasses: bypassMemory,
+      };
+      lastMemory = memory;
       metrics.evaluated((performance.now() - started) / 1000, byAction, bypassed);
       return {
         decisions,
-        memory: { budgets: budgetMemory, policies: policyMemory, bypasses: bypassMemory },
+        memory,
         events,
         nextEvaluationAt: wakeAt,
       };
@@ -347,6 +365,7 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
 function reuse<T>(
   current: Map<string, T>,
   previous: ReadonlyMap<string, T> | undefined,
+  same: (a: T, b: T) => boolean,
   onChange: () => void,
 ): Map<string, T> {
   if (previous === undefined || previous.size !== current.size) onChange();
@@ -362,17 +381,34 @@ function nextPolicyMemory(
   source: SourceRef,
   prev: PolicyMemory,
   violations: readonly PolicyViolation[],
+  keys: readonly string[],
+  previousViolations: readonly PolicyViolation[] | undefined,
   generation: number | undefined,
   now: number,
   events: DecisionEvent[],
 ): PolicyMemory {
+  // Fast path: the very same violations (interned reasons) as last time change nothing but age.
+  if (
+    prev.active !== undefined &&
+    prev.generation === generation &&
+    previousViolations !== undefined &&
+    previousViolations.length === violations.length &&
+    violations.every(
+      (v, i) => v.reason === previousViolations[i]?.reason && v.workload === previousViolations[i]?.workload,
+    )
+  ) {
+    const oldest = prev.recent[0];
+    if (oldest === undefined || oldest.at > now - DAY) return prev;
+    return { ...prev, recent: prev.recent.filter((r) => r.at > now - DAY) };
+  }
   const active = new Map<string, number>();
   const adopt = prev.active === undefined;
   const totals = { ...zeroViolationCounts(), ...prev.totals };
   let recent: ViolationRecord[] = prev.recent.filter((r) => r.at > now - DAY);
   let lastViolation = prev.lastViolation;
-  for (const v of violations) {
-    const key = `${v.workload}|${v.reason.code}`;
+  for (let i = 0; i < violations.length; i++) {
+    const v = violations[i] as PolicyViolation;
+    const key = keys[i] as string;
     if (active.has(key)) continue;
     const since = prev.active?.get(key);
     if (since !== undefined || adopt) {

@@ -7,7 +7,8 @@
 //   spend is summed (like a budget without alerts); every selected workload gets the reason.
 //   Default enforcement warn (as the CRD defaults it). Ends at the day/month reset.
 // - rateLimits: per workload, requests in the last 60 s / 3600 s (sliding) against
-//   requestsPerMinute / requestsPerHour; strictly greater is a violation. Default warn.
+//   requestsPerMinute / requestsPerHour; strictly greater is a violation. Default warn. Ends (at
+//   the latest) one window after the workload's last request; counts older than that are 0.
 // - contentSafety: per workload, the LOWEST safety score seen today against minimumSafetyScore
 //   ("minimum" means every evaluated response must reach it); the mean is reported alongside.
 //   Default warn. Ends at the daily reset.
@@ -21,10 +22,17 @@
 //   Default block like dataClassification. Models count when used today when the snapshot says
 //   so (ModelUsage.lastUsed), otherwise when used in the current month; ends at that reset.
 // - All comparisons are strict: a value equal to the limit is within it.
+// - Day-scoped figures (safety, classifications) count only while the workload's daily window
+//   contains now: a usage record published before midnight describes yesterday.
+//
+// Per-workload results are memoized per (policy object, WorkloadUsage object): the pipeline keeps
+// the objects of workloads without new data, so most workloads cost a WeakMap lookup.
 
-import { formatMicros, usdToMicros } from '../../kernel/money.ts';
+import { formatMicros } from '../../kernel/money.ts';
 import type { AIPolicy } from '../../crds/index.ts';
-import type { ModelUsage, UsageSnapshot } from '../../pipeline/snapshot.ts';
+import type { ModelUsage, WorkloadUsage } from '../../pipeline/snapshot.ts';
+import type { ReasonInterner } from './compare.ts';
+import { iso, specMicros, usd } from './format.ts';
 import { matchesAnyGlob } from './glob.ts';
 import type { ViolationCategory } from './memory.ts';
 import type { PeriodCalendar } from './period.ts';
@@ -34,12 +42,36 @@ import type { WorkloadEntry } from './workload-index.ts';
 export interface PolicyContext {
   readonly now: number;
   readonly calendar: PeriodCalendar;
-  readonly snapshot: UsageSnapshot;
+  /** Keeps identity of reasons equal to last time's (see compare.ts). */
+  readonly intern?: ReasonInterner;
+  /** Per-workload results of this policy object, kept by the caller between evaluations. */
+  readonly memo?: PolicyWorkloadMemo;
+}
+
+interface WorkloadResult {
+  readonly dayStart: number;
+  readonly monthStart: number;
+  readonly minuteFresh: boolean;
+  readonly hourFresh: boolean;
+  readonly found: readonly { readonly category: ViolationCategory; readonly reason: Reason }[];
+  /** `found` as violations of the workload, and their memory keys: kept to be reused as they are. */
+  readonly violations: readonly PolicyViolation[];
+  readonly keys: readonly string[];
+}
+
+export type PolicyWorkloadMemo = WeakMap<WorkloadUsage, WorkloadResult>;
+
+export function createPolicyWorkloadMemo(): PolicyWorkloadMemo {
+  return new WeakMap();
 }
 
 export interface PolicyOutcome {
   readonly source: SourceRef;
   readonly violations: readonly PolicyViolation[];
+  /** The workload of each violation (same positions as `violations`). */
+  readonly targets: readonly WorkloadEntry[];
+  /** violationKey() of each violation (same positions as `violations`). */
+  readonly keys: readonly string[];
   readonly wakeAt: number | undefined;
 }
 
@@ -56,8 +88,11 @@ function on<T extends { enabled?: boolean }>(section: T | undefined): section is
   return section !== undefined && section.enabled !== false;
 }
 
-const iso = (ms: number): string => new Date(ms).toISOString();
-const usd = (micros: number): string => `${formatMicros(micros)} USD`;
+/** Identity of a violation in PolicyMemory.active: one per workload and reason code. */
+export function violationKey(workload: string, code: ReasonCode): string {
+  return `${workload}|${code}`;
+}
+
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 
@@ -69,7 +104,8 @@ export function evaluatePolicy(
   matched: readonly WorkloadEntry[],
   ctx: PolicyContext,
 ): PolicyOutcome {
-  const { now, calendar, snapshot } = ctx;
+  const { now, calendar } = ctx;
+  const intern = ctx.intern ?? ((r: Reason) => r);
   const spec = policy.spec;
   const source: SourceRef = {
     kind: 'AIPolicy',
@@ -77,32 +113,16 @@ export function evaluatePolicy(
     name: policy.metadata.name ?? '',
   };
   const violations: PolicyViolation[] = [];
+  const targets: WorkloadEntry[] = [];
+  const keys: string[] = [];
   let wakeAt: number | undefined;
-  const wake = (t: number): void => {
-    if (t > now && (wakeAt === undefined || t < wakeAt)) wakeAt = t;
+  const wake = (t: number | undefined): void => {
+    if (t !== undefined && t > now && (wakeAt === undefined || t < wakeAt)) wakeAt = t;
   };
   const day = calendar.bounds('daily', now);
   const month = calendar.bounds('monthly', now);
-  // Day-scoped figures of a snapshot taken before today's reset belong to yesterday.
-  const snapshotIsToday = snapshot.takenAt >= day.start;
 
-  const add = (
-    workload: string,
-    category: ViolationCategory,
-    code: ReasonCode,
-    action: Action,
-    message: string,
-    figures: Record<string, string | number>,
-    until: number | undefined,
-  ): void => {
-    violations.push({ workload, category, reason: { code, action, source, message, figures, until } });
-    if (until !== undefined) wake(until);
-  };
-  const addShared = (category: ViolationCategory, reason: Reason): void => {
-    for (const w of matched) violations.push({ workload: w.key, category, reason });
-    if (reason.until !== undefined) wake(reason.until);
-  };
-
+  // Shared section: cost limits over the sum of the selected workloads.
   const cost = spec.costLimits;
   if (on(cost)) {
     const action = sectionAction(cost, 'warn');
@@ -112,14 +132,15 @@ export function evaluatePolicy(
     ];
     for (const win of windows) {
       if (win.usd === undefined) continue;
-      const limit = usdToMicros(win.usd);
+      const limit = specMicros(win.usd) ?? 0;
       let spend = 0;
       for (const w of matched) {
         const p = w.usage?.spend[win.pick];
         if (p && p.start <= now && now < p.end) spend += p.costMicros;
       }
-      if (spend > limit) {
-        addShared('costLimits', {
+      if (spend <= limit) continue;
+      const reason = intern(
+        {
           code: 'COST_LIMIT_EXCEEDED',
           action,
           source,
@@ -131,59 +152,105 @@ export function evaluatePolicy(
             resetAt: iso(win.bounds.end),
           },
           until: win.bounds.end,
-        });
+        },
+        matched[0]?.key,
+        violations.length,
+      );
+      for (const w of matched) {
+        violations.push({ workload: w.key, category: 'costLimits', reason });
+        keys.push(violationKey(w.key, reason.code));
+        targets.push(w);
       }
+      wake(reason.until);
     }
   }
 
-  const rate = spec.rateLimits;
-  if (on(rate)) {
-    const action = sectionAction(rate, 'warn');
-    // Sliding counts are as of the snapshot; once a whole window has passed since, they are 0.
-    const age = now - snapshot.takenAt;
-    for (const w of matched) {
-      const u = w.usage;
-      if (!u) continue;
+  // Per-workload sections.
+  const rate = on(spec.rateLimits) ? spec.rateLimits : undefined;
+  const safety = on(spec.contentSafety) ? spec.contentSafety : undefined;
+  const classification = on(spec.dataClassification) ? spec.dataClassification : undefined;
+  const models =
+    on(spec.modelGovernance) && (spec.modelGovernance.allowedProviders || spec.modelGovernance.allowedModels)
+      ? spec.modelGovernance
+      : undefined;
+  if (!rate && !safety && !classification && !models) return { source, violations, targets, keys, wakeAt };
+
+  const rateAction = rate ? sectionAction(rate, 'warn') : 'warn';
+  const safetyAction = safety ? sectionAction(safety, 'warn') : 'warn';
+  const classificationAction = classification ? sectionAction(classification, 'block') : 'block';
+  const modelsAction = models ? sectionAction(models, 'block') : 'block';
+  const allowedLevels =
+    classification?.allowedLevels === undefined
+      ? undefined
+      : new Set(classification.allowedLevels.map((l) => l.toLowerCase()));
+  const allowedProviders = models?.allowedProviders
+    ? new Set(models.allowedProviders.map((p) => p.toLowerCase()))
+    : undefined;
+  const globs = models?.allowedModels;
+  // Verdicts per (provider, model): thousands of workloads share a few models.
+  const verdicts = new Map<string, Map<string, 'ok' | 'provider' | 'model'>>();
+  const verdict = (provider: string, model: string): 'ok' | 'provider' | 'model' => {
+    let byModel = verdicts.get(provider);
+    if (!byModel) verdicts.set(provider, (byModel = new Map<string, 'ok' | 'provider' | 'model'>()));
+    let v = byModel.get(model);
+    if (v === undefined) {
+      if (allowedProviders && !allowedProviders.has(provider.toLowerCase())) v = 'provider';
+      else if (globs && !matchesAnyGlob(globs, model) && !matchesAnyGlob(globs, `${provider}/${model}`))
+        v = 'model';
+      else v = 'ok';
+      byModel.set(model, v);
+    }
+    return v;
+  };
+
+  const evaluateWorkload = (u: WorkloadUsage, minuteFresh: boolean, hourFresh: boolean): WorkloadResult => {
+    const found: { category: ViolationCategory; reason: Reason }[] = [];
+    const add = (
+      category: ViolationCategory,
+      code: ReasonCode,
+      action: Action,
+      message: string,
+      figures: Record<string, string | number>,
+      until: number | undefined,
+    ): void => {
+      found.push({ category, reason: { code, action, source, message, figures, until } });
+    };
+    const d = u.spend.daily;
+    const today = d.start <= now && now < d.end;
+
+    if (rate) {
       if (
         rate.requestsPerMinute !== undefined &&
-        age < MINUTE &&
+        minuteFresh &&
         u.requestsLastMinute > rate.requestsPerMinute
       ) {
         add(
-          w.key,
           'rateLimits',
           'RATE_LIMITED',
-          action,
+          rateAction,
           `${u.requestsLastMinute} requests in the last minute exceed ${rate.requestsPerMinute} per minute`,
           { window: 'minute', requests: u.requestsLastMinute, limit: rate.requestsPerMinute },
-          snapshot.takenAt + MINUTE,
+          u.lastSeen + MINUTE,
         );
       }
-      if (rate.requestsPerHour !== undefined && age < HOUR && u.requestsLastHour > rate.requestsPerHour) {
+      if (rate.requestsPerHour !== undefined && hourFresh && u.requestsLastHour > rate.requestsPerHour) {
         add(
-          w.key,
           'rateLimits',
           'RATE_LIMITED',
-          action,
+          rateAction,
           `${u.requestsLastHour} requests in the last hour exceed ${rate.requestsPerHour} per hour`,
           { window: 'hour', requests: u.requestsLastHour, limit: rate.requestsPerHour },
-          snapshot.takenAt + HOUR,
+          u.lastSeen + HOUR,
         );
       }
     }
-  }
 
-  const safety = spec.contentSafety;
-  if (on(safety) && snapshotIsToday) {
-    const action = sectionAction(safety, 'warn');
-    for (const w of matched) {
-      const s = w.usage?.safety;
-      if (!s || s.count === 0 || !(s.min < safety.minimumSafetyScore)) continue;
+    const s = u.safety;
+    if (safety && today && s && s.count > 0 && s.min < safety.minimumSafetyScore) {
       add(
-        w.key,
         'contentSafety',
         'POLICY_DENY_CONTENT',
-        action,
+        safetyAction,
         `lowest content-safety score today ${s.min} is below the minimum ${safety.minimumSafetyScore}`,
         {
           minScore: s.min,
@@ -195,56 +262,40 @@ export function evaluatePolicy(
         day.end,
       );
     }
-  }
 
-  const classification = spec.dataClassification;
-  if (on(classification) && snapshotIsToday) {
-    const action = sectionAction(classification, 'block');
-    const allowed =
-      classification.allowedLevels === undefined
-        ? undefined
-        : new Set(classification.allowedLevels.map((l) => l.toLowerCase()));
-    const required = classification.requireClassification === true;
-    for (const w of matched) {
-      const seen = w.usage?.classifications ?? [];
-      const denied = allowed ? seen.filter((l) => l !== '' && !allowed.has(l.toLowerCase())) : [];
-      const unclassified = required && seen.includes('');
-      if (denied.length === 0 && !unclassified) continue;
-      const problems = [
-        ...(denied.length > 0
-          ? [`level ${denied.join(', ')} not in ${[...(allowed ?? [])].join(', ')}`]
-          : []),
-        ...(unclassified ? ['unclassified requests while classification is required'] : []),
-      ];
-      add(
-        w.key,
-        'dataClassification',
-        'POLICY_DENY_CLASSIFICATION',
-        action,
-        `data classification: ${problems.join('; ')}`,
-        {
-          deniedLevels: denied.join(','),
-          unclassified: unclassified ? 'true' : 'false',
-          allowedLevels: [...(allowed ?? [])].join(','),
-          resetAt: iso(day.end),
-        },
-        day.end,
-      );
+    if (classification && today && u.classifications.length > 0) {
+      const required = classification.requireClassification === true;
+      let denied: string[] | undefined;
+      let unclassified = false;
+      for (const l of u.classifications) {
+        if (l === '') unclassified = required;
+        else if (allowedLevels && !allowedLevels.has(l.toLowerCase())) (denied ??= []).push(l);
+      }
+      if (denied || unclassified) {
+        const allowedList = [...(allowedLevels ?? [])];
+        const problems = [
+          ...(denied ? [`level ${denied.join(', ')} not in ${allowedList.join(', ')}`] : []),
+          ...(unclassified ? ['unclassified requests while classification is required'] : []),
+        ];
+        add(
+          'dataClassification',
+          'POLICY_DENY_CLASSIFICATION',
+          classificationAction,
+          `data classification: ${problems.join('; ')}`,
+          {
+            deniedLevels: (denied ?? []).join(','),
+            unclassified: unclassified ? 'true' : 'false',
+            allowedLevels: allowedList.join(','),
+            resetAt: iso(day.end),
+          },
+          day.end,
+        );
+      }
     }
-  }
 
-  const models = spec.modelGovernance;
-  if (on(models) && (models.allowedProviders || models.allowedModels)) {
-    const action = sectionAction(models, 'block');
-    const providers = models.allowedProviders
-      ? new Set(models.allowedProviders.map((p) => p.toLowerCase()))
-      : undefined;
-    const globs = models.allowedModels;
-    for (const w of matched) {
-      const u = w.usage;
-      if (!u) continue;
-      const deniedProviders = new Set<string>();
-      const deniedModels = new Set<string>();
+    if (models) {
+      let deniedProviders: Set<string> | undefined;
+      let deniedModels: Set<string> | undefined;
       let until = month.end;
       for (const m of u.models as readonly ModelUsageWithLastUsed[]) {
         if (m.requests === 0) continue;
@@ -252,43 +303,79 @@ export function evaluatePolicy(
           if (m.lastUsed < day.start) continue;
           until = day.end;
         }
-        if (providers && !providers.has(m.provider.toLowerCase())) {
-          deniedProviders.add(m.provider);
-          continue;
-        }
-        if (globs && !matchesAnyGlob(globs, m.model) && !matchesAnyGlob(globs, `${m.provider}/${m.model}`)) {
-          deniedModels.add(m.model);
-        }
+        const v = verdict(m.provider, m.model);
+        if (v === 'provider') (deniedProviders ??= new Set()).add(m.provider);
+        else if (v === 'model') (deniedModels ??= new Set()).add(m.model);
       }
-      if (deniedProviders.size > 0) {
-        const list = [...deniedProviders].sort().join(', ');
+      if (deniedProviders) {
+        const list = [...deniedProviders].sort();
+        const allowed = [...(allowedProviders ?? [])];
         add(
-          w.key,
           'modelGovernance',
           'POLICY_DENY_PROVIDER',
-          action,
-          `provider ${list} not allowed (allowed: ${[...(providers ?? [])].join(', ')})`,
-          {
-            providers: [...deniedProviders].sort().join(','),
-            allowedProviders: [...(providers ?? [])].join(','),
-          },
+          modelsAction,
+          `provider ${list.join(', ')} not allowed (allowed: ${allowed.join(', ')})`,
+          { providers: list.join(','), allowedProviders: allowed.join(',') },
           until,
         );
       }
-      if (deniedModels.size > 0) {
-        const list = [...deniedModels].sort().join(', ');
+      if (deniedModels) {
+        const list = [...deniedModels].sort();
         add(
-          w.key,
           'modelGovernance',
           'POLICY_DENY_MODEL',
-          action,
-          `model ${list} not allowed (allowed: ${(globs ?? []).join(', ')})`,
-          { models: [...deniedModels].sort().join(','), allowedModels: (globs ?? []).join(',') },
+          modelsAction,
+          `model ${list.join(', ')} not allowed (allowed: ${(globs ?? []).join(', ')})`,
+          { models: list.join(','), allowedModels: (globs ?? []).join(',') },
           until,
         );
       }
     }
-  }
+    return {
+      dayStart: day.start,
+      monthStart: month.start,
+      minuteFresh,
+      hourFresh,
+      found,
+      violations: [],
+      keys: [],
+    };
+  };
 
-  return { source, violations, wakeAt };
+  for (const w of matched) {
+    const u = w.usage;
+    if (!u) continue;
+    const minuteFresh = now < u.lastSeen + MINUTE;
+    const hourFresh = now < u.lastSeen + HOUR;
+    let result = ctx.memo?.get(u);
+    if (
+      !result ||
+      result.dayStart !== day.start ||
+      result.monthStart !== month.start ||
+      result.minuteFresh !== minuteFresh ||
+      result.hourFresh !== hourFresh
+    ) {
+      const fresh = evaluateWorkload(u, minuteFresh, hourFresh);
+      // Interned against last time's violations, so equal reasons keep their identity.
+      const found = fresh.found.map((f, i) => ({
+        category: f.category,
+        reason: intern(f.reason, w.key, violations.length + i),
+      }));
+      result = {
+        ...fresh,
+        found,
+        violations: found.map((f) => ({ workload: w.key, category: f.category, reason: f.reason })),
+        keys: found.map((f) => violationKey(w.key, f.reason.code)),
+      };
+      ctx.memo?.set(u, result);
+    }
+    for (let i = 0; i < result.violations.length; i++) {
+      const v = result.violations[i] as PolicyViolation;
+      violations.push(v);
+      keys.push(result.keys[i] as string);
+      targets.push(w);
+      wake(v.reason.until);
+    }
+  }
+  return { source, violations, targets, keys, wakeAt };
 }

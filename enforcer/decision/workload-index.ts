@@ -21,10 +21,14 @@ export interface WorkloadEntry {
   readonly labels: Readonly<Record<string, string>>;
   /** Usage in the snapshot; undefined for a known workload that has not used AI in its periods. */
   readonly usage: WorkloadUsage | undefined;
+  /** Position in WorkloadIndex.entries, for array-indexed bookkeeping by callers. */
+  readonly ordinal: number;
 }
 
 export interface WorkloadIndex {
   readonly all: ReadonlyMap<string, WorkloadEntry>;
+  readonly entries: readonly WorkloadEntry[];
+  /** Per namespace, in snapshot order (stable while membership does not change). */
   readonly byNamespace: ReadonlyMap<string, readonly WorkloadEntry[]>;
 }
 
@@ -42,73 +46,123 @@ export interface SelectableResource {
 export interface WorkloadSelection {
   /** Builds (or reuses) the index for this snapshot and inventory. */
   index(snapshot: UsageSnapshot, inventory: readonly InventoryWorkload[] | undefined): WorkloadIndex;
-  /** Workloads of the resource's namespace its selector matches, in a stable order. */
+  /** Workloads of the resource's namespace its selector matches, sorted by key. */
   select(resource: SelectableResource, index: WorkloadIndex): readonly WorkloadEntry[];
-  /** Forgets cached matches of resources not in `keep` (ids `Kind/namespace/name`). */
-  prune(keep: ReadonlySet<string>): void;
 }
 
 interface CachedMatch {
-  readonly uid: string | undefined;
-  readonly generation: number | undefined;
-  readonly selectorJson: string;
   readonly epoch: number;
-  readonly keys: readonly string[];
+  /** Positions in the namespace list, sorted by workload key. */
+  readonly positions: readonly number[];
+}
+
+interface NamespaceState {
+  readonly epoch: number;
+  /** label key -> value -> positions; built on the first cache miss of the epoch. */
+  postings: Map<string, Map<string, number[]>> | undefined;
 }
 
 function sameLabels(a: Readonly<Record<string, string>>, b: Readonly<Record<string, string>>): boolean {
   if (a === b) return true;
-  const ka = Object.keys(a);
-  if (ka.length !== Object.keys(b).length) return false;
-  for (const k of ka) if (a[k] !== b[k]) return false;
-  return true;
+  let n = 0;
+  for (const k in a) {
+    if (a[k] !== b[k]) return false;
+    n++;
+  }
+  for (const _ in b) n--;
+  return n === 0;
 }
 
-export function resourceId(resource: SelectableResource): string {
-  return `${resource.kind}/${resource.metadata.namespace ?? ''}/${resource.metadata.name ?? ''}`;
+function buildPostings(list: readonly WorkloadEntry[]): Map<string, Map<string, number[]>> {
+  const postings = new Map<string, Map<string, number[]>>();
+  list.forEach((e, i) => {
+    for (const k in e.labels) {
+      const value = e.labels[k] as string;
+      let byValue = postings.get(k);
+      if (!byValue) postings.set(k, (byValue = new Map<string, number[]>()));
+      const at = byValue.get(value);
+      if (at) at.push(i);
+      else byValue.set(value, [i]);
+    }
+  });
+  return postings;
+}
+
+/** Positions that can possibly match: narrowed by one matchLabels pair or one In expression. */
+function candidatePositions(
+  selector: LabelSelector | undefined,
+  postings: Map<string, Map<string, number[]>>,
+  size: number,
+): readonly number[] | undefined {
+  for (const [k, v] of Object.entries(selector?.matchLabels ?? {})) return postings.get(k)?.get(v) ?? [];
+  for (const req of selector?.matchExpressions ?? []) {
+    if (req.operator === 'Exists' || req.operator === 'In') {
+      const byValue = postings.get(req.key);
+      if (!byValue) return [];
+      const values = req.operator === 'In' ? (req.values ?? []) : [...byValue.keys()];
+      const merged: number[] = [];
+      for (const v of new Set(values)) merged.push(...(byValue.get(v) ?? []));
+      return merged.length === size ? undefined : merged.sort((a, b) => a - b);
+    }
+  }
+  return undefined;
 }
 
 export function createWorkloadSelection(): WorkloadSelection {
   let lastSnapshot: UsageSnapshot | undefined;
   let lastInventory: readonly InventoryWorkload[] | undefined;
   let lastIndex: WorkloadIndex | undefined;
-  const epochs = new Map<string, number>();
+  const namespaces = new Map<string, NamespaceState>();
   let nextEpoch = 1;
-  const matches = new Map<string, CachedMatch>();
+  // Informers hand out the same object until the resource changes: a new object is a new match.
+  let matches = new WeakMap<SelectableResource, CachedMatch>();
 
   function build(
     snapshot: UsageSnapshot,
     inventory: readonly InventoryWorkload[] | undefined,
   ): WorkloadIndex {
     const all = new Map<string, WorkloadEntry>();
+    const entries: WorkloadEntry[] = [];
+    const previousEntries = lastIndex?.entries;
     const known = new Map<string, InventoryWorkload>();
     for (const w of inventory ?? []) known.set(workloadKey(w.ref), w);
-    for (const [key, usage] of snapshot.workloads) {
-      all.set(key, { key, ref: usage.ref, labels: known.get(key)?.labels ?? usage.labels, usage });
-    }
-    for (const [key, w] of known) {
-      if (!all.has(key)) all.set(key, { key, ref: w.ref, labels: w.labels, usage: undefined });
-    }
+    const add = (
+      key: string,
+      ref: WorkloadRef,
+      labels: Readonly<Record<string, string>>,
+      usage: WorkloadUsage | undefined,
+    ): void => {
+      // Keep last time's entry when nothing about it changed: fewer new objects, cheaper GC.
+      const ordinal = entries.length;
+      const before = previousEntries?.[ordinal];
+      const entry: WorkloadEntry =
+        before !== undefined && before.usage === usage && before.key === key && before.labels === labels
+          ? before
+          : { key, ref, labels, usage, ordinal };
+      entries.push(entry);
+      all.set(key, entry);
+    };
+    for (const [key, usage] of snapshot.workloads)
+      add(key, usage.ref, known.get(key)?.labels ?? usage.labels, usage);
+    for (const [key, w] of known) if (!all.has(key)) add(key, w.ref, w.labels, undefined);
     const byNamespace = new Map<string, WorkloadEntry[]>();
-    for (const entry of all.values()) {
-      let list = byNamespace.get(entry.ref.namespace);
-      if (!list) byNamespace.set(entry.ref.namespace, (list = []));
-      list.push(entry);
+    for (const entry of entries) {
+      const list = byNamespace.get(entry.ref.namespace);
+      if (list) list.push(entry);
+      else byNamespace.set(entry.ref.namespace, [entry]);
     }
     for (const [ns, list] of byNamespace) {
-      list.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
       const before = lastIndex?.byNamespace.get(ns);
-      const unchanged =
-        before !== undefined &&
-        before.length === list.length &&
-        list.every((e, i) => {
-          const b = before[i];
-          return b !== undefined && b.key === e.key && sameLabels(b.labels, e.labels);
-        });
-      if (!unchanged || !epochs.has(ns)) epochs.set(ns, nextEpoch++);
+      let unchanged = before !== undefined && before.length === list.length && namespaces.has(ns);
+      for (let i = 0; unchanged && i < list.length; i++) {
+        const a = list[i] as WorkloadEntry;
+        const b = (before as readonly WorkloadEntry[])[i] as WorkloadEntry;
+        unchanged = a.key === b.key && sameLabels(a.labels, b.labels);
+      }
+      if (!unchanged) namespaces.set(ns, { epoch: nextEpoch++, postings: undefined });
     }
-    for (const ns of epochs.keys()) if (!byNamespace.has(ns)) epochs.delete(ns);
-    return { all, byNamespace };
+    for (const ns of namespaces.keys()) if (!byNamespace.has(ns)) namespaces.delete(ns);
+    return { all, entries, byNamespace };
   }
 
   return {
@@ -117,43 +171,43 @@ export function createWorkloadSelection(): WorkloadSelection {
       lastIndex = build(snapshot, inventory);
       lastSnapshot = snapshot;
       lastInventory = inventory;
+      if (nextEpoch > 1e15) {
+        matches = new WeakMap();
+        nextEpoch = 1;
+      }
       return lastIndex;
     },
     select(resource, index) {
       const ns = resource.metadata.namespace ?? '';
-      const candidates = index.byNamespace.get(ns);
-      if (!candidates) return [];
-      const id = resourceId(resource);
-      const epoch = epochs.get(ns) ?? 0;
-      const selectorJson = JSON.stringify(resource.spec.selector ?? null);
-      const cached = matches.get(id);
-      if (
-        cached &&
-        cached.epoch === epoch &&
-        cached.uid === resource.metadata.uid &&
-        cached.generation === resource.metadata.generation &&
-        cached.selectorJson === selectorJson
-      ) {
-        const out: WorkloadEntry[] = [];
-        for (const k of cached.keys) {
-          const e = index.all.get(k);
-          if (e) out.push(e);
+      const list = index.byNamespace.get(ns);
+      const state = namespaces.get(ns);
+      if (!list || !state) return [];
+      const cached = matches.get(resource);
+      let positions: readonly number[];
+      if (cached?.epoch === state.epoch) positions = cached.positions;
+      else {
+        const selector = resource.spec.selector;
+        state.postings ??= buildPostings(list);
+        const candidates = candidatePositions(selector, state.postings, list.length);
+        const found: number[] = [];
+        if (candidates === undefined) {
+          for (let i = 0; i < list.length; i++)
+            if (matchesSelector(selector, (list[i] as WorkloadEntry).labels)) found.push(i);
+        } else {
+          for (const i of candidates)
+            if (matchesSelector(selector, (list[i] as WorkloadEntry).labels)) found.push(i);
         }
-        return out;
+        found.sort((a, b) => {
+          const ka = (list[a] as WorkloadEntry).key;
+          const kb = (list[b] as WorkloadEntry).key;
+          return ka < kb ? -1 : ka > kb ? 1 : 0;
+        });
+        positions = found;
+        matches.set(resource, { epoch: state.epoch, positions });
       }
-      const selector = resource.spec.selector;
-      const out = candidates.filter((e) => matchesSelector(selector, e.labels));
-      matches.set(id, {
-        uid: resource.metadata.uid,
-        generation: resource.metadata.generation,
-        selectorJson,
-        epoch,
-        keys: out.map((e) => e.key),
-      });
+      const out: WorkloadEntry[] = new Array<WorkloadEntry>(positions.length);
+      for (let i = 0; i < positions.length; i++) out[i] = list[positions[i] as number] as WorkloadEntry;
       return out;
-    },
-    prune(keep) {
-      for (const id of matches.keys()) if (!keep.has(id)) matches.delete(id);
     },
   };
 }

@@ -1,0 +1,281 @@
+import { describe, expect, it } from 'vitest';
+import { createManualClock } from '../../kernel/clock.ts';
+import { createDecisionEngine } from './engine.ts';
+import type { DecisionMetrics } from './engine.ts';
+import { emptyMemory } from './memory.ts';
+import type { PolicyMemory } from './memory.ts';
+import { budget, harness, policy, snapshot, usage } from './test-fixtures.ts';
+import type { UsageOptions } from './test-fixtures.ts';
+import type { Action } from './types.ts';
+
+const labels = { team: 'a' };
+const sel = { selector: { matchLabels: labels } };
+const W = 'ai/Deployment/chat';
+
+const blockingBudget = budget('money', {
+  allocation: { amount: 10 },
+  enforcement: { onBudgetExceeded: 'throttle' },
+  ...sel,
+});
+const strictPolicy = policy('strict', {
+  rateLimits: { requestsPerMinute: 10, enforcement: 'warn' },
+  modelGovernance: { allowedModels: ['gpt-4*'] },
+  ...sel,
+});
+const overUsage: Record<string, UsageOptions> = {
+  chat: {
+    labels,
+    spend: { monthly: 11 },
+    requestsLastMinute: 11,
+    models: [{ provider: 'openai', model: 'gpt-3.5-turbo' }],
+  },
+};
+
+describe('combining budgets and policies', () => {
+  it('takes the most restrictive action and keeps every reason with its source', () => {
+    const h = harness('2025-03-20T12:00:00Z');
+    const r = h.run({ budgets: [blockingBudget], policies: [strictPolicy], usage: overUsage });
+    const d = r.decisions.workloads.get(W);
+    expect(d?.action).toBe('block');
+    expect(d?.reasons.map((x) => [x.code, x.action, `${x.source.kind}/${x.source.name}`])).toEqual([
+      ['BUDGET_EXCEEDED', 'throttle', 'AIBudget/money'],
+      ['RATE_LIMITED', 'warn', 'AIPolicy/strict'],
+      ['POLICY_DENY_MODEL', 'block', 'AIPolicy/strict'],
+    ]);
+    expect(d?.bypass).toBeUndefined();
+    expect(r.decisions.budgets.get('ai/money')?.action).toBe('throttle');
+    expect(r.decisions.policies.get('ai/strict')?.action).toBe('block');
+  });
+
+  it('gives every known workload a decision, including cluster workloads without usage', () => {
+    const h = harness('2025-03-20T12:00:00Z');
+    const r = h.run({
+      budgets: [blockingBudget],
+      usage: overUsage,
+      inventory: [
+        { ref: { namespace: 'ai', kind: 'Deployment', name: 'chat' }, labels },
+        { ref: { namespace: 'ai', kind: 'StatefulSet', name: 'idle' }, labels },
+        { ref: { namespace: 'ai', kind: 'Deployment', name: 'other' }, labels: { team: 'b' } },
+      ],
+    });
+    expect([...r.decisions.workloads.keys()].sort()).toEqual([
+      'ai/Deployment/chat',
+      'ai/Deployment/other',
+      'ai/StatefulSet/idle',
+    ]);
+    // A budget applies to all it selects, used or idle.
+    expect(r.decisions.workloads.get('ai/StatefulSet/idle')?.action).toBe('throttle');
+    expect(r.decisions.workloads.get('ai/Deployment/other')?.action).toBe('allow');
+  });
+
+  it('uses the cluster labels over the telemetry labels', () => {
+    const h = harness('2025-03-20T12:00:00Z');
+    const r = h.run({
+      budgets: [blockingBudget],
+      usage: { chat: { labels: { team: 'b' }, spend: { monthly: 11 } } },
+      inventory: [{ ref: { namespace: 'ai', kind: 'Deployment', name: 'chat' }, labels }],
+    });
+    expect(r.decisions.workloads.get(W)?.action).toBe('throttle');
+  });
+
+  it('re-selects when a workload changes labels or a selector changes', () => {
+    const h = harness('2025-03-20T12:00:00Z');
+    let r = h.run({ budgets: [blockingBudget], usage: overUsage });
+    expect(r.decisions.budgets.get('ai/money')?.matchedWorkloads).toEqual([W]);
+    r = h.run({
+      budgets: [blockingBudget],
+      usage: { chat: { labels: { team: 'b' }, spend: { monthly: 11 } } },
+    });
+    expect(r.decisions.budgets.get('ai/money')?.matchedWorkloads).toEqual([]);
+    const moved = budget(
+      'money',
+      { ...blockingBudget.spec, selector: { matchLabels: { team: 'b' } } },
+      { generation: 2 },
+    );
+    r = h.run({ budgets: [moved], usage: { chat: { labels: { team: 'b' }, spend: { monthly: 11 } } } });
+    expect(r.decisions.budgets.get('ai/money')?.matchedWorkloads).toEqual([W]);
+  });
+});
+
+describe('emergency bypass', () => {
+  const now = '2025-03-20T12:00:00Z';
+  const valid = 'reason=incident 4711;expires=2025-03-20T14:00:00Z;by=oncall@example.com';
+
+  it('allows a workload with a valid bypass, keeps its reasons, audits once and expires by itself', () => {
+    const h = harness(now);
+    const bypass = { workloads: new Map([[W, valid]]) };
+    let r = h.run({ budgets: [blockingBudget], policies: [strictPolicy], usage: overUsage, bypass });
+    const d = r.decisions.workloads.get(W);
+    expect(d?.action).toBe('allow');
+    expect(d?.bypass).toEqual({
+      reason: 'incident 4711',
+      expires: Date.parse('2025-03-20T14:00:00Z'),
+      by: 'oncall@example.com',
+    });
+    expect(d?.reasons.length).toBe(3);
+    const activated = r.events.filter((e) => e.type === 'BypassActivated');
+    expect(activated.map((e) => [e.workload, e.figures['by']])).toEqual([[W, 'oncall@example.com']]);
+    // Budget state is unaffected by a workload's bypass.
+    expect(r.decisions.budgets.get('ai/money')?.action).toBe('throttle');
+    expect(r.nextEvaluationAt).toBe(Date.parse('2025-03-20T12:01:00Z')); // rate window first
+
+    r = h.run({ budgets: [blockingBudget], policies: [strictPolicy], usage: overUsage, bypass });
+    expect(r.events.filter((e) => e.type.startsWith('Bypass'))).toEqual([]);
+
+    h.clock.set(Date.parse('2025-03-20T14:00:00Z'));
+    r = h.run({ budgets: [blockingBudget], policies: [strictPolicy], usage: overUsage, bypass });
+    expect(r.decisions.workloads.get(W)?.action).toBe('block');
+    expect(r.decisions.workloads.get(W)?.bypass).toBeUndefined();
+    expect(r.decisions.workloads.get(W)?.bypassProblem).toBe('bypass expired at 2025-03-20T14:00:00.000Z');
+    expect(r.events.filter((e) => e.type.startsWith('Bypass')).map((e) => e.type)).toEqual(['BypassExpired']);
+    r = h.run({ budgets: [blockingBudget], policies: [strictPolicy], usage: overUsage, bypass });
+    expect(r.events.filter((e) => e.type.startsWith('Bypass'))).toEqual([]);
+  });
+
+  it('accepts the JSON form on a namespace, and a workload bypass wins over it', () => {
+    const h = harness(now);
+    const ns = JSON.stringify({ reason: 'migration', expires: '2025-03-21T00:00:00+01:00', by: 'lead' });
+    const r = h.run({
+      budgets: [blockingBudget],
+      usage: { ...overUsage, rag: { labels, spend: { monthly: 1 } } },
+      bypass: { namespaces: new Map([['ai', ns]]), workloads: new Map([[W, valid]]) },
+    });
+    expect(r.decisions.workloads.get(W)?.bypass?.by).toBe('oncall@example.com');
+    expect(r.decisions.workloads.get('ai/Deployment/rag')?.bypass).toEqual({
+      reason: 'migration',
+      expires: Date.parse('2025-03-20T23:00:00Z'),
+      by: 'lead',
+    });
+    expect(r.decisions.workloads.get('ai/Deployment/rag')?.action).toBe('allow');
+    expect(
+      r.events.filter((e) => e.type === 'BypassActivated').map((e) => e.namespace ?? e.workload),
+    ).toEqual([W, 'ai']);
+  });
+
+  it('ignores and reports malformed or already expired bypasses, once per value', () => {
+    const h = harness(now);
+    const cases = [
+      'reason=x;by=me',
+      'reason=x;expires=tomorrow;by=me',
+      'reason=x;expires=2025-03-21T00:00:00;by=me',
+      '{"reason":"x"',
+      'just text',
+      'reason=x;expires=2025-03-20T11:00:00Z;by=me',
+    ];
+    for (const raw of cases) {
+      const bypass = { workloads: new Map([[W, raw]]) };
+      let r = h.run({ budgets: [blockingBudget], usage: overUsage, bypass });
+      expect(r.decisions.workloads.get(W)?.action).toBe('throttle');
+      expect(r.decisions.workloads.get(W)?.bypass).toBeUndefined();
+      expect(r.decisions.workloads.get(W)?.bypassProblem).toBeTruthy();
+      expect(r.events.filter((e) => e.type === 'BypassRejected').length).toBe(1);
+      r = h.run({ budgets: [blockingBudget], usage: overUsage, bypass });
+      expect(r.events.filter((e) => e.type === 'BypassRejected').length).toBe(0);
+    }
+  });
+
+  it('reports the removal of an active bypass', () => {
+    const h = harness(now);
+    h.run({ budgets: [blockingBudget], usage: overUsage, bypass: { namespaces: new Map([['ai', valid]]) } });
+    const r = h.run({ budgets: [blockingBudget], usage: overUsage });
+    expect(r.events.map((e) => [e.type, e.namespace])).toEqual([['BypassExpired', 'ai']]);
+    expect(r.decisions.workloads.get(W)?.action).toBe('throttle');
+  });
+});
+
+describe('versions and object reuse', () => {
+  it('keeps the version and the objects when nothing changed, and bumps it otherwise', () => {
+    const h = harness('2025-03-20T12:00:00Z');
+    const a = h.run({ budgets: [blockingBudget], policies: [strictPolicy], usage: overUsage });
+    const b = h.run({ budgets: [blockingBudget], policies: [strictPolicy], usage: overUsage });
+    expect(b.decisions.version).toBe(a.decisions.version);
+    expect(b.decisions.workloads.get(W)).toBe(a.decisions.workloads.get(W));
+    expect(b.decisions.budgets.get('ai/money')).toBe(a.decisions.budgets.get('ai/money'));
+    const c = h.run({
+      budgets: [blockingBudget],
+      policies: [strictPolicy],
+      usage: { chat: { labels, spend: { monthly: 1 } } },
+    });
+    expect(c.decisions.version).toBe(a.decisions.version + 1);
+    expect(c.decisions.workloads.get(W)?.action).toBe('allow');
+  });
+});
+
+describe('policy violations in memory', () => {
+  it('counts a violation when it starts, not on every evaluation, and reports its end', () => {
+    const h = harness('2025-03-20T12:00:00Z');
+    let r = h.run({ policies: [strictPolicy], usage: overUsage });
+    expect(r.events.filter((e) => e.type === 'ViolationStarted').map((e) => e.figures['code'])).toEqual([
+      'RATE_LIMITED',
+      'POLICY_DENY_MODEL',
+    ]);
+    r = h.run({ policies: [strictPolicy], usage: overUsage });
+    expect(r.events).toEqual([]);
+    let m = h.memory.policies.get('ai/strict');
+    expect(m?.totals).toMatchObject({ rateLimits: 1, modelGovernance: 1, costLimits: 0 });
+    expect(m?.recent.length).toBe(2);
+    expect(m?.lastViolation?.category).toBe('modelGovernance');
+
+    h.clock.advance(60_000);
+    r = h.run({ policies: [strictPolicy], usage: { chat: { ...overUsage['chat'], requestsLastMinute: 1 } } });
+    expect(r.events.map((e) => [e.type, e.figures['code']])).toEqual([['ViolationEnded', 'RATE_LIMITED']]);
+    h.clock.advance(60_000);
+    h.run({ policies: [strictPolicy], usage: overUsage });
+    m = h.memory.policies.get('ai/strict');
+    expect(m?.totals.rateLimits).toBe(2);
+
+    // A day later the recent list forgets the old ones.
+    h.clock.advance(24 * 3_600_000);
+    h.run({ policies: [strictPolicy], usage: { chat: { labels } } });
+    expect(h.memory.policies.get('ai/strict')?.recent).toEqual([]);
+    expect(h.memory.policies.get('ai/strict')?.totals.rateLimits).toBe(2);
+  });
+
+  it('adopts violations without counting them when the active set is unknown (restored memory)', () => {
+    const h = harness('2025-03-20T12:00:00Z');
+    const restored: PolicyMemory = {
+      generation: 1,
+      active: undefined,
+      totals: { costLimits: 0, rateLimits: 5, contentSafety: 0, dataClassification: 0, modelGovernance: 3 },
+      recent: [],
+      lastViolation: undefined,
+    };
+    h.memory = { ...emptyMemory, policies: new Map([['ai/strict', restored]]) };
+    const r = h.run({ policies: [strictPolicy], usage: overUsage });
+    expect(r.events).toEqual([]);
+    expect(h.memory.policies.get('ai/strict')?.totals).toMatchObject({ rateLimits: 5, modelGovernance: 3 });
+    expect(h.memory.policies.get('ai/strict')?.active?.size).toBe(2);
+  });
+});
+
+describe('engine contract', () => {
+  it('reports metrics per evaluation', () => {
+    const seen: Array<Record<Action, number>> = [];
+    const metrics: DecisionMetrics = { evaluated: (_s, byAction) => seen.push({ ...byAction }) };
+    const clock = createManualClock(Date.parse('2025-03-20T12:00:00Z'));
+    const engine = createDecisionEngine({ clock, metrics });
+    engine.evaluate({
+      snapshot: snapshot(clock.now(), [usage('ai', 'chat', clock.now(), { labels, spend: { monthly: 11 } })]),
+      budgets: [blockingBudget],
+      policies: [],
+      memory: emptyMemory,
+    });
+    expect(seen).toEqual([{ allow: 0, warn: 0, throttle: 1, block: 0 }]);
+  });
+
+  it('rejects an unknown time zone at construction', () => {
+    expect(() => createDecisionEngine({ clock: createManualClock(0), timeZone: 'Mars/Olympus' })).toThrow(
+      RangeError,
+    );
+  });
+
+  it('drops memory of deleted resources', () => {
+    const h = harness('2025-03-20T12:00:00Z');
+    h.run({ budgets: [blockingBudget], policies: [strictPolicy], usage: overUsage });
+    expect(h.memory.budgets.size).toBe(1);
+    const r = h.run({ usage: overUsage });
+    expect(h.memory.budgets.size).toBe(0);
+    expect(h.memory.policies.size).toBe(0);
+    expect(r.decisions.workloads.get(W)?.action).toBe('allow');
+  });
+});
