@@ -57,6 +57,8 @@ export interface IngestPipelineOptions {
     kubeConfig: KubeConfig;
     /** Addresses/CIDRs of trusted forwarders (Collectors) whose resource attributes are believed. */
     trustedPeers?: readonly string[];
+    /** Namespaces whose pods are trusted forwarders (where the Collectors run). */
+    trustedNamespaces?: readonly string[];
     /** How long deleted pods stay resolvable; default 5 minutes. */
     deletedGraceMs?: number;
   };
@@ -96,7 +98,11 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
   const attributor =
     options.attributor ??
     (directory
-      ? createAttributor({ directory, trustedPeers: options.cluster?.trustedPeers ?? [] })
+      ? createAttributor({
+          directory,
+          trustedPeers: options.cluster?.trustedPeers ?? [],
+          trustedNamespaces: options.cluster?.trustedNamespaces ?? [],
+        })
       : undefined);
   const windows = createUsageWindows({
     ...options.windows,

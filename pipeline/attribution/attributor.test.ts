@@ -81,6 +81,13 @@ describe('attribution', () => {
       key: 'research/CronJob/nightly',
       spoofed: false,
     });
+    // So are pods of a trusted namespace (where the Collectors run).
+    const byNamespace = createAttributor({ directory, trustedNamespaces: ['ai'] });
+    expect(byNamespace.resolve(claims, '10.1.0.1')).toMatchObject({
+      key: 'research/CronJob/nightly',
+      spoofed: false,
+    });
+    expect(byNamespace.resolve({ namespace: 'ai', labels: {} }, '10.1.0.2').spoofed).toBe(true);
   });
 
   it('parses trusted peers and refuses nonsense', () => {

@@ -16,6 +16,11 @@ export interface AttributorOptions {
    * attributes are believed. Any other peer that is a known pod is charged itself.
    */
   trustedPeers?: readonly string[];
+  /**
+   * Namespaces whose pods are trusted forwarders (e.g. where the Collectors run): pod IPs change,
+   * namespaces are controlled by their admins. Not labels: anyone creating a pod sets its labels.
+   */
+  trustedNamespaces?: readonly string[];
 }
 
 export interface Attributor {
@@ -67,6 +72,7 @@ export function createAttributor(options: AttributorOptions = {}): Attributor {
   const directory = options.directory;
   const trusted = trustedPeerList(options.trustedPeers ?? []);
   const hasTrusted = (options.trustedPeers ?? []).some((e) => e.trim() !== '');
+  const trustedNamespaces = new Set(options.trustedNamespaces ?? []);
   // Attributions of pods are reused while the pod record is the same object.
   const cache = new WeakMap<PodInfo, Attribution[]>();
 
@@ -119,7 +125,7 @@ export function createAttributor(options: AttributorOptions = {}): Attributor {
       const direct = peer !== undefined && !isTrusted(peer);
       if (direct) {
         const sender = directory.byIp(peer);
-        if (sender) {
+        if (sender && !trustedNamespaces.has(sender.namespace)) {
           // A pod talking to us directly pays for its own spans, whatever its attributes say.
           return fromPod(sender, 'peer', claimsOther(identity, sender));
         }
