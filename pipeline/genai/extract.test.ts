@@ -13,7 +13,10 @@ import { normalizeProvider } from './provider.ts';
 
 const extractor = createGenAiExtractor();
 
-function read(attributes: Record<string, AttrValue>): { charged: boolean; call: GenAiCall } {
+function read(
+  attributes: Record<string, AttrValue>,
+  resourceSdk?: string,
+): { charged: boolean; call: GenAiCall } {
   const slots = new AttributeSlots(GENAI_KEY_NAMES.length);
   for (const [k, v] of Object.entries(attributes)) {
     const id = GENAI_KEY_NAMES.indexOf(k);
@@ -21,7 +24,7 @@ function read(attributes: Record<string, AttrValue>): { charged: boolean; call: 
     slots.set(id, v);
   }
   const call = emptyGenAiCall();
-  const charged = extractor.read(slots, call);
+  const charged = extractor.read(slots, call, resourceSdk);
   return { charged, call: { ...call } };
 }
 
@@ -287,6 +290,22 @@ describe('token normalisation (input includes cache, output includes reasoning)'
         'gen_ai.usage.cache_creation.input_tokens': 800,
       }).call,
     ).toMatchObject({ inputTokens: 4812, cacheReadTokens: 4000, cacheWriteTokens: 800 });
+  });
+
+  it('adds cache tokens back for OpenLIT Anthropic spans, which always send the raw input figure', () => {
+    const raw = {
+      ...base,
+      'gen_ai.system': 'anthropic',
+      'gen_ai.usage.input_tokens': 5000,
+      'gen_ai.usage.cache_read.input_tokens': 2000,
+    };
+    expect(read({ ...raw, 'telemetry.sdk.name': 'openlit' }).call.inputTokens).toBe(7000);
+    expect(read(raw, 'openlit').call.inputTokens).toBe(7000);
+    expect(read(raw, 'opentelemetry').call.inputTokens).toBe(5000);
+    expect(
+      read({ ...raw, 'gen_ai.provider.name': 'openai', 'gen_ai.request.model': 'gpt-4o' }, 'openlit').call
+        .inputTokens,
+    ).toBe(5000);
   });
 
   it('adds reasoning back when it exceeds output (Gemini thoughts reported apart)', () => {

@@ -9,6 +9,7 @@ import {
   CACHE_WRITE_TOKEN_KEYS,
   INPUT_TOKEN_KEYS,
   K_CLASSIFICATION,
+  K_TELEMETRY_SDK_NAME,
   MODEL_KEYS,
   OPERATION_KEYS,
   OUTPUT_TOKEN_KEYS,
@@ -60,9 +61,19 @@ export function emptyGenAiCall(): GenAiCall {
 }
 
 export interface GenAiExtractor {
-  /** Fills `out` from the span's attributes; true when the span is a charged model call. */
-  read(attributes: AttributeSlots, out: GenAiCall): boolean;
+  /**
+   * Fills `out` from the span's attributes; true when the span is a charged model call.
+   * `resourceSdk` is the resource's telemetry.sdk.name (some emitters need their own token rules).
+   */
+  read(attributes: AttributeSlots, out: GenAiCall, resourceSdk?: string): boolean;
 }
+
+/**
+ * Emitters known to report Anthropic's raw input_tokens (cache reads and writes excluded) under
+ * the semconv name, whatever the figures: OpenLIT does so deliberately (its anthropic utils), as
+ * the compatibility runs against openlit 1.45 show (docs/compatibility.md).
+ */
+const RAW_ANTHROPIC_INPUT_SDKS: ReadonlySet<string> = new Set(['openlit']);
 
 const DECIMAL = /^\s*\d+(?:\.\d*)?\s*$/;
 
@@ -138,7 +149,7 @@ export function createGenAiExtractor(): GenAiExtractor {
   }
 
   return {
-    read(slots, out) {
+    read(slots, out, resourceSdk = '') {
       const operation = operationOf(slots);
       const providerName = providerOf(slots);
       let model = firstString(slots, MODEL_KEYS);
@@ -161,8 +172,14 @@ export function createGenAiExtractor(): GenAiExtractor {
       if (input < 0) input = 0;
       if (output < 0) output = 0;
       // Input includes cache reads and writes (semconv). Emitters that pass a provider's raw
-      // uncached figure (Anthropic's input_tokens) give cache > input; only then add them back.
-      if (cr + cw > input) input = Math.min(MAX_TOKENS_PER_SPAN, input + cr + cw);
+      // uncached figure (Anthropic's input_tokens) give cache > input; only then add them back,
+      // except for emitters known to always send the raw figure.
+      if (
+        cr + cw > input ||
+        (providerName === 'anthropic' && cr + cw > 0 && rawAnthropicInput(slots, resourceSdk))
+      ) {
+        input = Math.min(MAX_TOKENS_PER_SPAN, input + cr + cw);
+      }
       // Output includes reasoning; same rule for emitters that report them apart (Gemini thoughts).
       if (rs > output) output = Math.min(MAX_TOKENS_PER_SPAN, output + rs);
 
@@ -178,6 +195,12 @@ export function createGenAiExtractor(): GenAiExtractor {
       return charged;
     },
   };
+}
+
+function rawAnthropicInput(slots: AttributeSlots, resourceSdk: string): boolean {
+  const onSpan = slots.get(K_TELEMETRY_SDK_NAME);
+  const sdk = typeof onSpan === 'string' ? onSpan : resourceSdk;
+  return RAW_ANTHROPIC_INPUT_SDKS.has(sdk.trim().toLowerCase());
 }
 
 /** Classification levels are compared lower-cased and trimmed; absurd values count as none. */

@@ -49,6 +49,9 @@ export const GENOPS_EVAL_SAFETY_SCORE = 'genops.eval.safety_score';
 /** Toxicity score in [0, 1], 1 = toxic; taken as safety = 1 - toxicity. */
 export const GENOPS_EVAL_TOXICITY_SCORE = 'genops.eval.toxicity_score';
 
+/** SDK that produced the telemetry (resource; OpenLIT also sets it on spans). */
+export const TELEMETRY_SDK_NAME = 'telemetry.sdk.name';
+
 // Resource attributes (semconv k8s.*, service.*).
 export const K8S_NAMESPACE_NAME = 'k8s.namespace.name';
 export const K8S_POD_NAME = 'k8s.pod.name';

@@ -239,6 +239,27 @@ describe('decodeToPartial on spans from the OpenTelemetry JS SDK', () => {
   });
 });
 
+describe('emitter-specific token rules', () => {
+  it('charges OpenLIT Anthropic spans with the cache added to the raw input (resource telemetry.sdk.name)', () => {
+    const spans = recordSpans({ ...POD, 'telemetry.sdk.name': 'openlit' }, [
+      {
+        name: 'chat claude-3-7-sonnet',
+        attributes: {
+          'gen_ai.operation.name': 'chat',
+          'gen_ai.provider.name': 'anthropic',
+          'gen_ai.response.model': 'claude-3-7-sonnet-20250219',
+          'gen_ai.usage.input_tokens': 5000,
+          'gen_ai.usage.cache_read.input_tokens': 2000,
+          'gen_ai.usage.output_tokens': 100,
+        },
+      },
+    ]);
+    const r = both(spans);
+    // 5000*3 + 2000*0.3 + 100*15 = 15000 + 600 + 1500
+    expect(r.groups[0]).toMatchObject({ inputTokens: 7000, cacheReadTokens: 2000, costMicros: 17_100 });
+  });
+});
+
 describe('decodeToPartial rejections and senders', () => {
   const spans = recordSpans(POD, [
     {

@@ -11,6 +11,7 @@ import type { GenAiExtractor } from '../genai/extract.ts';
 import { identityKey, senderIdentity } from '../genai/identity.ts';
 import { createGenAiKeyTables } from '../genai/keys.ts';
 import { forEachSafetyScore } from '../genai/safety.ts';
+import { TELEMETRY_SDK_NAME } from '../genai/semconv.ts';
 import type { ResourceAttributes, SpanView, TraceDecoder, TraceVisitor } from '../otlp/span-view.ts';
 import { createJsonTraceDecoder } from '../otlp/trace-json.ts';
 import { createProtobufTraceDecoder } from '../otlp/trace-protobuf.ts';
@@ -114,6 +115,7 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
   let rejectMessage = '';
   let identity = -1;
   let resourceClassification = '';
+  let resourceSdk = '';
 
   function reportSafety(score: number): void {
     let i = safetyIndex[identity];
@@ -179,6 +181,8 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
       }
       identity = i;
       resourceClassification = id.classification ?? '';
+      const sdk = attributes.get(TELEMETRY_SDK_NAME);
+      resourceSdk = typeof sdk === 'string' ? sdk : '';
     },
 
     span(span: SpanView) {
@@ -190,7 +194,7 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
         return;
       }
       forEachSafetyScore(span, reportSafety);
-      if (!extractor.read(span.attributes, call)) return;
+      if (!extractor.read(span.attributes, call, resourceSdk)) return;
 
       const classification = call.classification === '' ? resourceClassification : call.classification;
       const timeNs = span.endTimeUnixNano > 0 ? span.endTimeUnixNano : span.startTimeUnixNano;
