@@ -114,6 +114,9 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
   let timer: NodeJS.Timeout | undefined;
   let writing: Promise<void> | undefined;
   let stopped = false;
+  let started = false;
+  /** Writes begin only after restore(): a restarted replica must read its record before overwriting it. */
+  let restored = false;
   let mergedVersion = 0;
   let mergedCache: { localVersion: number; epoch: number; at: number; snapshot: UsageSnapshot } | undefined;
   let epoch = 0;
@@ -193,6 +196,7 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
   };
 
   async function write(): Promise<void> {
+    if (!restored) return;
     const local = windows.current();
     const now = clock.now();
     const record: UsageRecord = {
@@ -244,6 +248,32 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
     }
   }
 
+  async function restoreOwn(): Promise<boolean> {
+    const cm = await api.get<ConfigMapObject>(RESOURCES.configMap, namespace, name);
+    if (cm === undefined) return false;
+    rv = cm.metadata?.resourceVersion;
+    const data = cm.binaryData?.[DATA_KEY];
+    const record = data === undefined ? undefined : decodeRecord(Buffer.from(data, 'base64'));
+    if (record === undefined) {
+      log.warn('own usage record unreadable; starting from zero', { configMap: name });
+      return false;
+    }
+    windows.restore(record.spend);
+    // Spend is back in the windows; keep only what they cannot hold, without sliding counts.
+    restoredExtras = {
+      ...record,
+      spend: { ...record.spend, workloads: [] },
+      extras: record.extras.map((x) => ({ ...x, requestsLastMinute: 0, requestsLastHour: 0 })),
+    };
+    mergedCache = undefined;
+    log.info('usage record restored', {
+      configMap: name,
+      workloads: record.spend.workloads.length,
+      writtenAt: new Date(record.writtenAt).toISOString(),
+    });
+    return true;
+  }
+
   function writeNow(): Promise<void> {
     if (writing !== undefined) return writing.then(() => writeNow());
     writing = write().finally(() => {
@@ -253,8 +283,9 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
   }
 
   function scheduleTick(): void {
-    if (stopped) return;
+    if (stopped || !started || !restored || timer !== undefined) return;
     timer = setTimeout(() => {
+      timer = undefined;
       const changed = windows.current().version !== writtenVersion;
       // A heartbeat once a minute keeps the record's freshness for sliding counts honest.
       const due = changed || clock.now() - lastWriteAt >= 60_000;
@@ -267,29 +298,11 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
     merged,
     recordName: name,
     async restore() {
-      const cm = await api.get<ConfigMapObject>(RESOURCES.configMap, namespace, name);
-      if (cm === undefined) return false;
-      rv = cm.metadata?.resourceVersion;
-      const data = cm.binaryData?.[DATA_KEY];
-      const record = data === undefined ? undefined : decodeRecord(Buffer.from(data, 'base64'));
-      if (record === undefined) {
-        log.warn('own usage record unreadable; starting from zero', { configMap: name });
-        return false;
-      }
-      windows.restore(record.spend);
-      // Spend is back in the windows; keep only what they cannot hold, without sliding counts.
-      restoredExtras = {
-        ...record,
-        spend: { ...record.spend, workloads: [] },
-        extras: record.extras.map((x) => ({ ...x, requestsLastMinute: 0, requestsLastHour: 0 })),
-      };
-      mergedCache = undefined;
-      log.info('usage record restored', {
-        configMap: name,
-        workloads: record.spend.workloads.length,
-        writtenAt: new Date(record.writtenAt).toISOString(),
-      });
-      return true;
+      // If reading fails, nothing is ever written: an empty record must not replace a real one.
+      const found = await restoreOwn();
+      restored = true;
+      scheduleTick();
+      return found;
     },
     flush: () => writeNow(),
     async collectGarbage() {
@@ -322,6 +335,7 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
     waitForSync: (t, s) => informer.waitForSync(t, s),
     async start(signal) {
       await informer.start(signal);
+      started = true;
       scheduleTick();
     },
     async shutdown(deadlineMs) {

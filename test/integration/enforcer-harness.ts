@@ -171,7 +171,13 @@ export async function eventually<T>(
     } catch (err) {
       last = err;
     }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`, { cause: last });
+    if (Date.now() > deadline)
+      throw new Error(
+        `timed out waiting for ${what}${last === undefined ? '' : `: ${last instanceof Error ? last.message : JSON.stringify(last)}`}`,
+        {
+          cause: last,
+        },
+      );
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
