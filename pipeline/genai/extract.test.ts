@@ -122,6 +122,34 @@ describe('GenAI span extraction by instrumentation style', () => {
     });
   });
 
+  it('OpenInference embeddings name the model only in embedding.model_name', () => {
+    const { charged, call } = read({
+      'openinference.span.kind': 'EMBEDDING',
+      'llm.system': 'openai',
+      'embedding.model_name': 'text-embedding-3-small',
+      'llm.token_count.prompt': 800,
+    });
+    expect(charged).toBe(true);
+    expect(call).toMatchObject({
+      operation: 'embeddings',
+      provider: 'openai',
+      model: 'text-embedding-3-small',
+      inputTokens: 800,
+    });
+  });
+
+  it('opentelemetry-util-genai 1.x cache writes (gen_ai.usage.cache_write.input_tokens)', () => {
+    const { call } = read({
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.provider.name': 'anthropic',
+      'gen_ai.request.model': 'claude-sonnet-4',
+      'gen_ai.usage.input_tokens': 3000,
+      'gen_ai.usage.output_tokens': 100,
+      'gen_ai.usage.cache_write.input_tokens': 1000,
+    });
+    expect(call).toMatchObject({ inputTokens: 3000, cacheWriteTokens: 1000 });
+  });
+
   it('OpenLIT: gen_ai.system with current token names; old llm.usage.* names', () => {
     expect(
       read({

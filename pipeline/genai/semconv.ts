@@ -40,6 +40,10 @@ export const LLM_PROVIDER = 'llm.provider';
 export const LLM_SYSTEM = 'llm.system';
 export const LLM_MODEL_NAME = 'llm.model_name';
 export const LLM_RESPONSE_MODEL_NAME = 'llm.response.model_name';
+/** OpenInference embedding spans name their model only here. */
+export const EMBEDDING_MODEL_NAME = 'embedding.model_name';
+/** opentelemetry-util-genai 1.x spells cache writes this way. */
+export const GEN_AI_USAGE_CACHE_WRITE_INPUT_TOKENS = 'gen_ai.usage.cache_write.input_tokens';
 export const OPENINFERENCE_SPAN_KIND = 'openinference.span.kind';
 
 // GenOps' own attributes (documented in pipeline/genai/README.md).
