@@ -7,6 +7,7 @@ export const commandModules: ReadonlyArray<() => Promise<CommandModule>> = [
   () => import('./validate.ts'),
   () => import('./demo.ts'),
   () => import('./prices.ts'),
+  () => import('./status.ts'),
   () => import('./local.ts'),
   () => import('./operator.ts'),
 ];
