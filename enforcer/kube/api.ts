@@ -9,7 +9,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from '../../kernel/logger.ts';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.ts';
 import { isTransient, KubeApiError } from './errors.ts';
-import { createTokenBucket, type RateLimiter } from './rate-limiter.ts';
+import { createTokenBucket, type Priority, type RateLimiter } from './rate-limiter.ts';
 import { resourcePath, type KubeList, type KubeObject, type ResourceType } from './resources.ts';
 
 export const FIELD_MANAGER = 'genops-operator';
@@ -31,6 +31,8 @@ export interface RawRequest {
   readonly body?: unknown;
   readonly contentType?: string;
   readonly signal?: AbortSignal;
+  /** Place in the client-side write queue: 'low' for status writes, so actions go first. */
+  readonly priority?: Priority;
 }
 
 export interface ListOptions {
@@ -49,6 +51,7 @@ export interface PatchOptions {
   /** Server-side apply only: take over fields owned by another manager. */
   readonly force?: boolean;
   readonly signal?: AbortSignal;
+  readonly priority?: Priority;
 }
 
 export interface WatchEvent<T> {
@@ -296,7 +299,7 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
     for (;;) {
       if (WRITE_METHODS.has(req.method)) {
         const waitStart = performance.now();
-        await limiter.acquire(req.signal);
+        await limiter.acquire(req.signal, req.priority);
         const waited = performance.now() - waitStart;
         if (waited > 1) metrics.rateLimitWait(waited / 1000);
       }
@@ -394,6 +397,7 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
         body: o.type === 'apply' && typeof body !== 'string' ? JSON.stringify(body) : body,
         contentType: PATCH_CONTENT_TYPE[o.type],
         ...(o.signal === undefined ? {} : { signal: o.signal }),
+        ...(o.priority === undefined ? {} : { priority: o.priority }),
       });
     },
     async delete(rt, namespace, name, o = {}) {

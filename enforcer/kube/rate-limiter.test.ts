@@ -46,3 +46,18 @@ describe('token bucket', () => {
     expect(() => createTokenBucket({ qps: 0, burst: 1 })).toThrow(RangeError);
   });
 });
+
+describe('token bucket priorities', () => {
+  it('serves normal waiters before low ones, whatever the arrival order', async () => {
+    const limiter = createTokenBucket({ qps: 200, burst: 1 });
+    await limiter.acquire();
+    const order: string[] = [];
+    await Promise.all([
+      limiter.acquire(undefined, 'low').then(() => order.push('status-1')),
+      limiter.acquire(undefined, 'low').then(() => order.push('status-2')),
+      limiter.acquire().then(() => order.push('scale')),
+      limiter.acquire(undefined, 'normal').then(() => order.push('event')),
+    ]);
+    expect(order).toEqual(['scale', 'event', 'status-1', 'status-2']);
+  });
+});

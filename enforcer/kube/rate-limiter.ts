@@ -3,9 +3,12 @@
 
 import { GenOpsError } from '../../kernel/errors.ts';
 
+/** 'low' waiters (status writes) go after every 'normal' one (actions, events), so actions never starve. */
+export type Priority = 'normal' | 'low';
+
 export interface RateLimiter {
   /** Resolves when a token is taken; rejects with a 'shutting-down' error if `signal` aborts first. */
-  acquire(signal?: AbortSignal): Promise<void>;
+  acquire(signal?: AbortSignal, priority?: Priority): Promise<void>;
   /** Takes a token if one is there now. */
   tryAcquire(): boolean;
   /** Tokens available now (fractional). */
@@ -29,7 +32,10 @@ export function createTokenBucket(options: RateLimiterOptions): RateLimiter {
   const perMs = options.qps / 1000;
   let tokens = options.burst;
   let last = now();
-  const waiters: Array<{ resolve: () => void; reject: (e: unknown) => void; signal?: AbortSignal }> = [];
+  type Waiter = { resolve: () => void; reject: (e: unknown) => void; signal?: AbortSignal };
+  const normal: Waiter[] = [];
+  const low: Waiter[] = [];
+  const waiting = (): number => normal.length + low.length;
   let timer: NodeJS.Timeout | undefined;
 
   const refill = (): void => {
@@ -41,14 +47,14 @@ export function createTokenBucket(options: RateLimiterOptions): RateLimiter {
   const pump = (): void => {
     timer = undefined;
     refill();
-    while (waiters.length > 0 && tokens >= 1) {
-      const w = waiters.shift();
+    while (waiting() > 0 && tokens >= 1) {
+      const w = normal.length > 0 ? normal.shift() : low.shift();
       if (w === undefined) break;
       if (w.signal?.aborted) continue;
       tokens -= 1;
       w.resolve();
     }
-    if (waiters.length > 0) {
+    if (waiting() > 0) {
       timer = setTimeout(pump, Math.max(1, Math.ceil((1 - tokens) / perMs)));
     }
   };
@@ -56,7 +62,7 @@ export function createTokenBucket(options: RateLimiterOptions): RateLimiter {
   return {
     tryAcquire() {
       refill();
-      if (waiters.length === 0 && tokens >= 1) {
+      if (waiting() === 0 && tokens >= 1) {
         tokens -= 1;
         return true;
       }
@@ -66,14 +72,15 @@ export function createTokenBucket(options: RateLimiterOptions): RateLimiter {
       refill();
       return tokens;
     },
-    acquire(signal) {
+    acquire(signal, priority = 'normal') {
       refill();
-      if (waiters.length === 0 && tokens >= 1) {
+      const lane = priority === 'low' ? low : normal;
+      if (waiting() === 0 && tokens >= 1) {
         tokens -= 1;
         return Promise.resolve();
       }
       return new Promise<void>((resolve, reject) => {
-        const waiter = {
+        const waiter: Waiter = {
           resolve: () => {
             signal?.removeEventListener('abort', onAbort);
             resolve();
@@ -82,8 +89,8 @@ export function createTokenBucket(options: RateLimiterOptions): RateLimiter {
           ...(signal === undefined ? {} : { signal }),
         };
         const onAbort = (): void => {
-          const i = waiters.indexOf(waiter);
-          if (i >= 0) waiters.splice(i, 1);
+          const i = lane.indexOf(waiter);
+          if (i >= 0) lane.splice(i, 1);
           reject(new GenOpsError('shutting-down', 'RATE_LIMIT_ABORTED', 'stopped while waiting to write'));
         };
         if (signal?.aborted) {
@@ -91,7 +98,7 @@ export function createTokenBucket(options: RateLimiterOptions): RateLimiter {
           return;
         }
         signal?.addEventListener('abort', onAbort, { once: true });
-        waiters.push(waiter);
+        lane.push(waiter);
         if (timer === undefined) timer = setTimeout(pump, Math.max(1, Math.ceil((1 - tokens) / perMs)));
       });
     },

@@ -123,6 +123,8 @@ export function createStatusWriter(options: StatusWriterOptions): StatusWriter {
           {
             type: 'merge',
             subresource: 'status',
+            // Status may wait; scaling and events may not.
+            priority: 'low',
           },
         );
         e.written = want;
