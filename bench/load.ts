@@ -20,6 +20,8 @@ export interface RunSpec {
   readonly concurrency: number;
   readonly warmupMs: number;
   readonly durationMs: number;
+  /** Offered load: clients pace themselves to this many spans per second (default: as fast as answered). */
+  readonly spansPerSecond?: number;
 }
 
 export interface LoadResult {
@@ -203,8 +205,19 @@ async function run(
     const used = process.cpuUsage(cpuStart);
     cpuSeconds = (used.user + used.system) / 1e6;
   }, spec.warmupMs + spec.durationMs);
+  const meanSpans = list.reduce((n, t) => n + t.spans, 0) / list.length;
+  // Paced: each client sends every `interval` ms (staggered), catching up when answers are late.
+  const interval = spec.spansPerSecond ? (spec.concurrency * meanSpans * 1000) / spec.spansPerSecond : 0;
+  let clientIndex = 0;
   const client = async (): Promise<void> => {
+    let due = t0 + (interval * clientIndex++) / spec.concurrency;
     while (performance.now() < until) {
+      if (interval > 0) {
+        const wait = due - performance.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        due = Math.max(due + interval, performance.now() - interval);
+        if (performance.now() >= until) break;
+      }
       const t = list[next++ % list.length]!;
       const outcome = await sender.send(freshBody(t, json));
       const now = performance.now();

@@ -40,7 +40,7 @@ export interface IngestPipelineOptions {
   logger?: Logger;
   metrics?: IngestMetrics;
   /** false disables the gRPC receiver. */
-  grpc?: ListenOptions | false;
+  grpc?: (ListenOptions & { flowControlWindowBytes?: number }) | false;
   /** false disables the HTTP receiver. */
   http?: ListenOptions | false;
   /** Largest request after decompression, both transports; default 64 MiB. */

@@ -32,6 +32,43 @@ export interface OtlpGrpcReceiverOptions extends ReceiverLimits {
   clock?: Clock;
   logger?: Logger;
   metrics?: IngestMetrics;
+  /** HTTP/2 stream window (the connection gets 4x); default 4 MiB. */
+  flowControlWindowBytes?: number;
+}
+
+const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024;
+
+/**
+ * HTTP/2 starts every stream and connection with a 64 KiB flow-control window, so a 128 KiB
+ * export waits for WINDOW_UPDATE round trips. grpc-js has no server option for it: the window is
+ * widened on every session of its HTTP/2 servers (a private field, hence the defensive access).
+ * Matters on real networks (each round trip stalls a large export), not on loopback.
+ */
+function widenFlowControl(server: Server, bytes: number, logger: Logger): void {
+  const servers = (server as unknown as { http2Servers?: Map<unknown, unknown> }).http2Servers;
+  if (!(servers instanceof Map)) {
+    logger.warn('cannot widen the HTTP/2 flow-control window (grpc-js internals changed)');
+    return;
+  }
+  for (const h2 of servers.keys()) {
+    const http2Server = h2 as {
+      on?: (
+        event: 'session',
+        listener: (session: {
+          setLocalWindowSize?: (n: number) => void;
+          settings?: (settings: { initialWindowSize: number }) => void;
+        }) => void,
+      ) => void;
+    };
+    http2Server.on?.('session', (session) => {
+      try {
+        session.setLocalWindowSize?.(Math.min(bytes * 4, 2 ** 31 - 1));
+        session.settings?.({ initialWindowSize: Math.min(bytes, 2 ** 31 - 1) });
+      } catch {
+        // A closed session: nothing to widen.
+      }
+    });
+  }
 }
 
 export interface OtlpGrpcReceiver extends Component {
@@ -158,6 +195,7 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
         );
       });
       server = s;
+      widenFlowControl(s, options.flowControlWindowBytes ?? DEFAULT_WINDOW_BYTES, logger);
       logger.info('OTLP/gRPC receiver listening', { port: boundPort, maxReceiveMessageBytes: maxBody });
     },
 

@@ -267,6 +267,8 @@ describe('OTLP/gRPC receiver', () => {
       stream.resume();
       stream.end(frame);
     });
+    // The server widened HTTP/2 flow control for large exports (64 KiB by default).
+    expect(session.remoteSettings.initialWindowSize).toBe(4 * 1024 * 1024);
     session.close();
     expect(Number(trailers['grpc-status'])).toBe(status.RESOURCE_EXHAUSTED);
     // And the receiver still works.
