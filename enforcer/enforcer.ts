@@ -13,6 +13,7 @@ import type { ClusterView } from './cluster-view.ts';
 import type { DecisionEngine, DecisionResult } from './decision/engine.ts';
 import type { BudgetMemory, DecisionEvent, EnforcementMemory, PolicyMemory } from './decision/memory.ts';
 import type { BudgetState, DecisionSet, PolicyState, WorkloadDecision } from './decision/types.ts';
+import { ORIGINAL_REPLICAS_ANNOTATION, STATUS_ANNOTATION } from './actions/annotations.ts';
 import { createEventRecorder, type EventRecorder, type ObjectRef } from './actions/events.ts';
 import { defaultThrottle, type ThrottleOptions } from './actions/throttle.ts';
 import { createWorkloadActuator, DEFAULT_SCALABLE, type WorkloadActuator } from './actions/workload.ts';
@@ -175,6 +176,8 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
   const unsubscribe: Array<() => void> = [];
   const listeners = new Set<(r: DecisionResult) => void>();
   const pendingActions = new Set<Promise<unknown>>();
+  /** What each status was last built from (see unchanged()). */
+  const built = new Map<string, { state: object; rv: string | undefined; mem: string }>();
 
   const queue: WorkQueue = createWorkQueue({
     name: 'workloads',
@@ -278,6 +281,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     for (const [key, state] of d.budgets) {
       const budget = budgetByKey.get(key);
       if (budget === undefined) continue;
+      if (unchanged(`b/${key}`, state, budget, result.memory.budgets.get(key))) continue;
       const status = options.status.budgetStatus({
         budget,
         state,
@@ -300,6 +304,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     for (const [key, state] of d.policies) {
       const policy = policyByKey.get(key);
       if (policy === undefined) continue;
+      if (unchanged(`p/${key}`, state, policy, result.memory.policies.get(key))) continue;
       const status = options.status.policyStatus({
         policy,
         state,
@@ -316,6 +321,30 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       );
     }
     for (const e of result.events) track(recordDecisionEvent(e));
+  }
+
+  /**
+   * Building a status costs more than deciding; skip it when nothing it is built from changed: the
+   * decided state (kept by identity by the engine), the resource's version and the memory.
+   */
+  function unchanged(
+    key: string,
+    state: object,
+    resource: { metadata: { resourceVersion?: string } },
+    memory: unknown,
+  ): boolean {
+    const mem = JSON.stringify(memory, (_k, v: unknown) => (v instanceof Map ? [...v] : v));
+    const before = built.get(key);
+    if (
+      before !== undefined &&
+      before.state === state &&
+      before.rv === resource.metadata.resourceVersion &&
+      before.mem === mem
+    ) {
+      return true;
+    }
+    built.set(key, { state, rv: resource.metadata.resourceVersion, mem });
+    return false;
   }
 
   async function recordDecisionEvent(e: DecisionEvent): Promise<void> {
@@ -378,6 +407,14 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     }
   }
 
+  /** The workload carries our annotations (we may owe it a restore). */
+  function annotated(key: string): boolean {
+    const ref = parseWorkloadKey(key);
+    if (ref === undefined) return false;
+    const a = view.workloads.get(ref.kind)?.getByName(ref.namespace, ref.name)?.metadata?.annotations;
+    return a?.[STATUS_ANNOTATION] !== undefined || a?.[ORIGINAL_REPLICAS_ANNOTATION] !== undefined;
+  }
+
   /** Everything the leader may need to (re)apply: acting decisions and workloads we annotated. */
   function resync(): void {
     if (!leader.isLeader()) return;
@@ -412,8 +449,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
             if (
               what === 'workload-state' &&
               leader.isLeader() &&
-              (acts(current.workloads.get(key)) ||
-                view.annotatedWorkloads().some((r) => `${r.namespace}/${r.kind}/${r.name}` === key))
+              (acts(current.workloads.get(key)) || annotated(key))
             ) {
               queue.add(key);
             }
@@ -426,6 +462,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
         leader.onChange((leading) => {
           leaderMemory = undefined;
           statusWriter.reset();
+          built.clear();
           if (leading) {
             log.info('leading: acting on decisions');
             runEvaluation();
