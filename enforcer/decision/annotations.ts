@@ -20,12 +20,22 @@ export const APPROVED_AT_ANNOTATION = 'genops.ai/approved-at';
 /** How far in the future an approval time may lie (clocks of people and servers differ). */
 export const APPROVAL_CLOCK_SKEW_MS = 5 * 60_000;
 
-const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})$/;
+const RFC3339 = /^(\d{4})-(\d{2})-(\d{2})[Tt](\d{2}):(\d{2}):(\d{2})(?:\.\d+)?(?:[Zz]|[+-](\d{2}):(\d{2}))$/;
 
-/** Parses an RFC 3339 timestamp with an explicit zone; undefined when it is not one. */
+/** Parses an RFC 3339 timestamp with an explicit zone; undefined when it is not one (or not a real date). */
 export function parseRfc3339(value: string): number | undefined {
   const s = value.trim();
-  if (!RFC3339.test(s)) return undefined;
+  const m = RFC3339.exec(s);
+  if (!m) return undefined;
+  const [year, month, day, hour, minute, second, offH, offM] = m
+    .slice(1)
+    .map((x) => (x === undefined ? 0 : Number(x)));
+  // Date.parse rolls 2025-02-30 over to March; a person who wrote it made a mistake.
+  const probe = new Date(Date.UTC(year ?? 0, (month ?? 0) - 1, day ?? 0));
+  if (probe.getUTCMonth() + 1 !== month || probe.getUTCDate() !== day) return undefined;
+  if ((hour ?? 0) > 23 || (minute ?? 0) > 59 || (second ?? 0) > 59 || (offH ?? 0) > 23 || (offM ?? 0) > 59) {
+    return undefined;
+  }
   const ms = Date.parse(s.toUpperCase());
   return Number.isFinite(ms) ? ms : undefined;
 }

@@ -120,6 +120,7 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
   const parsedBypass = new Map<string, BypassParse>();
   let last: DecisionSet | undefined;
   let lastMemory: EnforcementMemory | undefined;
+  let lastByOrdinal: readonly WorkloadDecision[] = [];
   const policyMemos = new WeakMap<AIPolicy, PolicyWorkloadMemo>();
 
   function checkBypass(raw: string, now: number): BypassCheck {
@@ -290,10 +291,12 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
       const byAction: Record<Action, number> = { allow: 0, warn: 0, throttle: 0, block: 0 };
       let bypassed = 0;
       const none: Reason[] = [];
+      const byOrdinal = new Array<WorkloadDecision>(index.entries.length);
       for (const entry of index.entries) {
         const reasons = reasonsOf[entry.ordinal] ?? none;
         let action: Action = 'allow';
-        for (const r of reasons) action = mostRestrictive(action, r.action);
+        for (let i = 0; i < reasons.length; i++)
+          action = mostRestrictive(action, (reasons[i] as Reason).action);
         const own = holderChecks.size === 0 ? undefined : holderChecks.get(`workload:${entry.key}`);
         const ns = holderChecks.size === 0 ? undefined : holderChecks.get(`namespace:${entry.ref.namespace}`);
         const active = own?.status === 'active' ? own : ns?.status === 'active' ? ns : undefined;
@@ -309,7 +312,9 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
         }
         byAction[action]++;
         const bypass = active?.status === 'active' ? active.bypass : undefined;
-        const before = previous?.workloads.get(entry.key);
+        // Usually at the same position as last time; the map is the fallback.
+        const atOrdinal = lastByOrdinal[entry.ordinal];
+        const before = atOrdinal?.key === entry.key ? atOrdinal : previous?.workloads.get(entry.key);
         // Fast path: the same reason objects (interned) and bypass as last time.
         if (
           before &&
@@ -320,17 +325,17 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
           before.reasons.every((r, i) => r === reasons[i])
         ) {
           workloads.set(entry.key, before);
+          byOrdinal[entry.ordinal] = before;
           continue;
         }
-        const decision: WorkloadDecision =
+        let decision: WorkloadDecision =
           problem === undefined
             ? { workload: entry.ref, key: entry.key, action, reasons, bypass }
             : { workload: entry.ref, key: entry.key, action, reasons, bypass, bypassProblem: problem };
-        if (before && sameDecision(before, decision)) workloads.set(entry.key, before);
-        else {
-          workloads.set(entry.key, decision);
-          changed = true;
-        }
+        if (before && sameDecision(before, decision)) decision = before;
+        else changed = true;
+        workloads.set(entry.key, decision);
+        byOrdinal[entry.ordinal] = decision;
       }
       if (previous && previous.workloads.size !== workloads.size) changed = true;
       const budgetStates = reuse(budgets, previous?.budgets, sameBudgetState, () => (changed = true));
@@ -344,6 +349,7 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
         policies: policyStates,
       };
       last = decisions;
+      lastByOrdinal = byOrdinal;
       const memory: EnforcementMemory = {
         budgets: budgetMemory,
         policies: policyMemory,

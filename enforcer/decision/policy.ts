@@ -26,7 +26,7 @@
 //   contains now: a usage record published before midnight describes yesterday.
 //
 // Per-workload results are memoized per (policy object, WorkloadUsage object): the pipeline keeps
-// the objects of workloads without new data, so most workloads cost a WeakMap lookup.
+// the objects of workloads without new data, so most workloads cost one identity check.
 
 import { formatMicros } from '../../kernel/money.ts';
 import type { AIPolicy } from '../../crds/index.ts';
@@ -53,17 +53,26 @@ interface WorkloadResult {
   readonly monthStart: number;
   readonly minuteFresh: boolean;
   readonly hourFresh: boolean;
-  readonly found: readonly { readonly category: ViolationCategory; readonly reason: Reason }[];
-  /** `found` as violations of the workload, and their memory keys: kept to be reused as they are. */
+  /** The workload's violations and their memory keys, kept to be reused as they are. */
   readonly violations: readonly PolicyViolation[];
   readonly keys: readonly string[];
 }
 
-export type PolicyWorkloadMemo = WeakMap<WorkloadUsage, WorkloadResult>;
+/**
+ * Per-workload results by position in the matched list (stable while the selection is), valid while
+ * the WorkloadUsage object at that position is the same one: no hashing, no per-key garbage.
+ */
+export interface PolicyWorkloadMemo {
+  readonly usages: (WorkloadUsage | undefined)[];
+  readonly results: (WorkloadResult | undefined)[];
+}
 
 export function createPolicyWorkloadMemo(): PolicyWorkloadMemo {
-  return new WeakMap();
+  return { usages: [], results: [] };
 }
+
+const NO_VIOLATIONS: readonly PolicyViolation[] = [];
+const NO_KEYS: readonly string[] = [];
 
 export interface PolicyOutcome {
   readonly source: SourceRef;
@@ -203,18 +212,20 @@ export function evaluatePolicy(
     return v;
   };
 
-  const evaluateWorkload = (u: WorkloadUsage, minuteFresh: boolean, hourFresh: boolean): WorkloadResult => {
-    const found: { category: ViolationCategory; reason: Reason }[] = [];
-    const add = (
-      category: ViolationCategory,
-      code: ReasonCode,
-      action: Action,
-      message: string,
-      figures: Record<string, string | number>,
-      until: number | undefined,
-    ): void => {
-      found.push({ category, reason: { code, action, source, message, figures, until } });
-    };
+  const found: { category: ViolationCategory; reason: Reason }[] = [];
+  const add = (
+    category: ViolationCategory,
+    code: ReasonCode,
+    action: Action,
+    message: string,
+    figures: Record<string, string | number>,
+    until: number | undefined,
+  ): void => {
+    found.push({ category, reason: { code, action, source, message, figures, until } });
+  };
+  // Fills `found` (emptied first) with the violations of one workload.
+  const evaluateWorkload = (u: WorkloadUsage, minuteFresh: boolean, hourFresh: boolean): void => {
+    found.length = 0;
     const d = u.spend.daily;
     const today = d.start <= now && now < d.end;
 
@@ -331,23 +342,19 @@ export function evaluatePolicy(
         );
       }
     }
-    return {
-      dayStart: day.start,
-      monthStart: month.start,
-      minuteFresh,
-      hourFresh,
-      found,
-      violations: [],
-      keys: [],
-    };
   };
 
-  for (const w of matched) {
+  const clean = new Map<number, WorkloadResult>();
+  const memo = ctx.memo ?? createPolicyWorkloadMemo();
+  memo.usages.length = matched.length;
+  memo.results.length = matched.length;
+  for (let p = 0; p < matched.length; p++) {
+    const w = matched[p] as WorkloadEntry;
     const u = w.usage;
     if (!u) continue;
     const minuteFresh = now < u.lastSeen + MINUTE;
     const hourFresh = now < u.lastSeen + HOUR;
-    let result = ctx.memo?.get(u);
+    let result = memo.usages[p] === u ? memo.results[p] : undefined;
     if (
       !result ||
       result.dayStart !== day.start ||
@@ -355,19 +362,42 @@ export function evaluatePolicy(
       result.minuteFresh !== minuteFresh ||
       result.hourFresh !== hourFresh
     ) {
-      const fresh = evaluateWorkload(u, minuteFresh, hourFresh);
-      // Interned against last time's violations, so equal reasons keep their identity.
-      const found = fresh.found.map((f, i) => ({
-        category: f.category,
-        reason: intern(f.reason, w.key, violations.length + i),
-      }));
-      result = {
-        ...fresh,
-        found,
-        violations: found.map((f) => ({ workload: w.key, category: f.category, reason: f.reason })),
-        keys: found.map((f) => violationKey(w.key, f.reason.code)),
-      };
-      ctx.memo?.set(u, result);
+      evaluateWorkload(u, minuteFresh, hourFresh);
+      if (found.length === 0) {
+        // Most workloads comply: share one result per freshness combination.
+        const flags = (minuteFresh ? 1 : 0) + (hourFresh ? 2 : 0);
+        result = clean.get(flags);
+        if (!result) {
+          result = {
+            dayStart: day.start,
+            monthStart: month.start,
+            minuteFresh,
+            hourFresh,
+            violations: NO_VIOLATIONS,
+            keys: NO_KEYS,
+          };
+          clean.set(flags, result);
+        }
+      } else {
+        // Interned against last time's violations, so equal reasons keep their identity.
+        const list: PolicyViolation[] = [];
+        const keyList: string[] = [];
+        for (const f of found) {
+          const reason = intern(f.reason, w.key, violations.length + list.length);
+          list.push({ workload: w.key, category: f.category, reason });
+          keyList.push(violationKey(w.key, reason.code));
+        }
+        result = {
+          dayStart: day.start,
+          monthStart: month.start,
+          minuteFresh,
+          hourFresh,
+          violations: list,
+          keys: keyList,
+        };
+      }
+      memo.usages[p] = u;
+      memo.results[p] = result;
     }
     for (let i = 0; i < result.violations.length; i++) {
       const v = result.violations[i] as PolicyViolation;

@@ -18,6 +18,7 @@ import type { DecisionEngine, DecisionInput, DecisionResult } from './engine.ts'
 import { emptyMemory } from './memory.ts';
 import type { EnforcementMemory } from './memory.ts';
 import { periodBounds } from './period.ts';
+import type { PeriodBounds } from './period.ts';
 
 export interface UsageOptions {
   readonly kind?: string;
@@ -34,12 +35,23 @@ export interface UsageOptions {
   readonly timeZone?: string;
 }
 
+const boundsCache = new Map<string, PeriodBounds>();
+function cachedBounds(kind: PeriodKind, now: number, timeZone: string): PeriodBounds {
+  const key = `${kind}|${now}|${timeZone}`;
+  let b = boundsCache.get(key);
+  if (!b) {
+    if (boundsCache.size > 1000) boundsCache.clear();
+    boundsCache.set(key, (b = periodBounds(kind, now, timeZone)));
+  }
+  return b;
+}
+
 export function usage(namespace: string, name: string, now: number, o: UsageOptions = {}): WorkloadUsage {
   const ref = { namespace, kind: o.kind ?? 'Deployment', name };
   const kinds: PeriodKind[] = ['daily', 'weekly', 'monthly', 'quarterly', 'yearly'];
   const spend = {} as Record<PeriodKind, PeriodSpend>;
   for (const k of kinds) {
-    const b = periodBounds(k, now, o.timeZone ?? 'UTC');
+    const b = cachedBounds(k, now, o.timeZone ?? 'UTC');
     spend[k] = {
       start: b.start,
       end: b.end,

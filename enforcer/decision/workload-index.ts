@@ -26,7 +26,7 @@ export interface WorkloadEntry {
 }
 
 export interface WorkloadIndex {
-  readonly all: ReadonlyMap<string, WorkloadEntry>;
+  /** Every known workload: the snapshot's in its order, then cluster-only ones. */
   readonly entries: readonly WorkloadEntry[];
   /** Per namespace, in snapshot order (stable while membership does not change). */
   readonly byNamespace: ReadonlyMap<string, readonly WorkloadEntry[]>;
@@ -121,7 +121,6 @@ export function createWorkloadSelection(): WorkloadSelection {
     snapshot: UsageSnapshot,
     inventory: readonly InventoryWorkload[] | undefined,
   ): WorkloadIndex {
-    const all = new Map<string, WorkloadEntry>();
     const entries: WorkloadEntry[] = [];
     const previousEntries = lastIndex?.entries;
     const known = new Map<string, InventoryWorkload>();
@@ -140,11 +139,10 @@ export function createWorkloadSelection(): WorkloadSelection {
           ? before
           : { key, ref, labels, usage, ordinal };
       entries.push(entry);
-      all.set(key, entry);
     };
     for (const [key, usage] of snapshot.workloads)
       add(key, usage.ref, known.get(key)?.labels ?? usage.labels, usage);
-    for (const [key, w] of known) if (!all.has(key)) add(key, w.ref, w.labels, undefined);
+    for (const [key, w] of known) if (!snapshot.workloads.has(key)) add(key, w.ref, w.labels, undefined);
     const byNamespace = new Map<string, WorkloadEntry[]>();
     for (const entry of entries) {
       const list = byNamespace.get(entry.ref.namespace);
@@ -162,7 +160,7 @@ export function createWorkloadSelection(): WorkloadSelection {
       if (!unchanged) namespaces.set(ns, { epoch: nextEpoch++, postings: undefined });
     }
     for (const ns of namespaces.keys()) if (!byNamespace.has(ns)) namespaces.delete(ns);
-    return { all, entries, byNamespace };
+    return { entries, byNamespace };
   }
 
   return {
