@@ -22,6 +22,8 @@ import { createPeriodCalendar } from '../enforcer/decision/period.ts';
 import { alwaysLeader, createEnforcer, type Enforcer, type LeaderGate } from '../enforcer/enforcer.ts';
 import type { ThrottleOptions } from '../enforcer/actions/throttle.ts';
 import { validateThrottle } from '../enforcer/actions/throttle.ts';
+import { DEFAULT_SCALABLE } from '../enforcer/actions/workload.ts';
+import type { ResourceType } from '../enforcer/kube/resources.ts';
 import { createKubeApi, type KubeApi } from '../enforcer/kube/api.ts';
 import { loadKubeConfig } from '../enforcer/kube/config.ts';
 import { createLeaderElector, type LeaderElector } from '../enforcer/leader/lease.ts';
@@ -67,6 +69,8 @@ export interface OperatorOptions {
   readonly workers?: number;
   /** Addresses/CIDRs of trusted OpenTelemetry Collectors (their resource attributes are believed). */
   readonly trustedPeers?: readonly string[];
+  /** Kinds scaled through /scale besides Deployment and StatefulSet (e.g. Argo Rollouts). */
+  readonly extraScalable?: readonly ResourceType[];
   /** How long to wait for the informers at start (default 60 s). */
   readonly syncTimeoutMs?: number;
   readonly version?: string;
@@ -174,6 +178,10 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     logger,
     identity: options.replicaId,
     ...(options.throttle === undefined ? {} : { throttle: options.throttle }),
+    scalable: new Map([
+      ...DEFAULT_SCALABLE,
+      ...(options.extraScalable ?? []).map((rt) => [rt.kind, rt] as const),
+    ]),
     ...(options.statusIntervalMs === undefined ? {} : { statusIntervalMs: options.statusIntervalMs }),
     metrics: { enforcement: metrics.enforcement, workQueue: metrics.workQueue },
   });

@@ -10,6 +10,7 @@ import type { CommandContext } from '../context.ts';
 import { EXIT } from '../context.ts';
 import { DEFAULT_LEASE_NAME, startOperator, type OperatorOptions } from '../operator-main.ts';
 import type { WebhookCertificates } from '../../webhook/index.ts';
+import type { ResourceType } from '../../enforcer/kube/resources.ts';
 
 /** Where the cert-manager Secret is mounted in the manager Deployment (kubebuilder's convention). */
 export const DEFAULT_WEBHOOK_CERT_DIR = '/tmp/k8s-webhook-server/serving-certs';
@@ -30,6 +31,16 @@ function parseCount(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('not a whole number >= 0');
   return n;
+}
+
+/** `Kind=group/version/plural`, e.g. `Rollout=argoproj.io/v1alpha1/rollouts` (core group: `Kind=v1/plural`). */
+export function parseScaleResource(value: string, previous: ResourceType[] = []): ResourceType[] {
+  const m = /^([A-Z][A-Za-z0-9]*)=(?:([a-z0-9.-]+)\/)?(v[0-9a-z]+)\/([a-z0-9-]+)$/.exec(value.trim());
+  if (!m)
+    throw new InvalidArgumentError(
+      'expected Kind=group/version/plural, e.g. Rollout=argoproj.io/v1alpha1/rollouts',
+    );
+  return [...previous, { kind: m[1]!, group: m[2] ?? '', version: m[3]!, plural: m[4]!, namespaced: true }];
 }
 
 function parseFraction(value: string): number {
@@ -69,6 +80,7 @@ interface Flags {
   workers?: number;
   trustedPeers?: string;
   syncTimeout: number;
+  scaleResource?: ResourceType[];
 }
 
 function packageVersion(): string {
@@ -135,6 +147,7 @@ export function operatorOptions(flags: Flags, ctx: CommandContext): OperatorOpti
       ? {}
       : { trustedPeers: flags.trustedPeers.split(',').map((s) => s.trim()) }),
     syncTimeoutMs: flags.syncTimeout * 1000,
+    ...(flags.scaleResource === undefined ? {} : { extraScalable: flags.scaleResource }),
     version: packageVersion(),
   };
 }
@@ -200,6 +213,11 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     )
     .option('--workers <n>', 'decode worker threads (default: one per core)', parseCount)
     .option('--trusted-peers <cidrs>', 'comma-separated addresses/CIDRs of trusted OpenTelemetry Collectors')
+    .option(
+      '--scale-resource <Kind=group/version/plural>',
+      'another workload kind to throttle/block through its /scale subresource (repeatable; grant get/patch on it and on its scale in RBAC)',
+      parseScaleResource,
+    )
     .option('--sync-timeout <seconds>', 'how long to wait for the cluster caches at start', parsePositive, 60)
     .action(async (flags: Flags) => {
       let runtime;
