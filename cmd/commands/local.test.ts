@@ -138,6 +138,14 @@ describe('genops local', () => {
       'genops_budget_utilization_percent{budget_name="research",namespace="ai"} 0\n',
     );
     expect(metrics.text).toContain('# TYPE genops_budget_utilization_percent gauge');
+
+    // The statuses the operator would write, for `genops status --local`.
+    local.decisions.evaluateNow();
+    const status = JSON.parse((await get(ports.health, '/status')).text);
+    const mlBudget = status.budgets.find(
+      (b: { metadata: { name: string } }) => b.metadata.name === 'ml-budget',
+    );
+    expect(mlBudget.status.spend).toBe('0.050000');
   });
 
   it('reloads the resources when a file changes', async () => {

@@ -1,6 +1,7 @@
 // `genops local`: the ingest pipeline without a cluster. Loads AIPolicy/AIBudget YAML from a
 // directory (reloaded when files change), receives OTLP on 4317/4318, attributes spans from
-// resource attributes only, serves Prometheus text on /metrics and /healthz + /readyz.
+// resource attributes only, evaluates decisions offline (nothing is enforced), serves Prometheus
+// text on /metrics and /healthz, /readyz and /status (for `genops status --local`).
 
 import { Command, InvalidArgumentError } from 'commander';
 import { watch } from 'node:fs';
@@ -20,6 +21,8 @@ import type { IngestMetrics } from '../../pipeline/ingest-metrics.ts';
 import { renderLocalMetrics } from '../../pipeline/local-metrics.ts';
 import { costOverrideFromPolicies } from '../../pipeline/windows/cost-override.ts';
 import { assertTimeZone } from '../../pipeline/windows/periods.ts';
+import { createOfflineDecisions } from '../../enforcer/offline/loop.ts';
+import type { OfflineDecisions } from '../../enforcer/offline/loop.ts';
 import { createDemoTraffic } from '../demo/traffic.ts';
 import type { DemoTraffic } from '../demo/traffic.ts';
 import type { CommandContext } from '../context.ts';
@@ -44,6 +47,8 @@ export interface LocalOptions {
 
 export interface LocalRuntime {
   readonly pipeline: IngestPipeline;
+  /** Decisions and statuses as the operator would make them (nothing is enforced locally). */
+  readonly decisions: OfflineDecisions;
   ports(): { grpc: number; http: number; metrics: number; health: number };
   resources(): { policies: readonly AIPolicy[]; budgets: readonly AIBudget[] };
   /** Re-reads the policy directory now (also done on file changes). */
@@ -79,6 +84,14 @@ export async function startLocal(
     ...(options.workers !== undefined ? { pool: { threads: options.workers } } : {}),
   });
 
+  const decisions = createOfflineDecisions({
+    clock: deps.clock,
+    logger,
+    usage: pipeline.windows,
+    resources: () => ({ policies, budgets }),
+    timeZone: options.timeZone,
+  });
+
   const reload = async (): Promise<void> => {
     let result;
     try {
@@ -88,9 +101,16 @@ export async function startLocal(
       return;
     }
     for (const p of result.problems) logger.warn('invalid resource skipped', { problem: formatProblem(p) });
-    policies = result.resources.map((r) => r.resource).filter((r): r is AIPolicy => r.kind === 'AIPolicy');
-    budgets = result.resources.map((r) => r.resource).filter((r): r is AIBudget => r.kind === 'AIBudget');
+    // As `kubectl apply` would: resources without a namespace land in "default".
+    const all = result.resources.map((r) =>
+      r.resource.metadata.namespace === undefined
+        ? { ...r.resource, metadata: { ...r.resource.metadata, namespace: 'default' } }
+        : r.resource,
+    );
+    policies = all.filter((r): r is AIPolicy => r.kind === 'AIPolicy');
+    budgets = all.filter((r): r is AIBudget => r.kind === 'AIBudget');
     pipeline.windows.setCostOverride(costOverrideFromPolicies(policies));
+    decisions.resourcesChanged();
     logger.info('policies loaded', {
       policies: policies.length,
       budgets: budgets.length,
@@ -113,6 +133,10 @@ export async function startLocal(
     const path = (req.url ?? '').split('?')[0];
     if (path === '/healthz') {
       res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
+    } else if (path === '/status') {
+      // What `genops status --local` reads: the resources with the status the operator would write.
+      const body = JSON.stringify({ budgets: decisions.budgets(), policies: decisions.policies() });
+      res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
     } else if (path === '/readyz') {
       const ready = pipeline.ready();
       res.writeHead(ready ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ready ? 'ok\n' : 'not ready\n');
@@ -148,6 +172,7 @@ export async function startLocal(
     watcher?.close();
     if (demo) await demo.shutdown();
     await pipeline.shutdown(Date.now() + 10_000);
+    await decisions.shutdown();
     await Promise.all([close(metricsServer), close(healthServer)]);
   };
 
@@ -155,6 +180,7 @@ export async function startLocal(
     // Health first, so probes see "not ready" rather than nothing while the pipeline starts.
     healthPort = await listen(healthServer, options.healthPort);
     await pipeline.start();
+    await decisions.start();
     metricsPort = await listen(metricsServer, options.metricsPort);
   } catch (err) {
     await shutdown();
@@ -186,6 +212,7 @@ export async function startLocal(
   logger.info('genops local running', ports);
   return {
     pipeline,
+    decisions,
     ports: () => ports,
     resources: () => ({ policies, budgets }),
     reload,
