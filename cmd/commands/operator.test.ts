@@ -97,6 +97,11 @@ describe('genops operator flags', () => {
       '30',
       '--trusted-peers',
       '10.0.0.0/8, 10.1.2.3',
+      '--scale-resource',
+      'Rollout=argoproj.io/v1alpha1/rollouts',
+    ]);
+    expect(o.extraScalable).toEqual([
+      { kind: 'Rollout', group: 'argoproj.io', version: 'v1alpha1', plural: 'rollouts', namespaced: true },
     ]);
     expect(o).toMatchObject({
       leaderElect: false,
@@ -110,7 +115,8 @@ describe('genops operator flags', () => {
     expect(o.webhook?.certificates).toEqual({ mode: 'self-signed', url: 'https://127.0.0.1:9443' });
   });
 
-  it('refuses a throttle fraction outside (0, 1)', () => {
+  it('refuses a throttle fraction outside (0, 1) and a malformed scale resource', () => {
     expect(() => parse(['--throttle-fraction', '1.5'])).toThrow();
+    expect(() => parse(['--scale-resource', 'rollouts'])).toThrow();
   });
 });
