@@ -231,6 +231,33 @@ describe('policy violations in memory', () => {
     expect(h.memory.policies.get('ai/strict')?.totals.rateLimits).toBe(2);
   });
 
+  it('counts a shared cost limit once per policy and window, not once per workload', () => {
+    const h = harness('2025-03-20T12:00:00Z');
+    const shared = policy('shared', {
+      costLimits: { daily: 1, monthly: 2, enforcement: 'throttle' },
+      ...sel,
+    });
+    const usage3 = {
+      a: { labels, spend: { daily: 0.5, monthly: 1 } },
+      b: { labels, spend: { daily: 0.6, monthly: 1 } },
+      c: { labels, spend: { daily: 0.1, monthly: 0.5 } },
+    };
+    let r = h.run({ policies: [shared], usage: usage3 });
+    const started = r.events.filter((e) => e.type === 'ViolationStarted');
+    expect(started.map((e) => [e.workload, e.figures['window']])).toEqual([
+      [undefined, 'daily'],
+      [undefined, 'monthly'],
+    ]);
+    expect(r.decisions.workloads.get('ai/Deployment/c')?.action).toBe('throttle');
+    expect(h.memory.policies.get('ai/shared')?.totals.costLimits).toBe(2);
+    expect(h.memory.policies.get('ai/shared')?.lastViolation?.workload).toBe('');
+    h.clock.set(Date.parse('2025-03-21T00:00:00Z'));
+    r = h.run({ policies: [shared], usage: { a: { labels, spend: { daily: 0, monthly: 2.5 } } } });
+    expect(r.events.map((e) => [e.type, e.workload, e.figures['code']])).toEqual([
+      ['ViolationEnded', undefined, 'COST_LIMIT_EXCEEDED'],
+    ]);
+  });
+
   it('adopts violations without counting them when the active set is unknown (restored memory)', () => {
     const h = harness('2025-03-20T12:00:00Z');
     const restored: PolicyMemory = {

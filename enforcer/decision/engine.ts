@@ -422,12 +422,14 @@ function nextPolicyMemory(
       continue;
     }
     active.set(key, now);
+    // Shared violations (key "*|...") concern all selected workloads: counted and reported once.
+    const shared = key.startsWith('*|');
     totals[v.category]++;
     recent.push({ category: v.category, at: now });
     lastViolation = {
       at: now,
       category: v.category,
-      workload: v.workload,
+      workload: shared ? '' : v.workload,
       action: v.reason.action,
       message: v.reason.message,
     };
@@ -436,7 +438,7 @@ function nextPolicyMemory(
       severity: 'Warning',
       at: now,
       source: v.reason.source,
-      workload: v.workload,
+      workload: shared ? undefined : v.workload,
       namespace: undefined,
       message: `${v.reason.code} (${v.reason.action}): ${v.reason.message}`,
       figures: { code: v.reason.code, category: v.category, action: v.reason.action, ...v.reason.figures },
@@ -444,16 +446,17 @@ function nextPolicyMemory(
   }
   for (const [key] of prev.active ?? []) {
     if (active.has(key)) continue;
-    const bar = key.lastIndexOf('|');
+    // Keys are "<namespace/Kind/name>|<CODE>" or "*|<CODE>|<window>" (see policy.ts).
+    const [workload = '', code = ''] = key.split('|');
     events.push({
       type: 'ViolationEnded',
       severity: 'Normal',
       at: now,
       source,
-      workload: key.slice(0, bar),
+      workload: workload === '*' ? undefined : workload,
       namespace: undefined,
-      message: `${key.slice(bar + 1)} no longer applies`,
-      figures: { code: key.slice(bar + 1) },
+      message: `${code} no longer applies`,
+      figures: { code },
     });
   }
   if (recent.length > MAX_RECENT_VIOLATIONS) recent = recent.slice(-MAX_RECENT_VIOLATIONS);

@@ -102,6 +102,11 @@ export function violationKey(workload: string, code: ReasonCode): string {
   return `${workload}|${code}`;
 }
 
+/** A shared violation (cost limit of all selected workloads) counts once per policy and window. */
+export function sharedViolationKey(code: ReasonCode, window: string): string {
+  return `*|${code}|${window}`;
+}
+
 const MINUTE = 60_000;
 const HOUR = 3_600_000;
 
@@ -165,9 +170,10 @@ export function evaluatePolicy(
         matched[0]?.key,
         violations.length,
       );
+      const sharedKey = sharedViolationKey(reason.code, win.name);
       for (const w of matched) {
         violations.push({ workload: w.key, category: 'costLimits', reason });
-        keys.push(violationKey(w.key, reason.code));
+        keys.push(sharedKey);
         targets.push(w);
       }
       wake(reason.until);

@@ -403,13 +403,14 @@ export function buildPolicyStatus(input: PolicyStatusInput): AIPolicyStatus {
     lastUpdated: iso(now),
   };
   if (!lv) return previous?.lastViolation ? { ...status, lastViolation: previous.lastViolation } : status;
+  // Memory names workloads namespace/Kind/name, status Kind/name; '' = all selected (shared limit).
   const workload = lv.workload.slice(lv.workload.indexOf('/') + 1);
   return {
     ...status,
     lastViolation: {
       time: iso(lv.at),
       category: lv.category,
-      workload: truncate(workload, 512),
+      ...(workload === '' ? {} : { workload: truncate(workload, 512) }),
       action: lv.action === 'allow' ? 'warn' : lv.action,
       message: truncate(lv.message, 1024),
     },
@@ -444,7 +445,7 @@ export function policyMemoryFromStatus(policy: AIPolicy): PolicyMemory {
             at: lastAt,
             category: lv.category,
             // Status names the workload Kind/name; memory keys are namespace/Kind/name.
-            workload: `${policy.metadata.namespace ?? ''}/${lv.workload ?? ''}`,
+            workload: lv.workload === undefined ? '' : `${policy.metadata.namespace ?? ''}/${lv.workload}`,
             action: lv.action ?? 'warn',
             message: lv.message ?? '',
           }
