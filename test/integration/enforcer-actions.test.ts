@@ -17,6 +17,7 @@ import {
   createDeployment,
   ensureNamespace,
   eventsFor,
+  eventually,
   kubeconfigPath,
   operatorKubeconfigPath,
   prepareCluster,
@@ -194,6 +195,140 @@ describe.skipIf(!kubeconfigPath())('enforcer actions on the real API server', ()
     expect(await replicasOf(admin, ns, 'vector-db', RESOURCES.statefulSet)).toBe(0);
     expect((await a.reconcile(ref, undefined)).replicas).toEqual({ from: 0, to: 2 });
     expect(await replicasOf(admin, ns, 'vector-db', RESOURCES.statefulSet)).toBe(2);
+  });
+
+  it('scales any custom resource with a /scale subresource, with merge patches only', async () => {
+    // A test CRD with a scale subresource, and the RBAC a user grants for `--scale-resource`.
+    const crd = {
+      group: 'apiextensions.k8s.io',
+      version: 'v1',
+      plural: 'customresourcedefinitions',
+      kind: 'CustomResourceDefinition',
+      namespaced: false,
+    };
+    await admin.patch(
+      crd,
+      undefined,
+      'widgets.enforcer-test.example.com',
+      {
+        apiVersion: 'apiextensions.k8s.io/v1',
+        kind: 'CustomResourceDefinition',
+        metadata: { name: 'widgets.enforcer-test.example.com' },
+        spec: {
+          group: 'enforcer-test.example.com',
+          names: { kind: 'Widget', plural: 'widgets', singular: 'widget' },
+          scope: 'Namespaced',
+          versions: [
+            {
+              name: 'v1',
+              served: true,
+              storage: true,
+              subresources: {
+                scale: { specReplicasPath: '.spec.replicas', statusReplicasPath: '.status.replicas' },
+              },
+              schema: {
+                openAPIV3Schema: {
+                  type: 'object',
+                  properties: {
+                    spec: { type: 'object', properties: { replicas: { type: 'integer' } } },
+                    status: { type: 'object', properties: { replicas: { type: 'integer' } } },
+                  },
+                },
+              },
+            },
+          ],
+        },
+      },
+      { type: 'apply', force: true },
+    );
+    const rbac = (plural: string, kind: string) => ({
+      group: 'rbac.authorization.k8s.io',
+      version: 'v1',
+      plural,
+      kind,
+      namespaced: false,
+    });
+    await admin.patch(
+      rbac('clusterroles', 'ClusterRole'),
+      undefined,
+      'genops-test-widgets',
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRole',
+        metadata: { name: 'genops-test-widgets' },
+        rules: [
+          { apiGroups: ['enforcer-test.example.com'], resources: ['widgets'], verbs: ['get', 'patch'] },
+          { apiGroups: ['enforcer-test.example.com'], resources: ['widgets/scale'], verbs: ['get', 'patch'] },
+        ],
+      },
+      { type: 'apply', force: true },
+    );
+    await admin.patch(
+      rbac('clusterrolebindings', 'ClusterRoleBinding'),
+      undefined,
+      'genops-test-widgets',
+      {
+        apiVersion: 'rbac.authorization.k8s.io/v1',
+        kind: 'ClusterRoleBinding',
+        metadata: { name: 'genops-test-widgets' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'genops-test-widgets' },
+        subjects: [{ kind: 'User', apiGroup: 'rbac.authorization.k8s.io', name: 'genops-operator' }],
+      },
+      { type: 'apply', force: true },
+    );
+    const widgets = {
+      group: 'enforcer-test.example.com',
+      version: 'v1',
+      plural: 'widgets',
+      kind: 'Widget',
+      namespaced: true,
+    };
+    await eventually(
+      'widget CRD served',
+      async () =>
+        await admin
+          .list(widgets, { namespace: ns })
+          .then(() => true)
+          .catch(() => undefined),
+    );
+    await admin.create(widgets, ns, {
+      apiVersion: 'enforcer-test.example.com/v1',
+      kind: 'Widget',
+      metadata: { name: 'w', namespace: ns },
+      spec: { replicas: 6 },
+    } as never);
+    const a = createWorkloadActuator({
+      api: operator,
+      events: createEventRecorder({
+        api: operator,
+        clock: createManualClock(Date.now()),
+        logger,
+        instance: 'test-replica',
+      }),
+      logger,
+      throttle: { fraction: 0.5, floor: 1 },
+      scalable: new Map([['Widget', widgets]]),
+      hpas: () => [],
+      instance: 'test-replica',
+    });
+    const ref = { namespace: ns, kind: 'Widget', name: 'w' };
+    const read = async () =>
+      (await admin.get<{ spec?: { replicas?: number }; metadata?: { annotations?: Record<string, string> } }>(
+        widgets,
+        ns,
+        'w',
+      ))!;
+    await eventually('throttled widget', async () => {
+      await a.reconcile(ref, decision(ref, 'throttle'));
+      return (await read()).spec?.replicas === 3 ? true : undefined;
+    });
+    expect((await read()).metadata?.annotations?.['genops.ai/original-replicas']).toBe('6');
+    await a.reconcile(ref, undefined);
+    expect((await read()).spec?.replicas).toBe(6);
+    expect((await read()).metadata?.annotations?.['genops.ai/status']).toBeUndefined();
+    await admin.delete(crd, undefined, 'widgets.enforcer-test.example.com');
+    await admin.delete(rbac('clusterrolebindings', 'ClusterRoleBinding'), undefined, 'genops-test-widgets');
+    await admin.delete(rbac('clusterroles', 'ClusterRole'), undefined, 'genops-test-widgets');
   });
 
   it('the operator identity cannot write what it does not need', async () => {
