@@ -125,7 +125,9 @@ describe('genops local', () => {
     await provider.shutdown();
     await new Promise((r) => setTimeout(r, 100));
 
-    // 2 x (1000 x $0.00001 + 500 x $0.00003) = $0.05 of a $1 budget.
+    // 2 x (1000 x $0.00001 + 500 x $0.00003) = $0.05 of a $1 budget. Budget gauges come from the
+    // latest decisions, which are coalesced: evaluate now instead of waiting for the next round.
+    local.decisions.evaluateNow();
     const metrics = await get(ports.metrics, '/metrics');
     expect(metrics.status).toBe(200);
     expect(metrics.text).toContain(
@@ -152,6 +154,7 @@ describe('genops local', () => {
     const reloaded = new Promise<void>((resolve) => local.onReload(() => resolve()));
     await writeFile(join(dir, 'budgets.yaml'), budget(0.5));
     await reloaded;
+    local.decisions.evaluateNow();
     const metrics = await get(local.ports().metrics, '/metrics');
     expect(metrics.text).toContain(
       'genops_budget_utilization_percent{budget_name="ml-budget",namespace="ai"} 10\n',

@@ -14,11 +14,15 @@ import type { AIBudget, AIPolicy } from '../../crds/index.ts';
 import { formatProblem, loadResources } from '../../crds/load.ts';
 import { GenOpsError } from '../../kernel/errors.ts';
 import type { Logger } from '../../kernel/logger.ts';
+import { createLogger } from '../../kernel/logger.ts';
+import { formatMicros } from '../../kernel/money.ts';
+import type { DecisionSet } from '../../enforcer/decision/types.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { createIngestPipeline } from '../../pipeline/ingest.ts';
 import type { IngestPipeline } from '../../pipeline/ingest.ts';
-import type { IngestMetrics } from '../../pipeline/ingest-metrics.ts';
-import { renderLocalMetrics } from '../../pipeline/local-metrics.ts';
+import { createMetrics } from '../../observability/metrics.ts';
+import { loadPriceTableConfig } from '../../pipeline/pricing/overrides.ts';
+import { renderDashboard } from '../view/dashboard.ts';
 import { costOverrideFromPolicies } from '../../pipeline/windows/cost-override.ts';
 import { assertTimeZone } from '../../pipeline/windows/periods.ts';
 import { createOfflineDecisions } from '../../enforcer/offline/loop.ts';
@@ -42,7 +46,8 @@ export interface LocalOptions {
   readonly demo?: boolean;
   /** Debounce of policy file changes, ms; default 250. */
   readonly reloadDelayMs?: number;
-  readonly metrics?: IngestMetrics;
+  /** Operator price overrides and fallback (YAML/JSON), as for `genops operator --price-file`. */
+  readonly priceFile?: string;
 }
 
 export interface LocalRuntime {
@@ -74,13 +79,23 @@ export async function startLocal(
   let budgets: readonly AIBudget[] = [];
   const reloadListeners: ((count: number) => void)[] = [];
 
+  const pricing = options.priceFile === undefined ? undefined : await loadPriceTableConfig(options.priceFile);
+  // One process, no leader election: the scrape-time gauges are always this process's. The getters
+  // run at scrape time, after the pipeline and the decisions below exist.
+  const metrics = createMetrics({
+    clock: deps.clock,
+    clusterGauges: 'always',
+    snapshot: () => pipeline.windows.current(),
+    decisions: () => decisions.decisions(),
+  });
   const pipeline = createIngestPipeline({
     clock: deps.clock,
     logger,
     grpc: { host: options.host, port: options.otlpGrpcPort },
     http: { host: options.host, port: options.otlpHttpPort },
     windows: { timeZone: options.timeZone },
-    ...(options.metrics ? { metrics: options.metrics } : {}),
+    metrics: metrics.ingest,
+    ...(pricing ? { pricing } : {}),
     ...(options.workers !== undefined ? { pool: { threads: options.workers } } : {}),
   });
 
@@ -90,7 +105,9 @@ export async function startLocal(
     usage: pipeline.windows,
     resources: () => ({ policies, budgets }),
     timeZone: options.timeZone,
+    metrics: metrics.decision,
   });
+  decisions.subscribe((result) => metrics.violations.decisionsPublished(result.decisions));
 
   const reload = async (): Promise<void> => {
     let result;
@@ -122,9 +139,13 @@ export async function startLocal(
 
   const metricsServer = createServer((req, res) => {
     if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics') {
-      const body = renderLocalMetrics(pipeline.windows.current(), budgets);
-      res.writeHead(200, { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' });
-      res.end(body);
+      metrics.render().then(
+        (body) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(body),
+        (err: unknown) => {
+          logger.error('metrics rendering failed', { err });
+          res.writeHead(500).end();
+        },
+      );
       return;
     }
     res.writeHead(404).end();
@@ -257,6 +278,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     .option('--time-zone <tz>', 'IANA time zone of budget periods', parseTimeZone, 'UTC')
     .option('--workers <n>', 'decode worker threads (default: one per core)', parseCount)
     .option('--demo', 'also send demo GenAI traffic to the local receiver')
+    .option('--price-file <file>', 'price overrides and fallback price (YAML or JSON)')
     .action(
       async (opts: {
         policies: string;
@@ -268,12 +290,22 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
         timeZone: string;
         workers?: number;
         demo?: boolean;
+        priceFile?: string;
       }) => {
+        // On a terminal the live view owns the screen: log records go to its "latest events" pane.
+        const events: string[] = [];
+        const logger = ctx.isTTY
+          ? createLogger({ level: ctx.env.logLevel, write: (line) => keepEvent(events, line) })
+          : ctx.logger;
         let runtime: LocalRuntime;
         try {
           runtime = await startLocal(
-            { ...opts, ...(opts.workers !== undefined ? { workers: opts.workers } : {}) },
-            { logger: ctx.logger, clock: ctx.clock },
+            {
+              ...opts,
+              ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
+              ...(opts.priceFile !== undefined ? { priceFile: opts.priceFile } : {}),
+            },
+            { logger, clock: ctx.clock },
           );
         } catch (err) {
           // A missing directory or a busy port is a prerequisite problem, not a crash.
@@ -291,12 +323,51 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
           `genops local: OTLP gRPC :${p.grpc}, OTLP HTTP :${p.http}, metrics :${p.metrics}/metrics, ` +
             `health :${p.health}/healthz (Ctrl-C to stop)\n`,
         );
+        const view = ctx.isTTY
+          ? setInterval(() => {
+              const screen = renderDashboard(runtime.decisions.decisions(), {
+                now: ctx.clock.now(),
+                color: true,
+                width: process.stdout.columns,
+                maxDecisions: 8,
+              });
+              const header = `genops local  OTLP :${p.grpc} (gRPC) :${p.http} (HTTP)  metrics :${p.metrics}  status :${p.health}/status  Ctrl-C to stop\n\n`;
+              const tail = events.length > 0 ? `\nLatest events\n${events.join('\n')}\n` : '';
+              ctx.stdout(`\u001b[2J\u001b[H${header}${screen}${tail}`);
+            }, 1000)
+          : setInterval(() => logBudgets(ctx.logger, runtime.decisions.decisions()), 15_000);
         await new Promise<void>((resolve) => {
           process.once('SIGINT', resolve);
           process.once('SIGTERM', resolve);
         });
+        clearInterval(view);
         await runtime.shutdown();
         setExit(EXIT.ok);
       },
     );
+}
+
+/** Keeps the last few log records as short lines for the live view. */
+function keepEvent(events: string[], line: string): void {
+  try {
+    const r = JSON.parse(line) as { time?: string; level?: string; msg?: string };
+    events.push(`${(r.time ?? '').slice(11, 19)} ${(r.level ?? '').padEnd(5)} ${r.msg ?? ''}`);
+  } catch {
+    events.push(line);
+  }
+  if (events.length > 8) events.splice(0, events.length - 8);
+}
+
+/** Without a terminal: one plain log line per budget every few seconds. */
+function logBudgets(logger: Logger, set: DecisionSet): void {
+  for (const b of set.budgets.values()) {
+    logger.info('budget', {
+      budget: `${b.source.namespace}/${b.source.name}`,
+      spend: formatMicros(b.spendMicros),
+      limit: formatMicros(b.limitMicros),
+      utilizationPercent: Math.round(b.utilizationPercent * 100) / 100,
+      action: b.action,
+      resetAt: new Date(b.resetAt).toISOString(),
+    });
+  }
 }
