@@ -115,6 +115,10 @@ describe('genops operator flags', () => {
     expect(o.webhook?.certificates).toEqual({ mode: 'self-signed', url: 'https://127.0.0.1:9443' });
   });
 
+  it('accepts --leader-elect as the manifests pass it', () => {
+    expect(parse(['--leader-elect']).leaderElect).toBe(true);
+  });
+
   it('refuses a throttle fraction outside (0, 1) and a malformed scale resource', () => {
     expect(() => parse(['--throttle-fraction', '1.5'])).toThrow();
     expect(() => parse(['--scale-resource', 'rollouts'])).toThrow();

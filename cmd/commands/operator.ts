@@ -179,6 +179,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
       '--webhook-exempt-user <name...>',
       'users never refused by admission (default: the operator service account)',
     )
+    .option('--leader-elect', 'elect a leader through a Lease; only the leader acts (default)', true)
     .addOption(new Option('--no-leader-elect', 'act without leader election (single replica only)'))
     .option('--lease-name <name>', 'name of the leader election Lease', DEFAULT_LEASE_NAME)
     .option('--lease-duration <seconds>', 'leader Lease duration', parsePositive, 15)
