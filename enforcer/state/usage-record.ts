@@ -9,7 +9,8 @@
 //   the window), so a dead replica's last minute fades out instead of lingering.
 // - The records of dead replicas keep counting until their periods end: their spend was real.
 
-import { gunzipSync, gzipSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { gunzipSync, gzip, gzipSync } from 'node:zlib';
 import type { Micros } from '../../kernel/money.ts';
 import type {
   ModelUsage,
@@ -74,6 +75,13 @@ export function extrasOf(snapshot: UsageSnapshot): WorkloadExtras[] {
 
 export function encodeRecord(record: UsageRecord): Buffer {
   return gzipSync(Buffer.from(JSON.stringify(record)));
+}
+
+const gzipAsync = promisify(gzip);
+
+/** As encodeRecord, compressing on the libuv thread pool so the event loop stays free. */
+export async function encodeRecordAsync(record: UsageRecord): Promise<Buffer> {
+  return await gzipAsync(Buffer.from(JSON.stringify(record)));
 }
 
 /** Decodes a record; undefined when it is not one we understand (another version, corrupt). */

@@ -17,7 +17,7 @@ import { createInformer, type Informer } from '../kube/informer.ts';
 import { RESOURCES, type KubeObject } from '../kube/resources.ts';
 import {
   decodeRecord,
-  encodeRecord,
+  encodeRecordAsync,
   extrasOf,
   mergeUsage,
   recordExpired,
@@ -28,7 +28,7 @@ import {
 export const USAGE_RECORD_LABEL = 'genops.ai/usage-record';
 export const REPLICA_ANNOTATION = 'genops.ai/replica-id';
 const DATA_KEY = 'usage.json.gz';
-/** ConfigMaps hold at most 1 MiB; leave room for metadata. */
+/** ConfigMaps hold at most 1 MiB (binaryData counted base64); leave room for metadata. */
 const MAX_RECORD_BYTES = 1_000_000;
 
 export interface ConfigMapObject extends KubeObject {
@@ -206,10 +206,11 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
       spend: windows.export(),
       extras: extrasOf(localEffective(now)),
     };
-    const bytes = encodeRecord(record);
-    if (bytes.length > MAX_RECORD_BYTES) {
-      metrics.usageRecordWrite('failed', bytes.length);
-      log.error('usage record too large for a ConfigMap; not persisted', { bytes: bytes.length });
+    const bytes = await encodeRecordAsync(record);
+    const data = bytes.toString('base64');
+    if (data.length > MAX_RECORD_BYTES) {
+      metrics.usageRecordWrite('failed', data.length);
+      log.error('usage record too large for a ConfigMap; not persisted', { bytes: data.length });
       return;
     }
     const body: ConfigMapObject = {
@@ -222,7 +223,7 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
         annotations: { [REPLICA_ANNOTATION]: replicaId },
         ...(rv === undefined ? {} : { resourceVersion: rv }),
       },
-      binaryData: { [DATA_KEY]: bytes.toString('base64') },
+      binaryData: { [DATA_KEY]: data },
     };
     try {
       const saved =
@@ -232,9 +233,9 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
       rv = saved.metadata?.resourceVersion;
       writtenVersion = local.version;
       lastWriteAt = now;
-      metrics.usageRecordWrite('written', bytes.length);
+      metrics.usageRecordWrite('written', data.length);
     } catch (err) {
-      metrics.usageRecordWrite('failed', bytes.length);
+      metrics.usageRecordWrite('failed', data.length);
       if (isAlreadyExists(err) || isConflict(err)) {
         // Only this replica writes this record: take the current version and write again next time.
         const cur = await api
