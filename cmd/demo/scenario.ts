@@ -1,6 +1,7 @@
 // Owns the demo scenario: which workloads call which models, how often, and how big their requests are.
 // The figures are chosen so that within a minute or two one team (research sandbox) crosses its
-// small daily budget, one workload trips a model-governance rule, and the rest stay healthy.
+// small daily budget and is blocked, one workload trips a model-governance rule, a development
+// workload exceeds a warn-only rate limit, and the rest stay healthy.
 
 export interface DemoCall {
   readonly provider: string;
@@ -31,7 +32,8 @@ export const demoWorkloads: readonly DemoWorkload[] = [
     deployment: 'chat-assistant',
     labels: { team: 'ai-platform', environment: 'production', project: 'chat-assistant' },
     classification: 'internal',
-    requestsPerSecond: 4,
+    // 48 requests a minute: inside production-policy's 60 per minute.
+    requestsPerSecond: 0.8,
     safety: [0.9, 0.99],
     calls: [
       {
@@ -50,14 +52,6 @@ export const demoWorkloads: readonly DemoWorkload[] = [
         weight: 3,
         inputTokens: [1000, 6000],
         outputTokens: [200, 1000],
-      },
-      {
-        provider: 'openai',
-        model: 'text-embedding-3-small',
-        operation: 'embeddings',
-        weight: 1,
-        inputTokens: [200, 2000],
-        outputTokens: [0, 0],
       },
     ],
   },
@@ -84,7 +78,8 @@ export const demoWorkloads: readonly DemoWorkload[] = [
     namespace: 'ai-platform-dev',
     deployment: 'prompt-lab',
     labels: { team: 'ai-platform', environment: 'development', project: 'prompt-lab' },
-    requestsPerSecond: 2,
+    // 36 requests a minute: over dev-policy's 30 per minute, which only warns.
+    requestsPerSecond: 0.6,
     calls: [
       {
         provider: 'openai',
@@ -132,7 +127,8 @@ export const demoWorkloads: readonly DemoWorkload[] = [
         model: 'claude-3-5-sonnet-20241022',
         operation: 'chat',
         weight: 1,
-        inputTokens: [20_000, 120_000],
+        // Up to 0.63 USD a call: over research-team-budget's perRequestLimit of 0.50 now and then.
+        inputTokens: [40_000, 190_000],
         outputTokens: [1000, 4000],
       },
     ],
