@@ -186,9 +186,39 @@ describe.skipIf(!kubeconfigPath())('enforcement loop on the real API server', ()
     expect(cond(after, 'PendingApproval')).toBe('False');
     expect(cond(after, 'Blocked')).toBe('False');
     expect(after.status?.enforcementHistory?.map((h) => h.action)).toEqual(['block', 'none']);
-    const ann = await annotationsOf(admin, RESOURCES.deployment, ns, 'chat');
-    expect(ann['genops.ai/status']).toBeUndefined();
-    expect(ann['genops.ai/original-replicas']).toBeUndefined();
+    // The record goes last, after the replicas are back.
+    await eventually('annotations removed', async () => {
+      const ann = await annotationsOf(admin, RESOURCES.deployment, ns, 'chat');
+      return ann['genops.ai/status'] === undefined && ann['genops.ai/original-replicas'] === undefined
+        ? true
+        : undefined;
+    });
+  });
+
+  it('a blocked workload gets its replicas back when the period renews (no approval required)', async () => {
+    const ns = uniqueName('enf-loop');
+    await ensureNamespace(admin, ns);
+    moveTo('2031-04-30T23:00:00Z');
+    await createDeployment(admin, ns, 'chat', { team: 'a' }, 3);
+    await budget(ns, {
+      allocation: { amount: 1, period: 'monthly' },
+      enforcement: { onBudgetExceeded: 'block', gracePeriod: 0 },
+    });
+    charge(op.pipeline.windows, { namespace: ns, kind: 'Deployment', name: 'chat' }, 1_000_001, 1);
+    moveTo('2031-04-30T23:00:01Z');
+    await eventually('blocked', async () => ((await replicasOf(admin, ns, 'chat')) === 0 ? true : undefined));
+    moveTo('2031-05-01T00:00:01Z');
+    await eventually('restored at renewal', async () =>
+      (await replicasOf(admin, ns, 'chat')) === 3 ? true : undefined,
+    );
+    const b = await eventually('status of the new period', async () => {
+      const x = await budgetOf(ns);
+      return x?.status?.currentPeriod?.start === '2031-05-01T00:00:00.000Z' && cond(x, 'Blocked') === 'False'
+        ? x
+        : undefined;
+    });
+    expect(b.status?.spend).toBe('0.000000');
+    expect(b.status?.state).toBe('Active');
   });
 
   it('throttle halves; a bypass suspends it until it expires; renewal restores', async () => {
@@ -221,8 +251,11 @@ describe.skipIf(!kubeconfigPath())('enforcement loop on the real API server', ()
     await eventually('restored while bypassed', async () =>
       (await replicasOf(admin, ns, 'chat')) === 4 ? true : undefined,
     );
-    expect((await annotationsOf(admin, RESOURCES.deployment, ns, 'chat'))['genops.ai/status']).toBe(
-      'bypassed',
+    // The annotations follow the restore.
+    await eventually('annotated as bypassed', async () =>
+      (await annotationsOf(admin, RESOURCES.deployment, ns, 'chat'))['genops.ai/status'] === 'bypassed'
+        ? true
+        : undefined,
     );
     await eventually('bypass audited', async () => {
       const ev = await eventsFor(admin, ns, 'Deployment', 'chat');
