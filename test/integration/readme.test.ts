@@ -146,7 +146,7 @@ const commands = readmeCommands();
 beforeAll(() => {
   // What a reader has done before the troubleshooting commands: the CRDs and the examples applied.
   for (const step of [
-    'kubectl apply --server-side -f config/crd/bases/',
+    'kubectl apply --server-side --force-conflicts -f config/crd/bases/',
     'kubectl wait --for=condition=Established crd/aipolicies.genops.ai crd/aibudgets.genops.ai --timeout=60s',
     'kubectl apply --server-side --force-conflicts -f examples/00-namespaces.yaml',
     'kubectl apply --server-side --force-conflicts -f examples/policies/ -f examples/budgets/ -f examples/workloads/',
