@@ -12,6 +12,10 @@ import { systemClock } from '../kernel/clock.ts';
 import { GenOpsError } from '../kernel/errors.ts';
 import type { Logger } from '../kernel/logger.ts';
 import { createMetrics, type GenOpsMetrics } from '../observability/metrics.ts';
+import { SPAN } from '../observability/tracing.ts';
+import type { Tracer } from '@opentelemetry/api';
+import type { PriceTableConfig } from '../pipeline/pricing/overrides.ts';
+import type { DecisionSet } from '../enforcer/decision/types.ts';
 import { createIngestPipeline, type IngestPipeline } from '../pipeline/ingest.ts';
 import { createAttributor } from '../pipeline/attribution/attributor.ts';
 import { createClusterPodDirectory } from '../pipeline/attribution/cluster-directory.ts';
@@ -74,6 +78,10 @@ export interface OperatorOptions {
   /** How long to wait for the informers at start (default 60 s). */
   readonly syncTimeoutMs?: number;
   readonly version?: string;
+  /** Operator price overrides and fallback (`--price-file`), handed to the decode workers. */
+  readonly pricing?: PriceTableConfig;
+  /** Self-tracing (observability/tracing.ts); a no-op tracer when tracing is off. */
+  readonly tracer?: Tracer;
 }
 
 export interface OperatorDeps {
@@ -107,9 +115,14 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
   let leaderRef: LeaderGate = alwaysLeader;
   const metrics = createMetrics({
     clock,
-    // Counters from this replica's own windows only: Prometheus sums replicas.
-    snapshot: () => pipeline.windows.current(),
+    // Gauges from the whole cluster's usage (own windows + the other replicas' records), exported by
+    // the leader; counters from this replica's own windows only, which Prometheus sums over replicas.
+    snapshot: () => usage.merged.current(),
+    usageSnapshot: () => pipeline.windows.current(),
     decisions: () => enforcer.decisions(),
+    derived: {
+      replicasOf: (ref) => view.workloads.get(ref.kind)?.getByName(ref.namespace, ref.name)?.spec?.replicas,
+    },
     ...(options.version === undefined ? {} : { version: options.version }),
   });
   const api: KubeApi = createKubeApi({
@@ -133,6 +146,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     grpc: { host: options.host, port: options.otlpGrpcPort },
     http: { host: options.host, port: options.otlpHttpPort },
     windows: { timeZone },
+    ...(options.pricing === undefined ? {} : { pricing: options.pricing }),
     ...(options.workers === undefined ? {} : { pool: { threads: options.workers } }),
   });
   const calendar = createPeriodCalendar(timeZone);
@@ -185,7 +199,10 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     ...(options.statusIntervalMs === undefined ? {} : { statusIntervalMs: options.statusIntervalMs }),
     metrics: { enforcement: metrics.enforcement, workQueue: metrics.workQueue },
   });
-  enforcer.subscribe((result) => metrics.violations.decisionsPublished(result.decisions));
+  enforcer.subscribe((result) => {
+    metrics.violations.decisionsPublished(result.decisions);
+    recordDecisionSpan(options.tracer, result.decisions, result.events.length);
+  });
 
   // Prices set by AIPolicy modelGovernance.costPerToken follow the policies.
   const updatePrices = (): void =>
@@ -380,4 +397,27 @@ function close(server: Server): Promise<void> {
     server.close(() => resolve());
     server.closeAllConnections();
   });
+}
+
+/**
+ * One self-trace span per published decision set, with what it decided. The stages do not take a
+ * tracer themselves yet; the composition root records what it sees of them.
+ */
+function recordDecisionSpan(tracer: Tracer | undefined, set: DecisionSet, events: number): void {
+  if (tracer === undefined) return;
+  const byAction: Record<string, number> = { allow: 0, warn: 0, throttle: 0, block: 0 };
+  for (const d of set.workloads.values()) byAction[d.action] = (byAction[d.action] ?? 0) + 1;
+  const span = tracer.startSpan(SPAN.decision, {
+    attributes: {
+      'genops.decision.version': set.version,
+      'genops.decision.budgets': set.budgets.size,
+      'genops.decision.policies': set.policies.size,
+      'genops.decision.workloads': set.workloads.size,
+      'genops.decision.warn': byAction['warn'] ?? 0,
+      'genops.decision.throttle': byAction['throttle'] ?? 0,
+      'genops.decision.block': byAction['block'] ?? 0,
+      'genops.decision.events': events,
+    },
+  });
+  span.end();
 }

@@ -11,6 +11,8 @@ import { EXIT } from '../context.ts';
 import { DEFAULT_LEASE_NAME, startOperator, type OperatorOptions } from '../operator-main.ts';
 import type { WebhookCertificates } from '../../webhook/index.ts';
 import type { ResourceType } from '../../enforcer/kube/resources.ts';
+import { createSelfTracing } from '../../observability/tracing.ts';
+import { loadPriceTableConfig } from '../../pipeline/pricing/overrides.ts';
 
 /** Where the cert-manager Secret is mounted in the manager Deployment (kubebuilder's convention). */
 export const DEFAULT_WEBHOOK_CERT_DIR = '/tmp/k8s-webhook-server/serving-certs';
@@ -220,11 +222,34 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
       parseScaleResource,
     )
     .option('--sync-timeout <seconds>', 'how long to wait for the cluster caches at start', parsePositive, 60)
-    .action(async (flags: Flags) => {
+    .option(
+      '--price-file <file>',
+      'price overrides and fallback price (YAML or JSON), e.g. a mounted ConfigMap',
+    )
+    .action(async (flags: Flags & { priceFile?: string }) => {
+      // Self-traces (reconcile/decision spans) go wherever the standard OTEL_* variables say; off by default.
+      const tracing = createSelfTracing({
+        env: ctx.env.otel,
+        logger: ctx.logger,
+        version: packageVersion(),
+        podName: ctx.env.podName,
+        podNamespace: ctx.env.podNamespace,
+      });
       let runtime;
       try {
-        runtime = await startOperator(operatorOptions(flags, ctx), { logger: ctx.logger, clock: ctx.clock });
+        await tracing.start();
+        const pricing =
+          flags.priceFile === undefined ? undefined : await loadPriceTableConfig(flags.priceFile);
+        runtime = await startOperator(
+          {
+            ...operatorOptions(flags, ctx),
+            ...(pricing === undefined ? {} : { pricing }),
+            ...(tracing.enabled ? { tracer: tracing.tracer } : {}),
+          },
+          { logger: ctx.logger, clock: ctx.clock },
+        );
       } catch (err) {
+        await tracing.shutdown();
         const code = (err as NodeJS.ErrnoException).code;
         const unavailable =
           code === 'EADDRINUSE' ||
@@ -245,6 +270,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
       });
       ctx.logger.info('shutting down', { signal });
       await runtime.shutdown(Date.now() + 25_000);
+      await tracing.shutdown();
       setExit(EXIT.ok);
     });
 }
