@@ -22,6 +22,7 @@ import type { PartialAggregate, SenderIdentity, UsageGroup } from '../pipeline/p
 import { SPAN_RECORD_WIDTH } from '../pipeline/partial.ts';
 import { createUsageWindows } from '../pipeline/windows/windows.ts';
 import type { LoadResult, LoadTransport, RunSpec } from './load.ts';
+import { runWebhookBench } from './webhook.ts';
 
 export interface BenchEntry {
   readonly name: string;
@@ -302,6 +303,13 @@ async function main(): Promise<void> {
   const started = performance.now();
   const throughput = await measureThroughput();
   const heap = measureHeap();
+  // Admission reviews at 500/s over HTTPS while spans are ingested (bench/webhook.ts).
+  const webhook = await runWebhookBench({
+    durationMs: seconds * 1000,
+    warmupMs: warmup * 1000,
+    rate: 500,
+    ingest: true,
+  });
   const get = (t: LoadTransport): ThroughputResult => throughput.get(t)!;
   const sps = (r: ThroughputResult): number => Math.round(r.load.spans / r.load.seconds);
   const report: BenchReport = {
@@ -323,6 +331,13 @@ async function main(): Promise<void> {
         name: 'otlp-http-json',
         spansPerSecond: sps(get('otlp-http-json')),
         ...cpuFigures(get('otlp-http-json')),
+      },
+      {
+        name: 'webhook',
+        reviewsPerSecond: Math.round(webhook.reviewsPerSecond),
+        p99Ms: Math.round(webhook.p99Ms * 100) / 100,
+        p50Ms: Math.round(webhook.p50Ms * 100) / 100,
+        ingestSpansPerSecond: Math.round(webhook.ingestSpansPerSecond),
       },
     ],
     heapBytesPer1kWorkloads: heap.bytesPer1k,
@@ -380,6 +395,8 @@ async function main(): Promise<void> {
         ? `; at a steady ${pacedResult.achievedSpansPerSecond} spans/s (half the rate): p50 ${pacedResult.p50VisibleMs.toFixed(1)} ms, p99 ${pacedResult.p99VisibleMs.toFixed(1)} ms`
         : '') +
       '\n' +
+      `webhook: ${Math.round(webhook.reviewsPerSecond)} reviews/s offered 500/s, server p50 ${webhook.p50Ms.toFixed(2)} ms, p99 ${webhook.p99Ms.toFixed(2)} ms (goal <= 5), ` +
+      `while ingesting ${Math.round(webhook.ingestSpansPerSecond)} spans/s\n` +
       `windows memory: ${heap.bytesPer1k} bytes per 1k workloads (${(heap.bytesPer1k / 1024 / 1024).toFixed(2)} MiB; goal <= 2 MiB), ${heap.workloads} workloads\n` +
       `total time ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
   );
