@@ -3,11 +3,11 @@
 // keeps generation in the milliseconds.
 import { webcrypto } from 'node:crypto';
 import type * as X509 from '@peculiar/x509';
-import { installReflectMetadata } from './reflect-metadata.ts';
 
-// Loaded after the Reflect metadata API exists: Node runs a CommonJS dependency while linking,
-// before the importing module's earlier imports have run, so a static import would be too early.
-await installReflectMetadata();
+// Loaded after the Reflect metadata API exists (@peculiar/x509 needs it): Node runs a CommonJS
+// dependency while linking, before the importing module's earlier imports have run, so a static
+// import would be too early.
+await import('reflect-metadata');
 const x509 = await import('@peculiar/x509');
 x509.cryptoProvider.set(webcrypto as unknown as Parameters<typeof x509.cryptoProvider.set>[0]);
 
