@@ -3,7 +3,7 @@
 // pod directory, running as the operator's own RBAC identity, by uid, namespace + name and IP, with
 // the owner walk to Deployment / CronJob; spoofed resource attributes are charged to the real
 // sender, end to end through the OTLP receiver; deleted pods stay resolvable for the grace period.
-import { AppsV1Api, BatchV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { AppsV1Api, BatchV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
@@ -14,35 +14,11 @@ import type { ClusterPodDirectory } from '../../pipeline/attribution/cluster-dir
 import type { SenderIdentity } from '../../pipeline/partial.ts';
 import { createIngestPipeline } from '../../pipeline/ingest.ts';
 import { noopIngestMetrics } from '../../pipeline/ingest-metrics.ts';
+import { eventually, loadKubeConfig } from '../controlplane/wait.ts';
 import { bindOperatorRbac, loadRbacDocs } from '../controlplane/rbac.ts';
 
 const kubeconfigPath = inject('genopsKubeconfig');
 const operatorKubeconfigPath = inject('genopsOperatorKubeconfig');
-
-function load(path: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromFile(path);
-  return kc;
-}
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`, { cause: last });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 const namespace = `attr-${Date.now().toString(36)}`;
 const other = `${namespace}-other`;
@@ -66,7 +42,7 @@ describe.skipIf(!kubeconfigPath)('span attribution in a cluster', () => {
   }
 
   beforeAll(async () => {
-    const admin = load(kubeconfigPath);
+    const admin = loadKubeConfig(kubeconfigPath);
     core = admin.makeApiClient(CoreV1Api);
     const apps = admin.makeApiClient(AppsV1Api);
     const batch = admin.makeApiClient(BatchV1Api);
@@ -136,7 +112,7 @@ describe.skipIf(!kubeconfigPath)('span attribution in a cluster', () => {
     chatPod = await giveIp(chatPod, '10.77.0.5');
 
     directory = createClusterPodDirectory({
-      kubeConfig: load(operatorKubeconfigPath),
+      kubeConfig: loadKubeConfig(operatorKubeconfigPath),
       clock,
       deletedGraceMs: 60_000,
     });
@@ -191,7 +167,7 @@ describe.skipIf(!kubeconfigPath)('span attribution in a cluster', () => {
       http: { port: 0 },
       pool: { threads: 1 },
       // The composition's own pod cache (a second one, as the operator would run it).
-      cluster: { kubeConfig: load(operatorKubeconfigPath) },
+      cluster: { kubeConfig: loadKubeConfig(operatorKubeconfigPath) },
       metrics: { ...noopIngestMetrics, spansSpoofed: (n) => (spoofed += n) },
     });
     await pipeline.start();

@@ -1,45 +1,21 @@
 // Proof that the test control plane is a real one: the API answers, kube-controller-manager turns a
 // Deployment into a ReplicaSet and Pods, RBAC is enforced for the operator's identity, and the
 // RBAC helper grants that identity exactly what it is given.
+import type { KubeConfig } from '@kubernetes/client-node';
 import {
   ApiException,
   AppsV1Api,
   AuthenticationV1Api,
   CoreV1Api,
-  KubeConfig,
   RbacAuthorizationV1Api,
   VersionApi,
 } from '@kubernetes/client-node';
 import { beforeAll, describe, expect, inject, it } from 'vitest';
+import { eventually, loadKubeConfig } from '../controlplane/wait.ts';
 import { bindOperatorRbac } from '../controlplane/rbac.ts';
 
 const kubeconfigPath = inject('genopsKubeconfig');
 const operatorKubeconfigPath = inject('genopsOperatorKubeconfig');
-
-function load(path: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromFile(path);
-  return kc;
-}
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`, { cause: last });
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-}
 
 async function statusOf(call: Promise<unknown>): Promise<number> {
   try {
@@ -56,8 +32,8 @@ describe.skipIf(!kubeconfigPath)('test control plane', () => {
   let operator: KubeConfig;
 
   beforeAll(() => {
-    admin = load(kubeconfigPath);
-    operator = load(operatorKubeconfigPath);
+    admin = loadKubeConfig(kubeconfigPath);
+    operator = loadKubeConfig(operatorKubeconfigPath);
   });
 
   it('exposes the kubeconfig paths through env vars too', () => {

@@ -15,11 +15,10 @@ import {
   ApiException,
   AppsV1Api,
   CoreV1Api,
-  KubeConfig,
   KubernetesObjectApi,
   PatchStrategy,
 } from '@kubernetes/client-node';
-import type { KubernetesObject, V1Pod } from '@kubernetes/client-node';
+import type { KubernetesObject, V1Pod, KubeConfig } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { createManualClock } from '../../kernel/clock.ts';
@@ -31,6 +30,7 @@ import { createRecordingWebhookMetrics } from '../../webhook/metrics.ts';
 import { budget, budgetState, decisionSet, policy } from '../../webhook/testing/fixtures.ts';
 import type { StaticAdmissionView } from '../../webhook/view.ts';
 import { createStaticAdmissionView } from '../../webhook/view.ts';
+import { eventually, loadKubeConfig } from '../controlplane/wait.ts';
 import { bindOperatorRbac, loadRbacDocs } from '../controlplane/rbac.ts';
 
 const kubeconfigPath = inject('genopsKubeconfig');
@@ -40,31 +40,6 @@ const DAY = 86_400_000;
 const suffix = Date.now().toString(36);
 const INJECT_NS = `wh-inject-${suffix}`;
 const POLICY_NS = `wh-policy-${suffix}`;
-
-function load(path: string): KubeConfig {
-  const kc = new KubeConfig();
-  kc.loadFromFile(path);
-  return kc;
-}
-
-async function eventually<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`, { cause: last });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -173,8 +148,8 @@ describe.skipIf(!kubeconfigPath)('admission webhook through the real API server'
   const validity = { caMs: 60 * DAY, servingMs: 60 * DAY };
 
   beforeAll(async () => {
-    admin = load(kubeconfigPath);
-    operator = load(operatorKubeconfigPath);
+    admin = loadKubeConfig(kubeconfigPath);
+    operator = loadKubeConfig(operatorKubeconfigPath);
     const objects = KubernetesObjectApi.makeApiClient(admin);
     const apply = (o: KubernetesObject) =>
       objects.patch(o, undefined, undefined, 'genops-webhook-test', true, PatchStrategy.ServerSideApply);
