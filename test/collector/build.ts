@@ -8,9 +8,10 @@
 // go.sum, committed); `ensureCollector` compiles that module with `go build`. The hash of the
 // module's files is part of the cache key, so a regenerated module gets a fresh binary.
 import { spawn } from 'node:child_process';
+import { withLock } from '../controlplane/lock.ts';
 import { createHash } from 'node:crypto';
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
@@ -112,46 +113,6 @@ function goEnv(): NodeJS.ProcessEnv {
   };
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-/** A directory lock, so a CLI and a vitest run never build the same binary at once. */
-async function withLock<T>(lockDir: string, log: Log, body: () => Promise<T>): Promise<T> {
-  const pidFile = join(lockDir, 'pid');
-  const started = Date.now();
-  for (;;) {
-    try {
-      await mkdir(lockDir);
-      await writeFile(pidFile, String(process.pid));
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(await readFile(pidFile, 'utf8').catch(() => ''));
-      const stale = (holder > 0 && !processAlive(holder)) || (!holder && Date.now() - started > 10_000);
-      if (stale) {
-        await rm(lockDir, { recursive: true, force: true });
-        continue;
-      }
-      if (Date.now() - started > 60 * 60_000) {
-        throw new Error(`timed out waiting for build lock ${lockDir}`, { cause: error });
-      }
-      if ((Date.now() - started) % 30_000 < 1000) log(`waiting for another Collector build (pid ${holder})`);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  }
-  try {
-    return await body();
-  } finally {
-    await rm(lockDir, { recursive: true, force: true });
-  }
-}
-
 export interface EnsureCollectorOptions {
   log?: Log;
   cacheDir?: string;
@@ -167,7 +128,7 @@ export async function ensureCollector(options: EnsureCollectorOptions = {}): Pro
   const target = await binaryPath(root);
   if (await isExecutable(target)) return target;
   await mkdir(root, { recursive: true });
-  await withLock(join(root, '.otelcol-build.lock'), log, async () => {
+  await withLock(join(root, '.otelcol-build.lock'), 'Collector build', log, async () => {
     if (await isExecutable(target)) return;
     const started = Date.now();
     log(`building ${BINARY_NAME} into ${target}; the first build takes several minutes`);

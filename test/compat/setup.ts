@@ -9,6 +9,7 @@
 // CLI (pre-warms the cache, e.g. in CI before the tests): `node test/compat/setup.ts`.
 // GENOPS_PYTHON picks the interpreter (default python3, >= 3.10 and < 3.15).
 import { spawn } from 'node:child_process';
+import { withLock } from '../controlplane/lock.ts';
 import { createHash } from 'node:crypto';
 import { access, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -109,49 +110,6 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-async function withLock<T>(lockDir: string, log: Log, body: () => Promise<T>): Promise<T> {
-  const pidFile = join(lockDir, 'pid');
-  const started = Date.now();
-  let lastNotice = 0;
-  for (;;) {
-    try {
-      await mkdir(lockDir);
-      await writeFile(pidFile, String(process.pid));
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(await readFile(pidFile, 'utf8').catch(() => ''));
-      const stale = (holder > 0 && !processAlive(holder)) || (!holder && Date.now() - started > 10_000);
-      if (stale) {
-        await rm(lockDir, { recursive: true, force: true });
-        continue;
-      }
-      if (Date.now() - started > INSTALL_TIMEOUT_MS) {
-        throw new Error(`timed out waiting for the venv lock ${lockDir} (pid ${holder})`, { cause: error });
-      }
-      if (Date.now() - lastNotice > 30_000) {
-        lastNotice = Date.now();
-        log(`waiting for another process (pid ${holder}) creating the same venv`);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  }
-  try {
-    return await body();
-  } finally {
-    await rm(lockDir, { recursive: true, force: true });
-  }
-}
-
 /** "3.11" of the base interpreter; throws when it is missing or outside what the pins support. */
 export async function pythonVersion(python: string): Promise<string> {
   const { stdout } = await run(python, ['-c', 'import sys; print("%d.%d" % sys.version_info[:2])'], {
@@ -201,7 +159,7 @@ export async function ensurePythonEnv(
   if (await ready()) return { name, python, dir, created: false, seconds: 0 };
 
   await mkdir(root, { recursive: true });
-  return withLock(`${dir}.lock`, log, async () => {
+  return withLock(`${dir}.lock`, 'Python environment setup', log, async () => {
     if (await ready()) return { name, python, dir, created: false, seconds: 0 };
     const started = Date.now();
     log(`creating Python venv '${name}' (${PYTHON_ENVS[name]}, Python ${version}) in ${dir}`);

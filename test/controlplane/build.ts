@@ -2,8 +2,9 @@
 // proxy) and caches the binaries per version outside the repository. The versions come from the
 // wrapper module's go.mod, so that file is the one place to bump them.
 import { spawn } from 'node:child_process';
+import { withLock } from './lock.ts';
 import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, mkdtemp, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { access, mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -101,50 +102,6 @@ function run(command: string, args: string[], options: { cwd: string; env: NodeJ
   });
 }
 
-/** Holds a directory lock so two processes (say a CLI and a vitest run) do not build at once. */
-async function withLock<T>(lockDir: string, log: Log, body: () => Promise<T>): Promise<T> {
-  const pidFile = join(lockDir, 'pid');
-  const started = Date.now();
-  for (;;) {
-    try {
-      await mkdir(lockDir);
-      await writeFile(pidFile, String(process.pid));
-      break;
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-      const holder = Number(await readFile(pidFile, 'utf8').catch(() => ''));
-      if (holder > 0 && !processAlive(holder)) {
-        // The holder died without cleaning up.
-        await rm(lockDir, { recursive: true, force: true });
-        continue;
-      }
-      if (!holder && Date.now() - started > 10_000) {
-        await rm(lockDir, { recursive: true, force: true });
-        continue;
-      }
-      if (Date.now() - started > 60 * 60_000) {
-        throw new Error(`timed out waiting for build lock ${lockDir}`, { cause: error });
-      }
-      if ((Date.now() - started) % 30_000 < 1000) log(`waiting for another build (pid ${holder}) to finish`);
-      await new Promise((resolve) => setTimeout(resolve, 1000));
-    }
-  }
-  try {
-    return await body();
-  } finally {
-    await rm(lockDir, { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export interface EnsureBinariesOptions {
   log?: Log;
   cacheDir?: string;
@@ -177,7 +134,7 @@ export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promi
   if ((await missing()).length === 0) return paths();
 
   await mkdir(root, { recursive: true });
-  await withLock(join(root, '.build.lock'), log, async () => {
+  await withLock(join(root, '.build.lock'), 'control-plane build', log, async () => {
     const toBuild = await missing(); // another process may have built them meanwhile
     if (toBuild.length === 0) return;
     const started = Date.now();
