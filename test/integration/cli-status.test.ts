@@ -26,7 +26,9 @@ const kubectl = (args: readonly string[], input?: string) =>
 const genops = (args: readonly string[]) => run(process.execPath, ['cmd/genops.ts', 'status', ...args]);
 
 beforeAll(async () => {
-  expect((await kubectl(['apply', '--server-side', '--force-conflicts', '-f', 'config/crd/bases/'])).code).toBe(0);
+  expect(
+    (await kubectl(['apply', '--server-side', '--force-conflicts', '-f', 'config/crd/bases/'])).code,
+  ).toBe(0);
   await kubectl(['wait', '--for=condition=Established', 'crd/aibudgets.genops.ai', '--timeout=60s']);
   await kubectl(['create', 'namespace', NS]);
   const budget = {
