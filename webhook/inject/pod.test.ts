@@ -49,6 +49,9 @@ describe('telemetry injection', () => {
     expect(valueOf(env, 'OTEL_EXPORTER_OTLP_PROTOCOL')).toBe('http/protobuf');
     expect(valueOf(env, 'OTEL_SERVICE_NAME')).toBe('chat');
     expect(valueOf(env, 'OTEL_SEMCONV_STABILITY_OPT_IN')).toBe('gen_ai_latest_experimental');
+    // The receiver takes traces only: metrics and logs exporters are switched off, not sent to it.
+    expect(valueOf(env, 'OTEL_METRICS_EXPORTER')).toBe('none');
+    expect(valueOf(env, 'OTEL_LOGS_EXPORTER')).toBe('none');
     expect(valueOf(env, 'OTEL_RESOURCE_ATTRIBUTES')).toBe(
       'k8s.namespace.name=$(GENOPS_POD_NAMESPACE),k8s.pod.name=$(GENOPS_POD_NAME),k8s.pod.uid=$(GENOPS_POD_UID),' +
         'k8s.container.name=app,k8s.replicaset.name=chat-5d8f7c9b4,k8s.deployment.name=chat,' +
@@ -126,6 +129,9 @@ describe('telemetry injection', () => {
       valueFrom: { configMapKeyRef: { name: 'otel', key: 'attrs' } },
     });
     expect(env.map((e) => e.name)).not.toContain('OTEL_EXPORTER_OTLP_ENDPOINT');
+    // Its own routing: its metrics and logs exporters are none of our business.
+    expect(env.map((e) => e.name)).not.toContain('OTEL_METRICS_EXPORTER');
+    expect(env.map((e) => e.name)).not.toContain('OTEL_LOGS_EXPORTER');
     expect(env.map((e) => e.name)).not.toContain('GENOPS_POD_NAME');
     expect(env.map((e) => e.name)).not.toContain('OTEL_SERVICE_NAME');
     expect(valueOf(env, 'OTEL_SEMCONV_STABILITY_OPT_IN')).toBe('gen_ai_latest_experimental');

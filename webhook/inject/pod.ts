@@ -142,6 +142,14 @@ function containerPatch(container: Container, base: string, ctx: ContainerContex
   if (!has('OTEL_EXPORTER_OTLP_ENDPOINT') && !has('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT')) {
     const endpoint = protocol === 'grpc' ? ctx.config.grpcEndpoint : ctx.config.httpEndpoint;
     appended.push({ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: endpoint });
+    // The operator receives traces only: an SDK that also exports metrics or logs would send them to
+    // the same endpoint and be refused (404/UNIMPLEMENTED) on every export. Unless the container
+    // routes those signals itself, switch their exporters off.
+    for (const signal of ['METRICS', 'LOGS'] as const) {
+      if (!has(`OTEL_${signal}_EXPORTER`) && !has(`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`)) {
+        appended.push({ name: `OTEL_${signal}_EXPORTER`, value: 'none' });
+      }
+    }
   }
   if (!has('OTEL_EXPORTER_OTLP_PROTOCOL') && !has('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL')) {
     appended.push({ name: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: ctx.config.protocol });
