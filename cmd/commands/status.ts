@@ -79,25 +79,28 @@ async function fromCluster(
   else kc.loadFromDefault();
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
   const list = async (plural: string): Promise<unknown[]> => {
-    try {
-      const res = (await (namespace === undefined
-        ? api.listClusterCustomObject({ group: 'genops.ai', version: 'v1alpha1', plural })
-        : api.listNamespacedCustomObject({
-            group: 'genops.ai',
-            version: 'v1alpha1',
-            namespace,
-            plural,
-          }))) as {
-        items?: unknown[];
-      };
-      return res.items ?? [];
-    } catch (err) {
-      const server = kc.getCurrentCluster()?.server ?? 'the cluster';
-      throw new GenOpsError(
-        'retryable',
-        'cluster-unreachable',
-        `cannot list ${plural} on ${server}: ${(err as Error).message}`,
-      );
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const group = { group: 'genops.ai', version: 'v1alpha1', plural };
+        const res = (await (namespace === undefined
+          ? api.listClusterCustomObject(group)
+          : api.listNamespacedCustomObject({ ...group, namespace }))) as { items?: unknown[] };
+        return res.items ?? [];
+      } catch (err) {
+        // The API server asks to come back (429, e.g. right after a CRD is installed, or 5xx): a few tries.
+        const code = (err as { code?: number }).code ?? 0;
+        if ((code === 429 || code >= 500) && attempt < 5) {
+          await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
+          continue;
+        }
+        const server = kc.getCurrentCluster()?.server ?? 'the cluster';
+        const why = code > 0 ? `HTTP ${code}` : (err as Error).message;
+        throw new GenOpsError(
+          'retryable',
+          'cluster-unreachable',
+          `cannot list ${plural} on ${server}: ${why}`,
+        );
+      }
     }
   };
   const [budgets, policies] = await Promise.all([list('aibudgets'), list('aipolicies')]);

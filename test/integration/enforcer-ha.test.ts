@@ -150,7 +150,7 @@ interface BudgetObject extends KubeObject {
   status?: { spend?: string; state?: string; conditions?: Array<{ type: string; status: string }> };
 }
 
-describe.skipIf(!kubeconfigPath())('two operator replicas on the real API server', () => {
+describe('two operator replicas on the real API server', () => {
   let admin: KubeApi;
   let ns: string;
   const lease = uniqueName('ha-lease');
