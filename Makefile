@@ -23,7 +23,6 @@ docker-build:
 	docker build -t $(IMG) .
 
 deploy:
-	cd config/manager && kubectl kustomize . >/dev/null
 	kubectl apply -k config/default
 	kubectl -n genops-system set image deployment/genops-controller-manager manager=$(IMG)
 
