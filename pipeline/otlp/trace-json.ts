@@ -19,7 +19,7 @@ import type {
   TraceVisitor,
 } from './span-view.ts';
 import { SpanView, StringSource } from './span-view.ts';
-import { hexId } from './trace-json-parse.ts';
+import { hexId, INTEGER, SPAN_KIND_NAMES, STATUS_CODE_NAMES } from './json-mapping.ts';
 
 // Field names of the OTLP/JSON messages read here, in one table (ids by position).
 const FIELD_NAMES = [
@@ -61,21 +61,6 @@ const FIELD_NAMES = [
 type FieldName = (typeof FIELD_NAMES)[number];
 const FIELDS = createKeyTable(FIELD_NAMES);
 const F = Object.fromEntries(FIELD_NAMES.map((n, i) => [n, i])) as Record<FieldName, number>;
-
-const SPAN_KIND_NAMES: Readonly<Record<string, number>> = {
-  SPAN_KIND_UNSPECIFIED: 0,
-  SPAN_KIND_INTERNAL: 1,
-  SPAN_KIND_SERVER: 2,
-  SPAN_KIND_CLIENT: 3,
-  SPAN_KIND_PRODUCER: 4,
-  SPAN_KIND_CONSUMER: 5,
-};
-const STATUS_CODE_NAMES: Readonly<Record<string, number>> = {
-  STATUS_CODE_UNSET: 0,
-  STATUS_CODE_OK: 1,
-  STATUS_CODE_ERROR: 2,
-};
-const INTEGER = /^[-+]?\d+$/;
 
 const QUOTE = 0x22;
 const BACKSLASH = 0x5c;
