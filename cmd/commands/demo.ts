@@ -1,8 +1,9 @@
 // `genops demo`: sends the demo scenario's GenAI spans to any OTLP endpoint through the real SDK.
 
-import { Command, InvalidArgumentError, Option } from 'commander';
+import { Command, Option } from 'commander';
 import type { CommandContext } from '../context.ts';
 import { EXIT } from '../context.ts';
+import { parsePositive } from '../flags.ts';
 import { createDemoTraffic, type OtlpProtocol } from '../demo/traffic.ts';
 
 export function command(ctx: CommandContext, setExit: (code: number) => void): Command {
@@ -14,13 +15,13 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
         .choices(['http/protobuf', 'http/json', 'grpc'])
         .default('http/protobuf'),
     )
-    .option('--rate <factor>', 'multiplies every workload request rate', parseFactor, 1)
+    .option('--rate <factor>', 'multiplies every workload request rate', parsePositive, 1)
     .option(
       '--duration <seconds>',
       'stop after this many seconds (default: run until interrupted)',
-      parseFactor,
+      parsePositive,
     )
-    .option('--once <requests>', 'send this many requests per workload, flush and exit', parseFactor)
+    .option('--once <requests>', 'send this many requests per workload, flush and exit', parsePositive)
     .action(
       async (opts: {
         endpoint: string;
@@ -53,11 +54,4 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
         ctx.stdout(`sent ${traffic.requestsSent()} requests to ${opts.endpoint} (${opts.protocol})\n`);
       },
     );
-}
-
-function parseFactor(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0)
-    throw new InvalidArgumentError(`expected a positive number, got "${value}"`);
-  return n;
 }

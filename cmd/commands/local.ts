@@ -3,7 +3,7 @@
 // resource attributes only, evaluates decisions offline (nothing is enforced), serves Prometheus
 // text on /metrics and /healthz, /readyz and /status (for `genops status --local`).
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
@@ -31,6 +31,7 @@ import { createDemoTraffic } from '../demo/traffic.ts';
 import type { DemoTraffic } from '../demo/traffic.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT } from '../context.ts';
+import { parsePort, parsePositiveInteger, parseTimeZone } from '../flags.ts';
 
 export interface LocalOptions {
   readonly policies: string;
@@ -245,27 +246,6 @@ export async function startLocal(
   };
 }
 
-function parsePort(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('not a port number');
-  return n;
-}
-
-function parseTimeZone(value: string): string {
-  try {
-    assertTimeZone(value);
-  } catch {
-    throw new InvalidArgumentError('not an IANA time zone');
-  }
-  return value;
-}
-
-function parseCount(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('not a positive integer');
-  return n;
-}
-
 export function command(ctx: CommandContext, setExit: (code: number) => void): Command {
   return new Command('local')
     .description('run the ingest pipeline without a cluster: OTLP in, Prometheus metrics out')
@@ -276,7 +256,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     .option('--metrics-port <port>', 'Prometheus /metrics port', parsePort, 8080)
     .option('--health-port <port>', '/healthz and /readyz port', parsePort, 8081)
     .option('--time-zone <tz>', 'IANA time zone of budget periods', parseTimeZone, 'UTC')
-    .option('--workers <n>', 'decode worker threads (default: one per core)', parseCount)
+    .option('--workers <n>', 'decode worker threads (default: one per core)', parsePositiveInteger)
     .option('--demo', 'also send demo GenAI traffic to the local receiver')
     .option('--price-file <file>', 'price overrides and fallback price (YAML or JSON)')
     .action(

@@ -8,6 +8,7 @@ import { hostname } from 'node:os';
 import { GenOpsError } from '../../kernel/errors.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT } from '../context.ts';
+import { parsePort, parsePositive, parseWholeNumber } from '../flags.ts';
 import { DEFAULT_LEASE_NAME, startOperator, type OperatorOptions } from '../operator-main.ts';
 import type { WebhookCertificates } from '../../webhook/index.ts';
 import type { ResourceType } from '../../enforcer/kube/resources.ts';
@@ -16,24 +17,6 @@ import { loadPriceTableConfig } from '../../pipeline/pricing/overrides.ts';
 
 /** Where the cert-manager Secret is mounted in the manager Deployment (kubebuilder's convention). */
 export const DEFAULT_WEBHOOK_CERT_DIR = '/tmp/k8s-webhook-server/serving-certs';
-
-function parsePort(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('not a port number');
-  return n;
-}
-
-function parsePositive(value: string): number {
-  const n = Number(value);
-  if (!Number.isFinite(n) || n <= 0) throw new InvalidArgumentError('not a positive number');
-  return n;
-}
-
-function parseCount(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new InvalidArgumentError('not a whole number >= 0');
-  return n;
-}
 
 /** `Kind=group/version/plural`, e.g. `Rollout=argoproj.io/v1alpha1/rollouts` (core group: `Kind=v1/plural`). */
 export function parseScaleResource(value: string, previous: ResourceType[] = []): ResourceType[] {
@@ -201,7 +184,12 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
       parseFraction,
       0.5,
     )
-    .option('--throttle-floor <n>', 'throttled workloads keep at least this many replicas', parseCount, 1)
+    .option(
+      '--throttle-floor <n>',
+      'throttled workloads keep at least this many replicas',
+      parseWholeNumber,
+      1,
+    )
     .option(
       '--status-interval <seconds>',
       'at most one status write per resource per interval',
@@ -214,7 +202,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
       parsePositive,
       5,
     )
-    .option('--workers <n>', 'decode worker threads (default: one per core)', parseCount)
+    .option('--workers <n>', 'decode worker threads (default: one per core)', parseWholeNumber)
     .option('--trusted-peers <cidrs>', 'comma-separated addresses/CIDRs of trusted OpenTelemetry Collectors')
     .option(
       '--scale-resource <Kind=group/version/plural>',

@@ -1,8 +1,9 @@
 // `genops prices`: which price the operator uses for a provider and model, and what a request costs.
 
-import { Command, InvalidArgumentError } from 'commander';
+import { Command } from 'commander';
 import type { CommandContext } from '../context.ts';
 import { EXIT } from '../context.ts';
+import { parseWholeNumber } from '../flags.ts';
 import { formatMicros } from '../../kernel/money.ts';
 import { createPriceBook } from '../../pipeline/pricing/price-book.ts';
 import { loadPriceTableConfig } from '../../pipeline/pricing/overrides.ts';
@@ -23,11 +24,15 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     .description('show the price used for a provider and model (USD per 1M tokens), and a request cost')
     .argument('<provider>', 'provider as instrumentations send it, e.g. openai, anthropic, aws.bedrock')
     .argument('<model>', 'model name, e.g. gpt-4o or claude-sonnet-4-20250514')
-    .option('--input <tokens>', 'input tokens of a request to price (includes cache tokens)', count)
-    .option('--output <tokens>', 'output tokens of the request (includes reasoning tokens)', count)
-    .option('--cache-read <tokens>', 'cache-read input tokens of the request', count)
-    .option('--cache-write <tokens>', 'cache-write input tokens of the request', count)
-    .option('--reasoning <tokens>', 'reasoning output tokens of the request', count)
+    .option(
+      '--input <tokens>',
+      'input tokens of a request to price (includes cache tokens)',
+      parseWholeNumber,
+    )
+    .option('--output <tokens>', 'output tokens of the request (includes reasoning tokens)', parseWholeNumber)
+    .option('--cache-read <tokens>', 'cache-read input tokens of the request', parseWholeNumber)
+    .option('--cache-write <tokens>', 'cache-write input tokens of the request', parseWholeNumber)
+    .option('--reasoning <tokens>', 'reasoning output tokens of the request', parseWholeNumber)
     .option(
       '--price-file <file>',
       'operator price overrides (YAML or JSON), as given to genops local/operator',
@@ -107,11 +112,4 @@ function render(provider: string, model: string, price: Price, cost: number | un
 /** Rates are integer micro-USD per 1M tokens; shown as USD per 1M tokens without trailing zeros. */
 function usdPerMillion(rate: number): string {
   return formatMicros(rate).replace(/\.?0+$/, '') || '0';
-}
-
-function count(value: string): number {
-  const n = Number(value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new InvalidArgumentError(`expected a whole number of tokens, got "${value}"`);
-  return n;
 }
