@@ -1,28 +1,20 @@
-// Owns model-name globs as written in AIPolicy modelGovernance.allowedModels: `*` is any run of
-// characters, `?` exactly one; everything else literal; matching ignores case (providers spell
-// model ids inconsistently). Compiled patterns are cached: the same few globs are checked for
-// thousands of workloads.
+// Owns model-name globs as written in AIPolicy modelGovernance.allowedModels, with the semantics of
+// kernel/glob.ts (`*` any run, `?` one, everything else literal, case ignored) and its linear-time
+// matcher: a glob is policy-author input and a name is sender input, so no backtracking RegExp.
+// Compiled patterns are cached: the same few globs are checked for thousands of workloads.
 
-const compiled = new Map<string, RegExp>();
+import type { Glob } from '../../kernel/glob.ts';
+import { createGlobCache } from '../../kernel/glob.ts';
 
-export function globToRegExp(glob: string): RegExp {
-  let re = compiled.get(glob);
-  if (!re) {
-    let source = '';
-    for (const ch of glob) {
-      if (ch === '*') source += '.*';
-      else if (ch === '?') source += '.';
-      else source += ch.replace(/[.+^${}()|[\]\\/-]/g, '\\$&');
-    }
-    re = new RegExp(`^${source}$`, 'is');
-    if (compiled.size > 10_000) compiled.clear();
-    compiled.set(glob, re);
-  }
-  return re;
+const compiled = createGlobCache();
+
+/** The compiled glob (cached). */
+export function compiledGlob(glob: string): Glob {
+  return compiled(glob);
 }
 
 /** True when `name` matches any of the globs. */
 export function matchesAnyGlob(globs: readonly string[], name: string): boolean {
-  for (const g of globs) if (globToRegExp(g).test(name)) return true;
+  for (const g of globs) if (compiled(g).test(name)) return true;
   return false;
 }

@@ -12,6 +12,8 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'yaml';
 import { GenOpsError } from '../../kernel/errors.ts';
+import type { Glob } from '../../kernel/glob.ts';
+import { compileGlob } from '../../kernel/glob.ts';
 import type { UsdPerMillionTokens } from './price.ts';
 import { ratesFromUsdPerMillion } from './price.ts';
 
@@ -123,13 +125,10 @@ export async function loadPriceTableConfig(path: string): Promise<PriceTableConf
   return parsePriceTableConfig(text, path);
 }
 
-/** Case-insensitive anchored glob with * and ?; everything else literal. */
-export function globToRegExp(glob: string): RegExp {
-  let re = '^';
-  for (const ch of glob.trim()) {
-    if (ch === '*') re += '.*';
-    else if (ch === '?') re += '.';
-    else re += ch.replace(/[\\^$.|+()[\]{}]/g, '\\$&');
-  }
-  return new RegExp(`${re}$`, 'i');
+/**
+ * Case-insensitive anchored glob with * and ?; everything else literal. Linear-time matcher shared
+ * with AIPolicy globs (kernel/glob.ts): a price file glob is matched against sender-chosen names.
+ */
+export function compilePriceGlob(glob: string): Glob {
+  return compileGlob(glob.trim());
 }

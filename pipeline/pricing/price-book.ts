@@ -6,9 +6,10 @@
 import { calcPrice } from '@pydantic/genai-prices';
 import type { ConditionalPrice, ModelInfo, ModelPrice, TieredPrices } from '@pydantic/genai-prices';
 import type { Clock } from '../../kernel/clock.ts';
+import type { Glob } from '../../kernel/glob.ts';
 import { systemClock } from '../../kernel/clock.ts';
 import type { PriceTableConfig } from './overrides.ts';
-import { globToRegExp } from './overrides.ts';
+import { compilePriceGlob } from './overrides.ts';
 import type { Price, PriceTier, TokenRates } from './price.ts';
 import { ZERO_RATES, priceFromUsdPerMillion, rateFromUsdPerMillion } from './price.ts';
 
@@ -159,8 +160,8 @@ function entryFromModel(provider: string, info: ModelInfo): Entry {
 }
 
 interface CompiledOverride {
-  readonly provider: RegExp | undefined;
-  readonly model: RegExp;
+  readonly provider: Glob | undefined;
+  readonly model: Glob;
   readonly price: Price;
 }
 
@@ -169,8 +170,8 @@ export function createPriceBook(options: PriceBookOptions = {}): PriceBook {
   const cacheSize = options.cacheSize ?? 4096;
   const config = options.config ?? { overrides: [] };
   const overrides: CompiledOverride[] = config.overrides.map((o) => ({
-    provider: o.provider === undefined ? undefined : globToRegExp(o.provider),
-    model: globToRegExp(o.model),
+    provider: o.provider === undefined ? undefined : compilePriceGlob(o.provider),
+    model: compilePriceGlob(o.model),
     price: priceFromUsdPerMillion(o.provider ?? '*', o.model, o.usdPerMillionTokens, 'override'),
   }));
   const fallback: Price =

@@ -7,7 +7,7 @@
 // - literal container env values: <PROVIDER>_MODEL (OPENAI_MODEL, ANTHROPIC_MODEL, GEMINI_MODEL, ...) name a model
 //   of that provider; MODEL_NAME, LLM_MODEL, GENAI_MODEL and AI_MODEL hold an entry in the annotation's format.
 
-import { globToRegExp } from '../../enforcer/decision/glob.ts';
+import { compiledGlob } from '../../enforcer/decision/glob.ts';
 import type { Container } from '../admission/types.ts';
 
 export const MODELS_ANNOTATION = 'genops.ai/models';
@@ -116,7 +116,7 @@ export function declaredModels(
 
 /** Glob match with the decision stage's semantics (enforcer/decision/glob.ts): * any run, ? one, no case. */
 export function globMatch(glob: string, value: string): boolean {
-  return globToRegExp(glob).test(value);
+  return compiledGlob(glob).test(value);
 }
 
 /** Whether a model is allowed by a list of globs; a glob with "/" is matched against "provider/model". */
