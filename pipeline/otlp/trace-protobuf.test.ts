@@ -218,6 +218,37 @@ describe('protobuf trace decoder on hand-made messages', () => {
     });
   });
 
+  it('keeps a known AnyValue when the value also carries unknown fields (issue 13 item 4)', () => {
+    const unknownVarint = [...varint((50 << 3) | 0), ...varint(7)];
+    const unknownLen = len(51, [1, 2, 3]);
+    const unknownFixed = [...varint((52 << 3) | 5), 1, 2, 3, 4];
+    const body = request(
+      [
+        ...base,
+        // unknown fields after, before and on both sides of the known value
+        len(9, kv('gen_ai.request.model', [...str(1, 'gpt-4o'), ...unknownVarint])),
+        len(9, kv('gen_ai.usage.input_tokens', [...unknownLen, ...varint((3 << 3) | 0), ...varint(1234)])),
+        len(9, kv('gen_ai.is_stream', [...unknownFixed, ...varint((2 << 3) | 0), 1, ...unknownLen])),
+      ],
+      [len(1, kv('service.name', [...unknownLen, ...str(1, 'svc'), ...unknownVarint]))],
+    );
+    const r = collect(decoder, body, keys, eventNames);
+    expect(r.resources).toEqual([{ 'service.name': 'svc' }]);
+    expect(r.spans[0]!.attributes).toEqual({
+      'gen_ai.request.model': 'gpt-4o',
+      'gen_ai.usage.input_tokens': 1234,
+      'gen_ai.is_stream': true,
+    });
+  });
+
+  it('lets a later member of the value oneof (array, kvlist, bytes) replace an earlier scalar', () => {
+    const body = request([
+      ...base,
+      len(9, kv('gen_ai.request.model', [...str(1, 'gpt-4o'), ...len(7, [1])])),
+    ]);
+    expect(collect(decoder, body, keys, eventNames).spans[0]!.attributes).toEqual({});
+  });
+
   it('reads the resource even when it comes after the spans', () => {
     const span = len(2, base.flat());
     const body = bytes(len(1, [...len(2, span), ...len(1, len(1, kv('service.name', str(1, 'late'))))]));

@@ -270,7 +270,13 @@ export function createProtobufTraceDecoder(options: TraceDecoderOptions): TraceD
       } else if (tag === TAG_ANY_BOOL) value = readVarint(end, 'AnyValue.bool_value') !== 0;
       else {
         skipField(tag, end, 'AnyValue', ANY_VALUE_FIELDS, at);
-        value = undefined;
+        // Only the other members of the value oneof (array, kvlist, bytes) replace what came
+        // before (last one wins, as protobuf parsers do). A field this schema does not know (a
+        // newer proto, or a forger) is skipped and never costs the known value: dropping
+        // gen_ai.operation.name or the model would turn an agent span into a charged call or
+        // mis-attribute it.
+        const field = Math.floor(tag / 8);
+        if (field < ANY_VALUE_FIELDS.length) value = undefined;
       }
     }
     return value;
