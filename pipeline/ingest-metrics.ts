@@ -6,7 +6,14 @@ export type Transport = 'otlp-grpc' | 'otlp-http-protobuf' | 'otlp-http-json';
 
 /** Why a whole export request was refused. */
 export type RefusalReason =
-  'invalid' | 'too-large' | 'unsupported-media-type' | 'queue-full' | 'shutting-down' | 'internal';
+  | 'invalid'
+  | 'too-large'
+  | 'unsupported-media-type'
+  | 'queue-full'
+  | 'shutting-down'
+  | 'internal'
+  /** A GenAI span reporting a token count beyond the plausible bound (spans only). */
+  | 'implausible-usage';
 
 export interface IngestMetrics {
   /** Spans decoded from accepted requests (every span, GenAI or not). */

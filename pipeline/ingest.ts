@@ -127,8 +127,10 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
     async handle(request) {
       const partial = await pool.decode({ body: request.body, encoding: request.encoding });
       metrics.spansReceived(partial.spansTotal, request.transport);
-      if (partial.spansRejected > 0)
-        metrics.spansRejected(partial.spansRejected, request.transport, 'invalid');
+      const implausible = partial.spansImplausible ?? 0;
+      if (partial.spansRejected > implausible)
+        metrics.spansRejected(partial.spansRejected - implausible, request.transport, 'invalid');
+      if (implausible > 0) metrics.spansRejected(implausible, request.transport, 'implausible-usage');
       windows.apply(partial, {
         peer: request.peer,
         receivedAt: request.receivedAt,

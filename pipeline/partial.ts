@@ -67,6 +67,11 @@ export interface PartialAggregate {
   readonly spansCharged: number;
   /** Spans refused as invalid (e.g. bad ids); reported back as OTLP partial_success. */
   readonly spansRejected: number;
+  /**
+   * Of `spansRejected`, the GenAI spans refused because a token count is beyond the plausible
+   * bound (MAX_PLAUSIBLE_TOKENS in pipeline/worker/decode-to-partial.ts); absent means 0.
+   */
+  readonly spansImplausible?: number;
   /** First reason for a rejection, for partial_success.error_message. */
   readonly rejectMessage: string;
 }

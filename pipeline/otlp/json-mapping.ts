@@ -19,6 +19,36 @@ export const STATUS_CODE_NAMES: Readonly<Record<string, number>> = {
 /** A 64-bit integer sent as a decimal string. */
 export const INTEGER = /^[-+]?\d+$/;
 
+/**
+ * Range of the OTLP/JSON integers: int64 for AnyValue.intValue (signed), fixed64 for the times,
+ * which we read leniently as [-2^63, 2^64 - 1] (a negative time is kept, as before, and means no
+ * time). A value outside is not an OTLP integer: the request is malformed (as the Collector's
+ * unmarshaller treats it), instead of being charged as 1e400 tokens.
+ */
+export type IntegerRange = 'int64' | 'fixed64';
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const UINT64_MAX = 2n ** 64n - 1n;
+const TWO_POW_63 = 2 ** 63;
+const TWO_POW_64 = 2 ** 64;
+
+/** Whether a decimal integer text (INTEGER) is in range; exact (BigInt) only for long texts. */
+export function integerTextInRange(text: string, range: IntegerRange): boolean {
+  // Up to 18 digits (with sign) always fits; the common case builds no BigInt.
+  if (text.length <= 18) return true;
+  const n = BigInt(text);
+  return n >= INT64_MIN && n <= (range === 'int64' ? INT64_MAX : UINT64_MAX);
+}
+
+/**
+ * Whether a JSON number is in range. A JSON number is read as a double, so int64 max (2^63 - 1)
+ * arrives as 2^63: the bound is inclusive of the rounded value.
+ */
+export function integerNumberInRange(n: number, range: IntegerRange): boolean {
+  return n >= -TWO_POW_63 && n <= (range === 'int64' ? TWO_POW_63 : TWO_POW_64);
+}
+
 const HEX_VALUES = (() => {
   const table = new Int8Array(128).fill(-1);
   for (let i = 0; i < 10; i++) table[48 + i] = i;

@@ -14,7 +14,15 @@ import type {
   TraceVisitor,
 } from './span-view.ts';
 import { SpanView } from './span-view.ts';
-import { hexId, INTEGER, SPAN_KIND_NAMES, STATUS_CODE_NAMES } from './json-mapping.ts';
+import type { IntegerRange } from './json-mapping.ts';
+import {
+  hexId,
+  INTEGER,
+  integerNumberInRange,
+  integerTextInRange,
+  SPAN_KIND_NAMES,
+  STATUS_CODE_NAMES,
+} from './json-mapping.ts';
 
 type JsonObject = Record<string, unknown>;
 
@@ -50,12 +58,16 @@ function objectAt(v: unknown, path: string): JsonObject {
 }
 
 /** int64/uint64/fixed64 as a JSON number or decimal string. */
-function int64(v: unknown, path: string): number {
+function int64(v: unknown, path: string, range: IntegerRange = 'fixed64'): number {
   if (typeof v === 'number') {
     if (!Number.isFinite(v)) fail('integer is not finite', path);
+    if (!integerNumberInRange(v, range)) fail(`integer out of ${range} range`, path);
     return Math.trunc(v);
   }
-  if (typeof v === 'string' && INTEGER.test(v)) return Number(v);
+  if (typeof v === 'string' && INTEGER.test(v)) {
+    if (!integerTextInRange(v, range)) fail(`integer out of ${range} range`, path);
+    return Number(v);
+  }
   return fail('expected an integer (number or decimal string)', path);
 }
 
@@ -90,7 +102,7 @@ function anyValue(v: unknown, path: string): AttrValue | undefined {
     return s;
   }
   const i = field(v, 'intValue', 'int_value');
-  if (i !== undefined) return int64(i, 'intValue');
+  if (i !== undefined) return int64(i, 'intValue', 'int64');
   const d = field(v, 'doubleValue', 'double_value');
   if (d !== undefined) return double(d, 'doubleValue');
   const b = field(v, 'boolValue', 'bool_value');

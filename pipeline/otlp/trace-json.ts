@@ -19,7 +19,20 @@ import type {
   TraceVisitor,
 } from './span-view.ts';
 import { SpanView, StringSource } from './span-view.ts';
-import { hexId, INTEGER, SPAN_KIND_NAMES, STATUS_CODE_NAMES } from './json-mapping.ts';
+import type { IntegerRange } from './json-mapping.ts';
+import {
+  hexId,
+  INTEGER,
+  integerNumberInRange,
+  integerTextInRange,
+  SPAN_KIND_NAMES,
+  STATUS_CODE_NAMES,
+} from './json-mapping.ts';
+
+// Digits of the integer bounds (json-mapping.ts IntegerRange), for the byte-level range check.
+const INT64_MIN_DIGITS = '9223372036854775808';
+const INT64_MAX_DIGITS = '9223372036854775807';
+const UINT64_MAX_DIGITS = '18446744073709551615';
 
 // Field names of the OTLP/JSON messages read here, in one table (ids by position).
 const FIELD_NAMES = [
@@ -423,7 +436,25 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
 
   // --- scalar values with the OTLP/JSON rules ---
 
-  function int64Value(what: string): number {
+  /**
+   * Whether the decimal digits buf[start, stop) are within the range, compared as bytes against
+   * the bound's digits (no string or BigInt on the hot path: nanosecond times have 19 digits).
+   */
+  function digitsInRange(start: number, stop: number, negative: boolean, range: IntegerRange): boolean {
+    let p = start;
+    while (p < stop - 1 && buf[p] === 0x30) p++;
+    const bound = negative ? INT64_MIN_DIGITS : range === 'int64' ? INT64_MAX_DIGITS : UINT64_MAX_DIGITS;
+    const d = stop - p;
+    if (d !== bound.length) return d < bound.length;
+    for (let i = 0; i < d; i++) {
+      const b = buf[p + i]!;
+      const limit = bound.charCodeAt(i);
+      if (b !== limit) return b < limit;
+    }
+    return true;
+  }
+
+  function int64Value(what: string, range: IntegerRange = 'fixed64'): number {
     const c = peek();
     if (c === QUOTE) {
       scanString();
@@ -433,22 +464,29 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
         let ok = p < strEnd;
         for (let i = p; i < strEnd; i++) if (!isDigit(buf[i]!)) ok = false;
         if (ok) {
+          const negative = buf[strStart] === MINUS;
+          if (!digitsInRange(p, strEnd, negative, range))
+            return fail(`${what}: integer out of ${range} range`);
           if (strEnd - p <= 20) {
             const n = digitsValue(p, strEnd);
-            return buf[strStart] === MINUS ? -n : n;
+            return negative ? -n : n;
           }
           return Number(decodeUtf8(buf, strStart, strEnd));
         }
         return fail(`${what}: expected an integer (number or decimal string)`);
       }
       const s = stringText();
-      if (INTEGER.test(s)) return Number(s);
+      if (INTEGER.test(s)) {
+        if (!integerTextInRange(s, range)) return fail(`${what}: integer out of ${range} range`);
+        return Number(s);
+      }
       return fail(`${what}: expected an integer (number or decimal string)`);
     }
     if (c === MINUS || isDigit(c)) {
       scanNumber();
       const n = numberValue();
       if (!Number.isFinite(n)) fail(`${what}: integer is not finite`);
+      if (!integerNumberInRange(n, range)) fail(`${what}: integer out of ${range} range`);
       return Math.trunc(n);
     }
     return fail(`${what}: expected an integer (number or decimal string)`);
@@ -539,7 +577,7 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
     let value: AttrValue | undefined;
     if (intAt >= 0) {
       pos = intAt;
-      value = int64Value('intValue');
+      value = int64Value('intValue', 'int64');
     } else if (doubleAt >= 0) {
       pos = doubleAt;
       value = doubleValue();
@@ -608,7 +646,7 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
       skipValue(1);
     } else if (bytesAt(pos, ATTR_INT)) {
       pos += ATTR_INT.bytes.length;
-      value = int64Value('intValue');
+      value = int64Value('intValue', 'int64');
     } else if (bytesAt(pos, ATTR_DOUBLE)) {
       pos += ATTR_DOUBLE.bytes.length;
       value = doubleValue();

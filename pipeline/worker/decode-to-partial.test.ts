@@ -7,7 +7,7 @@ import type { PartialAggregate } from '../partial.ts';
 import { SPAN_RECORD_WIDTH } from '../partial.ts';
 import { parsePriceTableConfig } from '../pricing/overrides.ts';
 import { createPriceBook } from '../pricing/price-book.ts';
-import { createDecodeDeps, decodeToPartial } from './decode-to-partial.ts';
+import { createDecodeDeps, decodeToPartial, MAX_PLAUSIBLE_TOKENS } from './decode-to-partial.ts';
 import { idHashInto } from './hash.ts';
 
 const deps = createDecodeDeps({ priceBook: createPriceBook() });
@@ -333,6 +333,77 @@ describe('decodeToPartial rejections and senders', () => {
     expect(() =>
       decodeToPartial({ body: new TextEncoder().encode('{"resourceSpans":'), encoding: 'json' }, deps),
     ).toThrow(/malformed OTLP\/JSON/);
+  });
+});
+
+describe('absurd token counts (issue 13 item 5)', () => {
+  function call(name: string, tokens: number | string): Parameters<typeof recordSpans>[1][number] {
+    return {
+      name,
+      kind: SpanKind.CLIENT,
+      attributes: {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.provider.name': 'openai',
+        'gen_ai.request.model': 'gpt-4o',
+        'gen_ai.usage.input_tokens': tokens,
+        'gen_ai.usage.output_tokens': 10,
+      },
+      startMs: AT,
+    };
+  }
+
+  it('refuses spans beyond the plausible bound in partial_success, still charging the sane ones', () => {
+    const spans = recordSpans(POD, [
+      call('sane', 1000),
+      call('at-bound', MAX_PLAUSIBLE_TOKENS),
+      call('just-over', MAX_PLAUSIBLE_TOKENS + 1),
+      call('1e12', 1e12),
+      call('2^53', 2 ** 53),
+      call('400 digits', '9'.repeat(400)),
+    ]);
+    const r = both(spans);
+    expect(r).toMatchObject({ spansTotal: 6, spansCharged: 2, spansRejected: 4, spansImplausible: 4 });
+    expect(r.rejectMessage).toMatch(
+      /^span \d: input tokens \d+ exceeds the plausible bound of 100000000 per span$/,
+    );
+    expect(r.groups).toHaveLength(1);
+    expect(r.groups[0]).toMatchObject({
+      requests: 2,
+      inputTokens: 1000 + MAX_PLAUSIBLE_TOKENS,
+      outputTokens: 20,
+    });
+  });
+
+  it('refuses +Infinity and NaN-free doubles beyond the bound (protobuf double_value)', () => {
+    // The JSON serializer cannot carry Infinity (JSON.stringify gives null); protobuf can.
+    const spans = recordSpans(POD, [call('sane', 7), call('infinity', Infinity), call('huge double', 5e15)]);
+    const r = decodeToPartial({ body: toProtobuf(spans), encoding: 'protobuf' }, deps);
+    expect(r).toMatchObject({ spansTotal: 3, spansCharged: 1, spansRejected: 2, spansImplausible: 2 });
+    expect(r.groups[0]).toMatchObject({ requests: 1, inputTokens: 7 });
+  });
+
+  it('refuses a JSON request whose intValue is outside int64, in number and string form', () => {
+    const base = new TextDecoder().decode(toJson(recordSpans(POD, [call('x', 1234)])));
+    expect(base).toContain('"intValue":1234');
+    for (const forged of [
+      '"9223372036854775808"',
+      '9.3e18',
+      '1e400',
+      `"${'9'.repeat(400)}"`,
+      '"-9223372036854775809"',
+    ]) {
+      const body = new TextEncoder().encode(base.replace('"intValue":1234', `"intValue":${forged}`));
+      expect(() => decodeToPartial({ body, encoding: 'json' }, deps), forged).toThrow(
+        /intValue: integer (out of int64 range|is not finite)/,
+      );
+    }
+    // int64 max itself is an integer of the protocol: decoded (and then refused as implausible).
+    for (const edge of ['"9223372036854775807"', '"-9223372036854775808"', '9223372036854775807']) {
+      const body = new TextEncoder().encode(base.replace('"intValue":1234', `"intValue":${edge}`));
+      const r = decodeToPartial({ body, encoding: 'json' }, deps);
+      expect(r.spansTotal, edge).toBe(1);
+      expect(r.spansCharged, edge).toBe(edge.startsWith('"-') ? 1 : 0);
+    }
   });
 });
 

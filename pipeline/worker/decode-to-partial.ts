@@ -67,6 +67,32 @@ interface MutableSafety {
 
 const INITIAL_RECORDS = 512;
 
+/**
+ * The largest token count one span may report in any of its counts (input, output, cache read,
+ * cache write, reasoning): 100 million, about fifty times the largest context window on offer
+ * (2M tokens) and far beyond any single call's output. A span beyond it is forged or broken, never
+ * charged: it is refused in partial_success and counted (genops_spans_rejected_total, reason
+ * implausible-usage), so one forged span cannot exhaust a budget and trigger its block. Documented
+ * in docs/operations.md (Limits against hostile input).
+ */
+export const MAX_PLAUSIBLE_TOKENS = 100_000_000;
+
+/** The first count of `call` beyond MAX_PLAUSIBLE_TOKENS, as "<name> <value>", or undefined. */
+function implausibleUsage(call: {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  reasoningTokens: number;
+}): string | undefined {
+  if (!(call.inputTokens <= MAX_PLAUSIBLE_TOKENS)) return `input tokens ${call.inputTokens}`;
+  if (!(call.outputTokens <= MAX_PLAUSIBLE_TOKENS)) return `output tokens ${call.outputTokens}`;
+  if (!(call.cacheReadTokens <= MAX_PLAUSIBLE_TOKENS)) return `cache read tokens ${call.cacheReadTokens}`;
+  if (!(call.cacheWriteTokens <= MAX_PLAUSIBLE_TOKENS)) return `cache write tokens ${call.cacheWriteTokens}`;
+  if (!(call.reasoningTokens <= MAX_PLAUSIBLE_TOKENS)) return `reasoning tokens ${call.reasoningTokens}`;
+  return undefined;
+}
+
 function isAllZero(bytes: Uint8Array, start: number, end: number): boolean {
   for (let i = start; i < end; i++) if (bytes[i] !== 0) return false;
   return true;
@@ -112,6 +138,7 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
   let recordCount = 0;
   let spansTotal = 0;
   let spansRejected = 0;
+  let spansImplausible = 0;
   let rejectMessage = '';
   let identity = -1;
   let resourceClassification = '';
@@ -195,6 +222,14 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
       }
       forEachSafetyScore(span, reportSafety);
       if (!extractor.read(span.attributes, call, resourceSdk)) return;
+      const implausible = implausibleUsage(call);
+      if (implausible !== undefined) {
+        spansRejected++;
+        spansImplausible++;
+        if (rejectMessage === '')
+          rejectMessage = `span ${spansTotal - 1}: ${implausible} exceeds the plausible bound of ${MAX_PLAUSIBLE_TOKENS} per span`;
+        return;
+      }
 
       const classification = call.classification === '' ? resourceClassification : call.classification;
       const timeNs = span.endTimeUnixNano > 0 ? span.endTimeUnixNano : span.startTimeUnixNano;
@@ -249,6 +284,7 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
     spansTotal,
     spansCharged: recordCount,
     spansRejected,
+    spansImplausible,
     rejectMessage,
   };
 }
