@@ -10,6 +10,8 @@ export type ErrorClass =
   | 'retryable'
   /** The component is stopping (HTTP 503). */
   | 'shutting-down'
+  /** The peer was too slow sending its request (HTTP 408, gRPC DEADLINE_EXCEEDED). */
+  | 'timeout'
   /** A bug or an unexpected state; never echoed to clients in detail. */
   | 'internal';
 

@@ -12,6 +12,10 @@ export type RefusalReason =
   | 'queue-full'
   | 'shutting-down'
   | 'internal'
+  /** The client was too slow sending its request (header, body or idle timeout). */
+  | 'timeout'
+  /** Refused at accept: the receiver's connection limit is reached. */
+  | 'connection-limit'
   /** A GenAI span reporting a token count beyond the plausible bound (spans only). */
   | 'implausible-usage';
 

@@ -24,7 +24,7 @@ import { createOtlpGrpcReceiver } from './receiver/grpc.ts';
 import type { OtlpGrpcReceiver } from './receiver/grpc.ts';
 import { createOtlpHttpReceiver } from './receiver/http.ts';
 import type { OtlpHttpReceiver } from './receiver/http.ts';
-import type { ExportHandler } from './receiver/types.ts';
+import type { ExportHandler, ReceiverLimits } from './receiver/types.ts';
 import type { UsageWindows, UsageWindowsOptions } from './windows/windows.ts';
 import { createUsageWindows } from './windows/windows.ts';
 
@@ -47,6 +47,8 @@ export interface IngestPipelineOptions {
   maxBodyBytes?: number;
   /** Seconds clients are told to wait when the queue is full; default 1. */
   retryAfterSeconds?: number;
+  /** Connection limit and slow-client deadlines of both receivers (receiver/types.ts defaults). */
+  limits?: Omit<ReceiverLimits, 'maxBodyBytes' | 'retryAfterSeconds'>;
   pool?: Omit<DecodePoolOptions, 'logger' | 'metrics' | 'retryAfterSeconds'>;
   windows?: Omit<UsageWindowsOptions, 'clock' | 'logger' | 'metrics' | 'attributor'>;
   /**
@@ -125,7 +127,10 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
 
   const handler: ExportHandler = {
     async handle(request) {
-      const partial = await pool.decode({ body: request.body, encoding: request.encoding });
+      const partial = await pool.decode(
+        { body: request.body, encoding: request.encoding },
+        request.reservation,
+      );
       metrics.spansReceived(partial.spansTotal, request.transport);
       const implausible = partial.spansImplausible ?? 0;
       if (partial.spansRejected > implausible)
@@ -143,6 +148,7 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
       };
     },
     wouldRefuse: (bytes) => pool.wouldRefuse(bytes),
+    reserve: () => pool.reserve(),
   };
 
   const common = {
@@ -151,6 +157,7 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
     metrics,
     retryAfterSeconds,
     ...(options.maxBodyBytes !== undefined ? { maxBodyBytes: options.maxBodyBytes } : {}),
+    ...options.limits,
   };
   const grpc: OtlpGrpcReceiver | undefined =
     options.grpc === false

@@ -43,6 +43,19 @@ export interface DecodePoolStats {
   readonly inFlightBytes: number;
 }
 
+/**
+ * Bytes a receiver holds for one request body while it arrives. They count against the same bound
+ * as queued bodies (maxQueuedBytes), so many slow large bodies cannot grow memory past it: the
+ * receiver refuses the request (retry later) as soon as `take` says no.
+ */
+export interface ByteReservation {
+  /** Adds `bytes` to the reservation; false (nothing added) when the bound would be exceeded. */
+  take(bytes: number): boolean;
+  /** Gives every reserved byte back; idempotent. */
+  release(): void;
+  readonly bytes: number;
+}
+
 export interface DecodePool extends Component {
   /**
    * Decodes one request in a worker. The body's ArrayBuffer is transferred: the caller must not
@@ -50,10 +63,17 @@ export interface DecodePool extends Component {
    * Rejects with GenOpsError 'retryable' when full, 'shutting-down' when stopping,
    * 'invalid' when the worker could not decode the body.
    */
-  decode(task: DecodeTask): Promise<PartialAggregate>;
+  decode(task: DecodeTask, reservation?: ByteReservation): Promise<PartialAggregate>;
+  /**
+   * A reservation for a body about to be received (empty until `take`). Hand it to `decode`
+   * (which releases it and accounts the body instead) or release it when the request ends.
+   */
+  reserve(): ByteReservation;
   /** True when a task of `bytes` would be refused right now (lets receivers refuse before reading). */
   wouldRefuse(bytes?: number): boolean;
   stats(): DecodePoolStats;
+  /** Bytes of request bodies still being received (held by reservations). */
+  receivingBytes(): number;
 }
 
 const DEFAULT_WORKER = new URL('../worker/entry.ts', import.meta.url);
@@ -91,6 +111,7 @@ export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
   let state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   let inFlight = 0;
   let inFlightBytes = 0;
+  let receivingBytes = 0;
   let drained: (() => void) | undefined;
 
   const refuseReason = (bytes: number): GenOpsError | undefined => {
@@ -99,8 +120,9 @@ export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
         retryAfterSeconds,
       });
     }
-    // One oversized request is still let through when nothing else is in flight.
-    if (inFlight >= maxInFlight || (inFlight > 0 && inFlightBytes + bytes > maxQueuedBytes)) {
+    // One oversized request is still let through when nothing else is in flight or arriving.
+    const held = inFlightBytes + receivingBytes;
+    if (inFlight >= maxInFlight || (held > 0 && held + bytes > maxQueuedBytes)) {
       return new GenOpsError('retryable', 'queue-full', 'the ingest queue is full, retry later', {
         retryAfterSeconds,
       });
@@ -112,7 +134,7 @@ export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
     inFlight--;
     inFlightBytes -= bytes;
     metrics.queueDepth(Math.max(0, inFlight - threads));
-    metrics.queuedBytes(inFlightBytes);
+    metrics.queuedBytes(inFlightBytes + receivingBytes);
     if (inFlight === 0 && drained) drained();
   };
 
@@ -145,14 +167,44 @@ export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
       logger.info('decode pool started', { threads, maxQueue, maxQueuedBytes });
     },
 
-    decode(task) {
+    reserve() {
+      let bytes = 0;
+      let released = false;
+      return {
+        get bytes() {
+          return bytes;
+        },
+        take(n) {
+          if (released || state !== 'running') return false;
+          const held = inFlightBytes + receivingBytes;
+          // Alone (nothing else held), one body may exceed the bound: the body-size cap still applies.
+          if (held > bytes && held + n > maxQueuedBytes) return false;
+          bytes += n;
+          receivingBytes += n;
+          metrics.queuedBytes(inFlightBytes + receivingBytes);
+          return true;
+        },
+        release() {
+          if (released) return;
+          released = true;
+          receivingBytes -= bytes;
+          bytes = 0;
+          metrics.queuedBytes(inFlightBytes + receivingBytes);
+        },
+      };
+    },
+
+    decode(task, reservation) {
+      // The received bytes become the queued body: the reservation is given back first, so the
+      // body is checked (and counted) once, after decompression.
+      reservation?.release();
       const bytes = task.body.byteLength;
       const refusal = refuseReason(bytes);
       if (refusal) return Promise.reject(refusal);
       inFlight++;
       inFlightBytes += bytes;
       metrics.queueDepth(Math.max(0, inFlight - threads));
-      metrics.queuedBytes(inFlightBytes);
+      metrics.queuedBytes(inFlightBytes + receivingBytes);
       const body = ownedBytes(task.body);
       const run = piscina!.run(
         { body, encoding: task.encoding },
@@ -173,6 +225,8 @@ export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
     wouldRefuse(bytes = 0) {
       return refuseReason(bytes) !== undefined;
     },
+
+    receivingBytes: () => receivingBytes,
 
     stats() {
       return { threads, inFlight, inFlightBytes };

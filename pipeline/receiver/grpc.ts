@@ -1,7 +1,14 @@
 // Owns the OTLP/gRPC receiver: TraceService/Export on @grpc/grpc-js with a hand-made service
 // definition whose deserializer is the identity (the raw request bytes go to a worker; nothing
 // is parsed on the main thread), gzip handled by grpc-js with the receive limit applied after
-// decompression, and the one mapping of error classes to gRPC status codes (`toServiceError`).
+// decompression, and the one mapping of error classes to gRPC status codes (`toServiceError`,
+// from STATUS_TABLE).
+//
+// Against hostile senders (see guardStreams): bytes of a request stream count against the queue's
+// byte bound as they arrive (refused with UNAVAILABLE + RetryInfo when it is reached), every
+// stream has a server-side deadline for its whole request and for pauses within it, connections
+// are capped, and grpc-js's own answers to broken input are mapped to the OTLP codes (a truncated
+// message or corrupt gzip is INVALID_ARGUMENT, not UNIMPLEMENTED or INTERNAL).
 
 import { Metadata, Server, ServerCredentials, status } from '@grpc/grpc-js';
 import type {
@@ -11,6 +18,8 @@ import type {
   UntypedServiceImplementation,
   sendUnaryData,
 } from '@grpc/grpc-js';
+import { constants as h2constants } from 'node:http2';
+import type { IncomingHttpHeaders, ServerHttp2Stream } from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import type { Clock } from '../../kernel/clock.ts';
 import { systemClock } from '../../kernel/clock.ts';
@@ -22,7 +31,14 @@ import type { IngestMetrics } from '../ingest-metrics.ts';
 import { noopIngestMetrics } from '../ingest-metrics.ts';
 import { encodeExportResponse, encodeRetryStatus } from './responses.ts';
 import type { ExportHandler, ReceiverLimits } from './types.ts';
-import { DEFAULT_MAX_BODY_BYTES, normalizePeer, refusalReasonOf } from './types.ts';
+import {
+  DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_CONNECTIONS,
+  normalizePeer,
+  STATUS_TABLE,
+} from './types.ts';
 
 export interface OtlpGrpcReceiverOptions extends ReceiverLimits {
   handler: ExportHandler;
@@ -75,6 +91,39 @@ export interface OtlpGrpcReceiver extends Component {
   port(): number;
 }
 
+/** The HTTP/2 servers under a grpc-js Server (a private field, hence the defensive access). */
+function http2ServersOf(server: Server): unknown[] {
+  const servers = (server as unknown as { http2Servers?: Map<unknown, unknown> }).http2Servers;
+  return servers instanceof Map ? [...servers.keys()] : [];
+}
+
+/**
+ * grpc-js answers some broken requests with codes OTLP exporters read wrongly: a request that
+ * ends inside its message frame gets UNIMPLEMENTED ("no request message"), a corrupt gzip
+ * INTERNAL. Rewritten on the way out to what they are, bad input.
+ */
+function mappedStatus(code: number, message: string): number {
+  if (code === status.UNIMPLEMENTED && message.startsWith('Received no request message'))
+    return status.INVALID_ARGUMENT;
+  if (code === status.INTERNAL && message.startsWith('Failed to decompress')) return status.INVALID_ARGUMENT;
+  if (code === status.INTERNAL && message.startsWith('Error deserializing')) return status.INVALID_ARGUMENT;
+  return code;
+}
+
+function rewriteStatus(headers: Record<string, unknown>): void {
+  const code = headers['grpc-status'];
+  if (code === undefined) return;
+  const raw = headers['grpc-message'];
+  let message = '';
+  try {
+    message = typeof raw === 'string' ? decodeURI(raw) : '';
+  } catch {
+    message = '';
+  }
+  const mapped = mappedStatus(Number(code), message);
+  if (mapped !== Number(code)) headers['grpc-status'] = String(mapped);
+}
+
 const identity = (b: Buffer): Buffer => b;
 
 /** TraceService with raw bytes in and out: no protobuf library on the main thread. */
@@ -104,33 +153,116 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
   let stopping = false;
   let stopped = false;
 
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  /** Streams whose request is still arriving: answered at once on shutdown. */
+  const receiving = new Set<(code: number, message: string, retry: boolean) => void>();
+
+  /** google.rpc.Status with RetryInfo as grpc-status-details-bin. */
+  const retryMetadata = (code: number, message: string, seconds: number): Metadata => {
+    const metadata = new Metadata();
+    metadata.set('grpc-status-details-bin', Buffer.from(encodeRetryStatus(code, message, seconds)));
+    return metadata;
+  };
+
   /** The one place where an error becomes a gRPC status. */
   const toServiceError = (err: unknown, started: number): Partial<ServiceError> => {
     const errorClass = classify(err);
-    const reason = refusalReasonOf(errorClass);
-    metrics.requestRefused(transport, reason);
-    metrics.requestDuration((performance.now() - started) / 1000, transport, reason);
+    const row = STATUS_TABLE[errorClass];
+    metrics.requestRefused(transport, row.reason);
+    metrics.requestDuration((performance.now() - started) / 1000, transport, row.reason);
     const message = publicMessage(err);
-    switch (errorClass) {
-      case 'invalid':
-        return { code: status.INVALID_ARGUMENT, details: message };
-      case 'too-large':
-        // RESOURCE_EXHAUSTED without RetryInfo: the client must not retry the same batch.
-        return { code: status.RESOURCE_EXHAUSTED, details: message };
-      case 'retryable':
-      case 'shutting-down': {
-        const seconds = (err as GenOpsError).retryAfterSeconds ?? retryAfter;
-        const metadata = new Metadata();
-        metadata.set(
-          'grpc-status-details-bin',
-          Buffer.from(encodeRetryStatus(status.UNAVAILABLE, message, seconds)),
-        );
-        return { code: status.UNAVAILABLE, details: message, metadata };
+    if (errorClass === 'internal') logger.error('OTLP/gRPC request failed', { err });
+    if (!row.retry) return { code: row.grpc, details: message };
+    const seconds = (err as GenOpsError).retryAfterSeconds ?? retryAfter;
+    return { code: row.grpc, details: message, metadata: retryMetadata(row.grpc, message, seconds) };
+  };
+
+  /**
+   * Watches every HTTP/2 stream beside grpc-js (which attached its own listeners first, so ours
+   * see the same frames without changing flow): reserves the bytes against the queue bound,
+   * enforces the stream deadlines, and rewrites grpc-js's status for broken input. A refusal is a
+   * trailers-only response; the rest of the request is then read and dropped (not reset), so the
+   * client reads the status instead of a reset stream.
+   */
+  const guardStream = (stream: ServerHttp2Stream, _headers: IncomingHttpHeaders): void => {
+    const reservation = handler.reserve?.();
+    const started = performance.now();
+    let finished = false;
+    const originalRespond = stream.respond.bind(stream);
+    stream.respond = ((headers?: Record<string, unknown>, opts?: unknown) => {
+      if (headers) rewriteStatus(headers);
+      return originalRespond(headers as never, opts as never);
+    }) as typeof stream.respond;
+    const originalTrailers = stream.sendTrailers.bind(stream);
+    stream.sendTrailers = ((headers: Record<string, unknown>) => {
+      rewriteStatus(headers);
+      return originalTrailers(headers as never);
+    }) as typeof stream.sendTrailers;
+
+    const refuse = (code: number, message: string, retry: boolean): void => {
+      if (finished) return;
+      done();
+      const row = retry ? STATUS_TABLE['retryable'] : STATUS_TABLE['timeout'];
+      metrics.requestRefused(transport, code === status.UNAVAILABLE && !retry ? 'shutting-down' : row.reason);
+      metrics.requestDuration((performance.now() - started) / 1000, transport, row.reason);
+      if (!stream.headersSent && !stream.destroyed) {
+        const trailers: Record<string, string> = {
+          ':status': '200',
+          'content-type': 'application/grpc+proto',
+          'grpc-status': String(code),
+          'grpc-message': encodeURI(message),
+        };
+        if (retry)
+          trailers['grpc-status-details-bin'] = Buffer.from(
+            encodeRetryStatus(code, message, retryAfter),
+          ).toString('base64');
+        try {
+          originalRespond(trailers, { endStream: true });
+        } catch {
+          // The stream closed meanwhile: nothing to answer.
+        }
       }
-      case 'internal':
-        logger.error('OTLP/gRPC request failed', { err });
-        return { code: status.INTERNAL, details: message };
+      // Drain what the client still sends (bounded by the deadline), then close without error.
+      stream.resume();
+      const closer = setTimeout(() => {
+        if (!stream.destroyed) stream.close(h2constants.NGHTTP2_NO_ERROR);
+      }, 1_000);
+      closer.unref();
+    };
+    const whole = setTimeout(
+      () => refuse(status.DEADLINE_EXCEEDED, `request not received within ${bodyTimeoutMs} ms`, false),
+      bodyTimeoutMs,
+    );
+    const idle = setTimeout(
+      () => refuse(status.DEADLINE_EXCEEDED, `no request data for ${idleTimeoutMs} ms`, false),
+      idleTimeoutMs,
+    );
+    const abortOnShutdown = (code: number, message: string, retry: boolean): void =>
+      refuse(code, message, retry);
+    receiving.add(abortOnShutdown);
+    function done(): void {
+      finished = true;
+      clearTimeout(whole);
+      clearTimeout(idle);
+      receiving.delete(abortOnShutdown);
+      stream.off('data', onData);
+      reservation?.release();
     }
+    const onData = (chunk: Buffer): void => {
+      idle.refresh();
+      if (reservation && !reservation.take(chunk.byteLength))
+        refuse(status.UNAVAILABLE, 'the ingest queue is full, retry later', true);
+    };
+    stream.on('data', onData);
+    // Whole request received (the pool accounts the message from here) or stream gone.
+    stream.once('end', () => {
+      if (!finished) done();
+    });
+    stream.once('close', () => {
+      if (!finished) done();
+    });
   };
 
   const exportHandler = (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>): void => {
@@ -182,6 +314,9 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
         'grpc.max_send_message_length': 4 * 1024 * 1024,
         // Collectors keep long-lived connections; let them ping.
         'grpc.keepalive_permit_without_calls': 1,
+        // Each stream may buffer a whole message: bound them per connection (connections are
+        // bounded too, and all bytes in flight by the queue's byte bound).
+        'grpc.max_concurrent_streams': 32,
       });
       const impl: UntypedServiceImplementation = { Export: exportHandler };
       s.addService(traceServiceDefinition, impl);
@@ -196,6 +331,17 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
       });
       server = s;
       widenFlowControl(s, options.flowControlWindowBytes ?? DEFAULT_WINDOW_BYTES, logger);
+      const h2servers = http2ServersOf(s);
+      if (h2servers.length === 0) logger.warn('cannot guard gRPC streams (grpc-js internals changed)');
+      for (const h2 of h2servers) {
+        const h = h2 as {
+          maxConnections?: number;
+          on?: (event: string, listener: (...args: never[]) => void) => void;
+        };
+        h.maxConnections = maxConnections;
+        h.on?.('drop', () => metrics.requestRefused(transport, 'connection-limit'));
+        h.on?.('stream', guardStream as (...args: never[]) => void);
+      }
       logger.info('OTLP/gRPC receiver listening', { port: boundPort, maxReceiveMessageBytes: maxBody });
     },
 
@@ -205,6 +351,9 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
       stopping = true;
       const s = server;
       if (!s) return;
+      // Streams still sending their request were never accepted: answer UNAVAILABLE now, so a
+      // stuck client does not hold the drain until the deadline.
+      for (const abort of [...receiving]) abort(status.UNAVAILABLE, 'the receiver is stopping', true);
       const waitMs = Math.max(0, (deadlineMs ?? Date.now() + 10_000) - Date.now());
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {

@@ -1,6 +1,13 @@
 // Owns the OTLP/HTTP receiver: POST /v1/traces on node:http, protobuf or JSON, identity, gzip
 // or deflate bodies with a cap on the decompressed size (a gzip bomb stops at the cap), and the
-// mapping of error classes to HTTP statuses in exactly one place (`fail`).
+// mapping of error classes to HTTP statuses in exactly one place (`fail`, from STATUS_TABLE).
+//
+// Against hostile senders: bytes of a body count against the queue's byte bound while they
+// arrive (a reservation from the pool, taken per chunk or for the whole Content-Length up front),
+// so many slow large bodies are refused early with 429 + Retry-After instead of growing memory;
+// connections are capped; headers, whole bodies and pauses within a body have deadlines (408);
+// and at shutdown, requests still sending their body are answered 503 at once, so a stuck client
+// never holds the drain.
 
 import { createServer } from 'node:http';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
@@ -17,8 +24,17 @@ import type { IngestMetrics, RefusalReason, Transport } from '../ingest-metrics.
 import { noopIngestMetrics } from '../ingest-metrics.ts';
 import { encodeExportResponse, encodeStatus } from './responses.ts';
 import type { WireEncoding } from './responses.ts';
+import type { ByteReservation } from '../pool/pool.ts';
 import type { ExportHandler, ReceiverLimits } from './types.ts';
-import { DEFAULT_MAX_BODY_BYTES, httpStatusOf, normalizePeer, refusalReasonOf } from './types.ts';
+import {
+  DEFAULT_BODY_TIMEOUT_MS,
+  DEFAULT_HEADERS_TIMEOUT_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_MAX_CONNECTIONS,
+  normalizePeer,
+  STATUS_TABLE,
+} from './types.ts';
 
 export interface OtlpHttpReceiverOptions extends ReceiverLimits {
   handler: ExportHandler;
@@ -37,17 +53,6 @@ export interface OtlpHttpReceiver extends Component {
 }
 
 const TRACES_PATH = '/v1/traces';
-// google.rpc.Code values used in error bodies.
-const RPC_CODE: Record<number, number> = {
-  400: 3,
-  404: 5,
-  405: 12,
-  413: 8,
-  415: 3,
-  429: 8,
-  500: 13,
-  503: 14,
-};
 
 type Decompress = (buf: Uint8Array, max: number) => Promise<Uint8Array>;
 
@@ -96,6 +101,12 @@ export function createOtlpHttpReceiver(options: OtlpHttpReceiverOptions): OtlpHt
   const clock = options.clock ?? systemClock;
   const logger = options.logger ?? silentLogger;
   const metrics = options.metrics ?? noopIngestMetrics;
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  const headersTimeoutMs = options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS;
+  const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
+  const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
+  /** Requests whose body is still arriving: answered 503 at once on shutdown. */
+  const receiving = new Set<(err: GenOpsError) => void>();
   let server: Server | undefined;
   let boundPort = 0;
   let stopping = false;
@@ -130,18 +141,19 @@ export function createOtlpHttpReceiver(options: OtlpHttpReceiverOptions): OtlpHt
     closeConnection = false,
   ): void => {
     const errorClass = classify(err);
-    const status = reasonOverride === 'unsupported-media-type' ? 415 : httpStatusOf(errorClass);
-    const reason = reasonOverride ?? refusalReasonOf(errorClass);
+    const row = STATUS_TABLE[errorClass];
+    const status = reasonOverride === 'unsupported-media-type' ? 415 : row.http;
+    const reason = reasonOverride ?? row.reason;
     if (errorClass === 'internal') logger.error('OTLP/HTTP request failed', { err });
     const headers: Record<string, string> = {};
-    if (status === 429 || status === 503) {
+    if (row.retry) {
       const seconds = (err as GenOpsError).retryAfterSeconds ?? retryAfter;
       headers['Retry-After'] = String(Math.max(1, Math.ceil(seconds)));
     }
     if (closeConnection) headers['Connection'] = 'close';
     metrics.requestRefused(transport, reason);
     metrics.requestDuration((performance.now() - started) / 1000, transport, reason);
-    reply(res, status, encoding, encodeStatus(encoding, RPC_CODE[status] ?? 2, publicMessage(err)), headers);
+    reply(res, status, encoding, encodeStatus(encoding, row.grpc, publicMessage(err)), headers);
   };
 
   const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
@@ -232,12 +244,35 @@ export function createOtlpHttpReceiver(options: OtlpHttpReceiverOptions): OtlpHt
       return;
     }
 
+    const queueFull = (): GenOpsError =>
+      new GenOpsError('retryable', 'queue-full', 'the ingest queue is full, retry later', {
+        retryAfterSeconds: retryAfter,
+      });
+    const reservation = handler.reserve?.();
+    const knownLength = declared !== undefined && Number.isInteger(declared) && declared >= 0;
+    // With a Content-Length the whole body is allocated up front: reserve it all before that.
+    if (reservation && knownLength && !reservation.take(declared)) {
+      reservation.release();
+      fail(res, encoding, transport, started, queueFull(), undefined, true);
+      return;
+    }
+
     inFlight++;
     res.once('close', () => {
+      reservation?.release();
       inFlight--;
       if (inFlight === 0 && onIdle) onIdle();
     });
-    readBody(req, declared, maxBody)
+    const read = readBody(req, knownLength ? declared : undefined, {
+      max: maxBody,
+      reservation: knownLength ? undefined : reservation,
+      queueFull,
+      bodyTimeoutMs,
+      idleTimeoutMs,
+    });
+    receiving.add(read.abort);
+    read.body
+      .finally(() => receiving.delete(read.abort))
       .then(async (wire) => {
         let body = wire;
         if (decompress) {
@@ -261,6 +296,7 @@ export function createOtlpHttpReceiver(options: OtlpHttpReceiverOptions): OtlpHt
           peer: normalizePeer(req.socket.remoteAddress),
           receivedAt,
           receivedMono: started,
+          ...(reservation ? { reservation } : {}),
         });
         metrics.requestDuration(
           (performance.now() - started) / 1000,
@@ -275,9 +311,12 @@ export function createOtlpHttpReceiver(options: OtlpHttpReceiverOptions): OtlpHt
         );
       })
       .catch((err: unknown) => {
+        reservation?.release();
         if (res.headersSent || res.destroyed) return;
-        const tooLarge = classify(err) === 'too-large';
-        fail(res, encoding, transport, started, err, undefined, tooLarge);
+        const errorClass = classify(err);
+        // The rest of a refused body is not read: the connection cannot be reused.
+        const close = errorClass !== 'invalid' && errorClass !== 'internal';
+        fail(res, encoding, transport, started, err, undefined, close || read.unread());
       });
   };
 
@@ -285,11 +324,30 @@ export function createOtlpHttpReceiver(options: OtlpHttpReceiverOptions): OtlpHt
     async start() {
       if (server) return;
       const s = createServer(
-        { keepAliveTimeout: 65_000, requestTimeout: 60_000, headersTimeout: 20_000 },
+        {
+          keepAliveTimeout: 65_000,
+          headersTimeout: headersTimeoutMs,
+          // Node checks these deadlines on an interval (30 s by default, so a slow body lived
+          // about 90 s); the body deadlines of readBody answer first, this is the backstop.
+          requestTimeout: bodyTimeoutMs + headersTimeoutMs + 5_000,
+          connectionsCheckingInterval: Math.min(1_000, headersTimeoutMs),
+        },
         onRequest,
       );
-      s.on('clientError', (err, socket) => {
-        if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      s.maxConnections = maxConnections;
+      s.on('drop', () => {
+        metrics.requestRefused('otlp-http-protobuf', 'connection-limit');
+      });
+      s.on('clientError', (err: NodeJS.ErrnoException, socket) => {
+        // Header timeout: 408 as HTTP says (the client may retry), anything else is malformed.
+        const timedOut = err.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+        if (timedOut) metrics.requestRefused('otlp-http-protobuf', 'timeout');
+        if (socket.writable)
+          socket.end(
+            timedOut
+              ? 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n'
+              : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n',
+          );
         else socket.destroy(err);
       });
       await new Promise<void>((resolve, reject) => {
@@ -313,6 +371,14 @@ export function createOtlpHttpReceiver(options: OtlpHttpReceiverOptions): OtlpHt
       // Drain first: while requests in flight finish, the socket stays open and new requests get
       // 503 + Retry-After + Connection: close (clients retry, e.g. on another replica). Then close.
       s.closeIdleConnections();
+      // Requests still sending their body were never accepted: answer them now (503, retry
+      // elsewhere) rather than wait the drain deadline for a client that may never finish.
+      for (const abort of [...receiving])
+        abort(
+          new GenOpsError('shutting-down', 'stopping', 'the receiver is stopping', {
+            retryAfterSeconds: retryAfter,
+          }),
+        );
       const deadline = deadlineMs ?? Date.now() + 10_000;
       if (inFlight > 0) {
         await new Promise<void>((resolve) => {
@@ -333,20 +399,52 @@ export function createOtlpHttpReceiver(options: OtlpHttpReceiverOptions): OtlpHt
   };
 }
 
+interface ReadBodyOptions {
+  readonly max: number;
+  /** Grown chunk by chunk when the length is not known up front. */
+  readonly reservation: ByteReservation | undefined;
+  readonly queueFull: () => GenOpsError;
+  readonly bodyTimeoutMs: number;
+  readonly idleTimeoutMs: number;
+}
+
+interface BodyRead {
+  readonly body: Promise<Uint8Array>;
+  /** Stops reading with this error (shutdown). */
+  readonly abort: (err: GenOpsError) => void;
+  /** Whether the body was left (partly) unread, so the connection must close. */
+  readonly unread: () => boolean;
+}
+
 /**
  * Reads the whole body into one Uint8Array that owns its ArrayBuffer (so it can be transferred
- * to a worker). With a Content-Length the buffer is allocated once and chunks copied in.
+ * to a worker). With a Content-Length the buffer is allocated once and chunks copied in. Two
+ * deadlines: the whole body, and the longest pause between chunks (a slow-loris body).
  */
-function readBody(req: IncomingMessage, declared: number | undefined, max: number): Promise<Uint8Array> {
-  return new Promise((resolve, reject) => {
+function readBody(req: IncomingMessage, declared: number | undefined, options: ReadBodyOptions): BodyRead {
+  const { max, reservation } = options;
+  let done = false;
+  let ended = false;
+  let abort: (err: GenOpsError) => void = () => undefined;
+  const body = new Promise<Uint8Array>((resolve, reject) => {
     let received = 0;
-    let done = false;
-    const known = declared !== undefined && Number.isInteger(declared) && declared >= 0;
-    const target = known ? new Uint8Array(declared) : undefined;
+    const target = declared !== undefined ? new Uint8Array(declared) : undefined;
     const chunks: Buffer[] = [];
+    const timeout = (what: string): GenOpsError =>
+      new GenOpsError('timeout', 'body-timeout', `request body not received in time (${what})`);
+    const whole = setTimeout(
+      () => finish(timeout(`${options.bodyTimeoutMs} ms for the body`)),
+      options.bodyTimeoutMs,
+    );
+    const idle = setTimeout(
+      () => finish(timeout(`${options.idleTimeoutMs} ms without data`)),
+      options.idleTimeoutMs,
+    );
     const finish = (err?: GenOpsError): void => {
       if (done) return;
       done = true;
+      clearTimeout(whole);
+      clearTimeout(idle);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
@@ -369,6 +467,7 @@ function readBody(req: IncomingMessage, declared: number | undefined, max: numbe
       }
       resolve(all);
     };
+    abort = finish;
     const onData = (chunk: Buffer): void => {
       const next = received + chunk.byteLength;
       if (next > max || (target && next > target.byteLength)) {
@@ -379,11 +478,17 @@ function readBody(req: IncomingMessage, declared: number | undefined, max: numbe
         );
         return;
       }
+      if (reservation && !reservation.take(chunk.byteLength)) {
+        finish(options.queueFull());
+        return;
+      }
+      idle.refresh();
       if (target) target.set(chunk, received);
       else chunks.push(chunk);
       received = next;
     };
     const onEnd = (): void => {
+      ended = true;
       if (target && received !== target.byteLength) {
         finish(new GenOpsError('invalid', 'length-mismatch', 'body shorter than its Content-Length'));
         return;
@@ -398,4 +503,5 @@ function readBody(req: IncomingMessage, declared: number | undefined, max: numbe
     req.on('error', onError);
     req.on('aborted', onAborted);
   });
+  return { body, abort: (err) => abort(err), unread: () => !ended };
 }

@@ -4,6 +4,7 @@
 import type { ErrorClass } from '../../kernel/errors.ts';
 import type { Transport, RefusalReason } from '../ingest-metrics.ts';
 import type { DecodeTask } from '../partial.ts';
+import type { ByteReservation } from '../pool/pool.ts';
 
 export interface ExportRequest extends DecodeTask {
   readonly transport: Transport;
@@ -13,6 +14,8 @@ export interface ExportRequest extends DecodeTask {
   readonly receivedAt: number;
   /** Receipt time from performance.now(): for receipt -> visible latency. */
   readonly receivedMono: number;
+  /** The bytes reserved while the body arrived; the handler releases it (ExportHandler.reserve). */
+  readonly reservation?: ByteReservation;
 }
 
 export interface ExportOutcome {
@@ -27,6 +30,8 @@ export interface ExportHandler {
   handle(request: ExportRequest): Promise<ExportOutcome>;
   /** True when a request of `bytes` would be refused now, so the body need not be read. */
   wouldRefuse?(bytes: number): boolean;
+  /** A reservation that counts a body being received against the queue's byte bound. */
+  reserve?(): ByteReservation;
 }
 
 export interface ReceiverLimits {
@@ -34,38 +39,61 @@ export interface ReceiverLimits {
   maxBodyBytes?: number;
   /** Seconds clients are told to wait when refused for backpressure; default 1. */
   retryAfterSeconds?: number;
+  /** Open connections per receiver; more are refused at accept. Default 256. */
+  maxConnections?: number;
+  /** Time from connection (or the previous request) to the end of the request headers; default 10 s. */
+  headersTimeoutMs?: number;
+  /** Time to receive a whole body (gRPC: a whole request stream); default 30 s. */
+  bodyTimeoutMs?: number;
+  /** Longest pause between two chunks of one body; default 10 s. */
+  idleTimeoutMs?: number;
 }
 
 export const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_MAX_CONNECTIONS = 256;
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000;
+export const DEFAULT_BODY_TIMEOUT_MS = 30_000;
+export const DEFAULT_IDLE_TIMEOUT_MS = 10_000;
+
+/** One row of the status table: what each transport answers for an error class. */
+export interface StatusMapping {
+  /** HTTP status of the OTLP/HTTP answer. */
+  readonly http: number;
+  /** gRPC status code; also the google.rpc.Code of the HTTP error body (same numbering). */
+  readonly grpc: number;
+  /** Whether the answer carries Retry-After (HTTP) and RetryInfo (gRPC, and the HTTP body). */
+  readonly retry: boolean;
+  readonly reason: RefusalReason;
+}
+
+// gRPC codes by number (google.rpc.Code): the table below must not depend on grpc-js.
+const INVALID_ARGUMENT = 3;
+const DEADLINE_EXCEEDED = 4;
+const RESOURCE_EXHAUSTED = 8;
+const INTERNAL = 13;
+const UNAVAILABLE = 14;
+
+/**
+ * The one mapping of error classes to answers, from which both receivers derive their status
+ * (the OTel Collector's receiver does the same from gRPC codes): a full queue is gRPC UNAVAILABLE
+ * with RetryInfo and HTTP 429 with Retry-After, a stopping receiver UNAVAILABLE and 503, an
+ * oversized body RESOURCE_EXHAUSTED without RetryInfo (the same batch must not be retried) and 413.
+ */
+export const STATUS_TABLE: Readonly<Record<ErrorClass, StatusMapping>> = {
+  invalid: { http: 400, grpc: INVALID_ARGUMENT, retry: false, reason: 'invalid' },
+  'too-large': { http: 413, grpc: RESOURCE_EXHAUSTED, retry: false, reason: 'too-large' },
+  retryable: { http: 429, grpc: UNAVAILABLE, retry: true, reason: 'queue-full' },
+  'shutting-down': { http: 503, grpc: UNAVAILABLE, retry: true, reason: 'shutting-down' },
+  timeout: { http: 408, grpc: DEADLINE_EXCEEDED, retry: false, reason: 'timeout' },
+  internal: { http: 500, grpc: INTERNAL, retry: false, reason: 'internal' },
+};
 
 export function httpStatusOf(errorClass: ErrorClass): number {
-  switch (errorClass) {
-    case 'invalid':
-      return 400;
-    case 'too-large':
-      return 413;
-    case 'retryable':
-      return 429;
-    case 'shutting-down':
-      return 503;
-    case 'internal':
-      return 500;
-  }
+  return STATUS_TABLE[errorClass].http;
 }
 
 export function refusalReasonOf(errorClass: ErrorClass): RefusalReason {
-  switch (errorClass) {
-    case 'invalid':
-      return 'invalid';
-    case 'too-large':
-      return 'too-large';
-    case 'retryable':
-      return 'queue-full';
-    case 'shutting-down':
-      return 'shutting-down';
-    case 'internal':
-      return 'internal';
-  }
+  return STATUS_TABLE[errorClass].reason;
 }
 
 /**
