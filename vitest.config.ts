@@ -11,6 +11,8 @@ export default defineConfig({
           include: [
             '{cmd,kernel,crds,pipeline,enforcer,webhook,observability,bench}/**/*.test.ts',
             'test/unit/**/*.test.ts',
+            // Hostile-input suite (issue 13): fuzzing, bombs, slow and flooding clients on loopback.
+            'test/hostile/**/*.test.ts',
           ],
           testTimeout: 20_000,
         },

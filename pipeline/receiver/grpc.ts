@@ -102,11 +102,14 @@ function http2ServersOf(server: Server): unknown[] {
  * ends inside its message frame gets UNIMPLEMENTED ("no request message"), a corrupt gzip
  * INTERNAL. Rewritten on the way out to what they are, bad input.
  */
+const UNIMPLEMENTED: number = status.UNIMPLEMENTED;
+const INTERNAL: number = status.INTERNAL;
+const INVALID_ARGUMENT: number = status.INVALID_ARGUMENT;
+
 function mappedStatus(code: number, message: string): number {
-  if (code === status.UNIMPLEMENTED && message.startsWith('Received no request message'))
-    return status.INVALID_ARGUMENT;
-  if (code === status.INTERNAL && message.startsWith('Failed to decompress')) return status.INVALID_ARGUMENT;
-  if (code === status.INTERNAL && message.startsWith('Error deserializing')) return status.INVALID_ARGUMENT;
+  if (code === UNIMPLEMENTED && message.startsWith('Received no request message')) return INVALID_ARGUMENT;
+  if (code === INTERNAL && message.startsWith('Failed to decompress')) return INVALID_ARGUMENT;
+  if (code === INTERNAL && message.startsWith('Error deserializing')) return INVALID_ARGUMENT;
   return code;
 }
 
@@ -114,7 +117,7 @@ function rewriteStatus(headers: Record<string, unknown>): void {
   const code = headers['grpc-status'];
   if (code === undefined) return;
   const raw = headers['grpc-message'];
-  let message = '';
+  let message: string;
   try {
     message = typeof raw === 'string' ? decodeURI(raw) : '';
   } catch {
@@ -125,6 +128,9 @@ function rewriteStatus(headers: Record<string, unknown>): void {
 }
 
 const identity = (b: Buffer): Buffer => b;
+
+/** Why a stream is answered before its request was read. */
+type StreamRefusal = 'retryable' | 'shutting-down' | 'timeout';
 
 /** TraceService with raw bytes in and out: no protobuf library on the main thread. */
 export const traceServiceDefinition: ServiceDefinition = {
@@ -157,7 +163,7 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
   const bodyTimeoutMs = options.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS;
   const idleTimeoutMs = options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS;
   /** Streams whose request is still arriving: answered at once on shutdown. */
-  const receiving = new Set<(code: number, message: string, retry: boolean) => void>();
+  const receiving = new Set<(errorClass: StreamRefusal, message: string) => void>();
 
   /** google.rpc.Status with RetryInfo as grpc-status-details-bin. */
   const retryMetadata = (code: number, message: string, seconds: number): Metadata => {
@@ -199,13 +205,15 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
     stream.sendTrailers = ((headers: Record<string, unknown>) => {
       rewriteStatus(headers);
       return originalTrailers(headers as never);
-    }) as typeof stream.sendTrailers;
+    });
 
-    const refuse = (code: number, message: string, retry: boolean): void => {
+    const refuse = (errorClass: StreamRefusal, message: string): void => {
       if (finished) return;
       done();
-      const row = retry ? STATUS_TABLE['retryable'] : STATUS_TABLE['timeout'];
-      metrics.requestRefused(transport, code === status.UNAVAILABLE && !retry ? 'shutting-down' : row.reason);
+      const row = STATUS_TABLE[errorClass];
+      const code = row.grpc;
+      const retry = row.retry;
+      metrics.requestRefused(transport, row.reason);
       metrics.requestDuration((performance.now() - started) / 1000, transport, row.reason);
       if (!stream.headersSent && !stream.destroyed) {
         const trailers: Record<string, string> = {
@@ -232,15 +240,14 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
       closer.unref();
     };
     const whole = setTimeout(
-      () => refuse(status.DEADLINE_EXCEEDED, `request not received within ${bodyTimeoutMs} ms`, false),
+      () => refuse('timeout', `request not received within ${bodyTimeoutMs} ms`),
       bodyTimeoutMs,
     );
     const idle = setTimeout(
-      () => refuse(status.DEADLINE_EXCEEDED, `no request data for ${idleTimeoutMs} ms`, false),
+      () => refuse('timeout', `no request data for ${idleTimeoutMs} ms`),
       idleTimeoutMs,
     );
-    const abortOnShutdown = (code: number, message: string, retry: boolean): void =>
-      refuse(code, message, retry);
+    const abortOnShutdown = (errorClass: StreamRefusal, message: string): void => refuse(errorClass, message);
     receiving.add(abortOnShutdown);
     function done(): void {
       finished = true;
@@ -253,7 +260,7 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
     const onData = (chunk: Buffer): void => {
       idle.refresh();
       if (reservation && !reservation.take(chunk.byteLength))
-        refuse(status.UNAVAILABLE, 'the ingest queue is full, retry later', true);
+        refuse('retryable', 'the ingest queue is full, retry later');
     };
     stream.on('data', onData);
     // Whole request received (the pool accounts the message from here) or stream gone.
@@ -340,7 +347,7 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
         };
         h.maxConnections = maxConnections;
         h.on?.('drop', () => metrics.requestRefused(transport, 'connection-limit'));
-        h.on?.('stream', guardStream as (...args: never[]) => void);
+        h.on?.('stream', guardStream);
       }
       logger.info('OTLP/gRPC receiver listening', { port: boundPort, maxReceiveMessageBytes: maxBody });
     },
@@ -353,7 +360,7 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
       if (!s) return;
       // Streams still sending their request were never accepted: answer UNAVAILABLE now, so a
       // stuck client does not hold the drain until the deadline.
-      for (const abort of [...receiving]) abort(status.UNAVAILABLE, 'the receiver is stopping', true);
+      for (const abort of [...receiving]) abort('shutting-down', 'the receiver is stopping');
       const waitMs = Math.max(0, (deadlineMs ?? Date.now() + 10_000) - Date.now());
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
