@@ -94,16 +94,16 @@ describe('genops validate', () => {
     );
   });
 
-  it('prints one line per problem with file, document, resource, path and message; exit 1', async () => {
+  it('prints one line per problem with file, line, resource, path and message; exit 1', async () => {
     const r = await run(dir);
     expect(r.code).toBe(1);
     const lines = r.stdout.trimEnd().split('\n');
     expect(lines).toEqual([
-      `${join(dir, 'broken.yaml')}:1: YAML: ${lines[0]!.split(': YAML: ')[1]}`,
-      `${join(dir, 'mixed.yaml')}:2 AIBudget/bad-budget: spec.allocation.amount: must be at least 0 (got -5)`,
-      `${join(dir, 'mixed.yaml')}:2 AIBudget/bad-budget: spec.allocation.period: must be one of "daily", "weekly", "monthly", "quarterly", "yearly" (got "hourly")`,
-      `${join(dir, 'nested', 'deeper', 'policy.yml')}:1 AIPolicy/unsafe: spec.contentSafety.minimumSafetyScore: must be at most 1 (got 2)`,
-      `${join(dir, 'nested', 'deeper', 'policy.yml')}:1 AIPolicy/unsafe: spec.contentSafety.enforcement: must be one of "warn", "throttle", "block" (got "deny")`,
+      `${join(dir, 'broken.yaml')}:4: YAML: ${lines[0]!.split(': YAML: ')[1]}`,
+      `${join(dir, 'mixed.yaml')}:12 AIBudget/bad-budget: spec.allocation.amount: must be at least 0 (got -5)`,
+      `${join(dir, 'mixed.yaml')}:13 AIBudget/bad-budget: spec.allocation.period: must be one of "daily", "weekly", "monthly", "quarterly", "yearly" (got "hourly")`,
+      `${join(dir, 'nested', 'deeper', 'policy.yml')}:7 AIPolicy/unsafe: spec.contentSafety.minimumSafetyScore: must be at most 1 (got 2)`,
+      `${join(dir, 'nested', 'deeper', 'policy.yml')}:8 AIPolicy/unsafe: spec.contentSafety.enforcement: must be one of "warn", "throttle", "block" (got "deny")`,
     ]);
     expect(lines[0]).toMatch(/YAML: .+/);
     // The ConfigMap is skipped, the good policy counted; notes.txt is not YAML by name.
