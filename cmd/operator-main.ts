@@ -5,6 +5,8 @@
 // the intake first: not ready -> webhook and receivers stop -> pool drains -> usage record flushed ->
 // enforcer drains -> lease released. Signals are handled by the caller (cmd/commands/operator.ts).
 
+import type { IngestLimitFlags } from './ingest-limits.ts';
+import { ingestLimitOptions } from './ingest-limits.ts';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Clock } from '../kernel/clock.ts';
@@ -71,6 +73,8 @@ export interface OperatorOptions {
   readonly usageWriteIntervalMs?: number;
   /** Decode worker threads (default: one per core). */
   readonly workers?: number;
+  /** Body, queue, worker heap and connection limits (cmd/ingest-limits.ts), as for `genops local`. */
+  readonly limits?: IngestLimitFlags;
   /** Addresses/CIDRs of trusted OpenTelemetry Collectors (their resource attributes are believed). */
   readonly trustedPeers?: readonly string[];
   /** Kinds scaled through /scale besides Deployment and StatefulSet (e.g. Argo Rollouts). */
@@ -147,7 +151,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     http: { host: options.host, port: options.otlpHttpPort },
     windows: { timeZone },
     ...(options.pricing === undefined ? {} : { pricing: options.pricing }),
-    ...(options.workers === undefined ? {} : { pool: { threads: options.workers } }),
+    ...ingestLimitOptions(options.limits, options.workers),
   });
   const calendar = createPeriodCalendar(timeZone);
   const usage = createUsageStore({

@@ -32,6 +32,8 @@ import type { DemoTraffic } from '../demo/traffic.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT } from '../context.ts';
 import { parsePort, parsePositiveInteger, parseTimeZone } from '../flags.ts';
+import type { IngestLimitFlags } from '../ingest-limits.ts';
+import { addIngestLimitOptions, ingestLimitFlags, ingestLimitOptions } from '../ingest-limits.ts';
 
 export interface LocalOptions {
   readonly policies: string;
@@ -49,6 +51,8 @@ export interface LocalOptions {
   readonly reloadDelayMs?: number;
   /** Operator price overrides and fallback (YAML/JSON), as for `genops operator --price-file`. */
   readonly priceFile?: string;
+  /** Body, queue, worker heap and connection limits (cmd/ingest-limits.ts), as for the operator. */
+  readonly limits?: IngestLimitFlags;
 }
 
 export interface LocalRuntime {
@@ -97,7 +101,7 @@ export async function startLocal(
     windows: { timeZone: options.timeZone },
     metrics: metrics.ingest,
     ...(pricing ? { pricing } : {}),
-    ...(options.workers !== undefined ? { pool: { threads: options.workers } } : {}),
+    ...ingestLimitOptions(options.limits, options.workers),
   });
 
   const decisions = createOfflineDecisions({
@@ -247,7 +251,7 @@ export async function startLocal(
 }
 
 export function command(ctx: CommandContext, setExit: (code: number) => void): Command {
-  return new Command('local')
+  return addIngestLimitOptions(new Command('local'))
     .description('run the ingest pipeline without a cluster: OTLP in, Prometheus metrics out')
     .requiredOption('--policies <dir>', 'directory of AIPolicy/AIBudget YAML (reloaded on change)')
     .option('--host <address>', 'address to listen on', '127.0.0.1')
@@ -260,18 +264,20 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     .option('--demo', 'also send demo GenAI traffic to the local receiver')
     .option('--price-file <file>', 'price overrides and fallback price (YAML or JSON)')
     .action(
-      async (opts: {
-        policies: string;
-        host: string;
-        otlpGrpcPort: number;
-        otlpHttpPort: number;
-        metricsPort: number;
-        healthPort: number;
-        timeZone: string;
-        workers?: number;
-        demo?: boolean;
-        priceFile?: string;
-      }) => {
+      async (
+        opts: {
+          policies: string;
+          host: string;
+          otlpGrpcPort: number;
+          otlpHttpPort: number;
+          metricsPort: number;
+          healthPort: number;
+          timeZone: string;
+          workers?: number;
+          demo?: boolean;
+          priceFile?: string;
+        } & IngestLimitFlags,
+      ) => {
         // On a terminal the live view owns the screen: log records go to its "latest events" pane.
         const events: string[] = [];
         const logger = ctx.isTTY
@@ -284,6 +290,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
               ...opts,
               ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
               ...(opts.priceFile !== undefined ? { priceFile: opts.priceFile } : {}),
+              limits: ingestLimitFlags(opts),
             },
             { logger, clock: ctx.clock },
           );

@@ -2,6 +2,7 @@
 // given). Owns the flags and the process signals: SIGTERM/SIGINT start a graceful shutdown (stop
 // intake, drain, flush state, release the lease); the composition is cmd/operator-main.ts.
 
+import { addIngestLimitOptions, ingestLimitFlags } from '../ingest-limits.ts';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -65,6 +66,10 @@ interface Flags {
   workers?: number;
   trustedPeers?: string;
   syncTimeout: number;
+  maxBodyMib?: number;
+  maxQueueMib?: number;
+  workerHeapMib?: number;
+  maxConnections?: number;
   scaleResource?: ResourceType[];
 }
 
@@ -128,6 +133,7 @@ export function operatorOptions(flags: Flags, ctx: CommandContext): OperatorOpti
     statusIntervalMs: flags.statusInterval * 1000,
     usageWriteIntervalMs: flags.usageWriteInterval * 1000,
     ...(flags.workers === undefined ? {} : { workers: flags.workers }),
+    limits: ingestLimitFlags(flags),
     ...(flags.trustedPeers === undefined
       ? {}
       : { trustedPeers: flags.trustedPeers.split(',').map((s) => s.trim()) }),
@@ -138,7 +144,7 @@ export function operatorOptions(flags: Flags, ctx: CommandContext): OperatorOpti
 }
 
 export function command(ctx: CommandContext, setExit: (code: number) => void): Command {
-  return new Command('operator')
+  return addIngestLimitOptions(new Command('operator'))
     .description('run the operator: OTLP ingest, budgets and policies, enforcement, admission webhook')
     .option('--kubeconfig <file>', 'kubeconfig file (default: $KUBECONFIG, else in-cluster config)')
     .option('--namespace <ns>', "the operator's own namespace (Lease, usage records)", undefined)
