@@ -412,6 +412,14 @@ export const CATALOGUE: readonly MetricDef[] = [
     group: 'Ingest (OTLP)',
   },
   {
+    name: 'genops_model_names_folded_total',
+    type: 'counter',
+    help: 'Usage charged to a workload\'s "other" model row: too many distinct model names for that workload, or the model catalogue is full.',
+    labels: [],
+    source: 'event',
+    group: 'Ingest (OTLP)',
+  },
+  {
     name: 'genops_spans_spoofed_total',
     type: 'counter',
     help: 'Spans whose resource attributes named another pod or namespace than the pod that sent them.',

@@ -296,6 +296,7 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
   const otlpDuration = histogram('genops_otlp_request_duration_seconds');
   const visibleLatency = histogram('genops_ingest_visible_latency_seconds');
   const workloadsTracked = gauge('genops_workloads_tracked');
+  const modelNamesFolded = counter('genops_model_names_folded_total');
   const ingest: IngestMetrics = {
     spansReceived: (count, transport) => spansReceived({ transport }, count),
     spansRejected: (count, transport, reason) => spansRejected({ transport, reason }, count),
@@ -309,6 +310,7 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
     requestDuration: (seconds, transport, outcome) => otlpDuration({ transport, outcome }, seconds),
     visibleLatency: (seconds) => visibleLatency(none, seconds),
     workloadsTracked: (count) => workloadsTracked(none, count),
+    modelNamesFolded: (count) => modelNamesFolded(none, count),
   };
 
   // ---- usage port ----

@@ -44,6 +44,11 @@ export interface IngestMetrics {
   visibleLatency(seconds: number): void;
   /** Workloads tracked by the windows, sampled at each publish. */
   workloadsTracked(count: number): void;
+  /**
+   * A batch of a workload's usage charged to its ("other", "other") model row: the workload has
+   * too many distinct model names, or the model catalogue is full. Optional for older ports.
+   */
+  modelNamesFolded?(count: number): void;
 }
 
 const nothing = (): void => undefined;
@@ -61,4 +66,5 @@ export const noopIngestMetrics: IngestMetrics = {
   requestDuration: nothing,
   visibleLatency: nothing,
   workloadsTracked: nothing,
+  modelNamesFolded: nothing,
 };

@@ -65,21 +65,75 @@ export class Interner {
   }
 }
 
-/** Provider/model pairs numbered once: workloads store small ids, not strings. */
-export class ModelCatalog {
-  private readonly ids = new Map<string, number>();
-  readonly providers: string[] = [];
-  readonly models: string[] = [];
+/** Where model names beyond a bound are folded (per workload, or when the catalogue is full). */
+export const OTHER_PROVIDER = 'other';
+export const OTHER_MODEL = 'other';
 
-  id(provider: string, model: string): number {
+/**
+ * Provider/model pairs numbered once: workloads store small ids, not strings. Model names are
+ * whatever a client sends, so the catalogue is reference-counted (a pair no workload holds any
+ * more is forgotten and its id reused) and bounded: when full, new pairs get the id of the
+ * ("other", "other") row, which always exists (id 0).
+ */
+export class ModelCatalog {
+  static readonly OTHER = 0;
+  private readonly ids = new Map<string, number>();
+  readonly providers: string[] = [OTHER_PROVIDER];
+  readonly models: string[] = [OTHER_MODEL];
+  private readonly refs: number[] = [0];
+  private readonly free: number[] = [];
+  private live = 1;
+
+  private readonly maxEntries: number;
+
+  constructor(maxEntries = 16_384) {
+    this.maxEntries = maxEntries;
+    this.ids.set(OTHER_PROVIDER + '\u0000' + OTHER_MODEL, ModelCatalog.OTHER);
+  }
+
+  /** The id of a known pair, or -1; takes no reference. */
+  lookup(provider: string, model: string): number {
+    return this.ids.get(provider + '\u0000' + model) ?? -1;
+  }
+
+  /** The id of a pair with one more reference (OTHER when the catalogue is full). */
+  acquire(provider: string, model: string): number {
     const key = provider + '\u0000' + model;
     let id = this.ids.get(key);
     if (id === undefined) {
-      id = this.providers.length;
-      this.providers.push(provider);
-      this.models.push(model);
-      this.ids.set(key, id);
+      if (this.live >= this.maxEntries) id = ModelCatalog.OTHER;
+      else {
+        id = this.free.pop() ?? this.providers.length;
+        this.providers[id] = provider;
+        this.models[id] = model;
+        this.refs[id] = 0;
+        this.ids.set(key, id);
+        this.live++;
+      }
     }
+    this.refs[id]!++;
     return id;
+  }
+
+  /** Drops one reference; a pair no one holds is forgotten (OTHER never is). */
+  release(id: number): void {
+    if (id === ModelCatalog.OTHER) return;
+    const left = --this.refs[id]!;
+    if (left > 0) return;
+    this.ids.delete(this.providers[id]! + '\u0000' + this.models[id]!);
+    this.providers[id] = '';
+    this.models[id] = '';
+    this.free.push(id);
+    this.live--;
+  }
+
+  /** Pairs currently known (OTHER included). */
+  size(): number {
+    return this.live;
+  }
+
+  /** Backwards-compatible: the id of a pair, acquiring a reference. */
+  id(provider: string, model: string): number {
+    return this.acquire(provider, model);
   }
 }

@@ -99,6 +99,14 @@ export interface UsageWindowsOptions {
   publishIntervalMs?: number;
   /** Beyond this many workloads new senders are charged to `<namespace>/Overflow/other`; default 100k. */
   maxWorkloads?: number;
+  /**
+   * Distinct provider/model rows per workload; further names are folded into one
+   * ("other", "other") row (genops_model_names_folded_total). Default 64. Model names are
+   * client input: this keeps a lookup constant-time and a workload's memory bounded.
+   */
+  maxModelsPerWorkload?: number;
+  /** Distinct provider/model pairs across all workloads; beyond, new pairs fold too. Default 16k. */
+  maxModelNames?: number;
   metrics?: IngestMetrics;
   logger?: Logger;
 }
@@ -359,7 +367,8 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
   const nums = new Slab(N_WIDTH, (n) => new Float64Array(n));
   const rings = new Slab(RING_WIDTH, (n) => new Uint32Array(n));
   const modelRows = new Slab(M_WIDTH, (n) => new Float64Array(n));
-  const catalog = new ModelCatalog();
+  const catalog = new ModelCatalog(options.maxModelNames ?? 16_384);
+  const maxModelsPerWorkload = Math.max(1, options.maxModelsPerWorkload ?? 64);
   const interner = new Interner();
   let periods = allPeriodBounds(clock.now(), timeZone);
   let nextRoll = Math.min(...PERIOD_KINDS.map((k) => periods[k].end));
@@ -449,7 +458,10 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
 
   const releaseModels = (s: WorkloadState): void => {
     if (!s.models) return;
-    for (let i = 1; i < s.models.length; i += 2) modelRows.release(s.models[i]!);
+    for (let i = 0; i < s.models.length; i += 2) {
+      catalog.release(s.models[i]!);
+      modelRows.release(s.models[i + 1]!);
+    }
     s.models = undefined;
   };
 
@@ -473,10 +485,29 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     return newState(a.ref, a.key, a.labels);
   };
 
+  const rowOf = (list: number[] | undefined, id: number): number => {
+    if (id >= 0 && list) for (let i = 0; i < list.length; i += 2) if (list[i] === id) return list[i + 1]!;
+    return -1;
+  };
+
   const modelRowFor = (s: WorkloadState, provider: string, model: string): number => {
-    const id = catalog.id(provider, model);
     const list = s.models;
-    if (list) for (let i = 0; i < list.length; i += 2) if (list[i] === id) return list[i + 1]!;
+    // At most maxModelsPerWorkload + 1 entries: the scan is bounded, whatever clients send.
+    const known = rowOf(list, catalog.lookup(provider, model));
+    if (known >= 0) return known;
+    let id: number;
+    if (list && list.length / 2 >= maxModelsPerWorkload) {
+      id = ModelCatalog.OTHER;
+      metrics.modelNamesFolded?.(1);
+    } else {
+      id = catalog.acquire(provider, model);
+      if (id === ModelCatalog.OTHER) metrics.modelNamesFolded?.(1);
+    }
+    const other = rowOf(list, id);
+    if (other >= 0) {
+      catalog.release(id);
+      return other;
+    }
     const row = modelRows.alloc();
     // Exact-size arrays: push() would reserve room for ~16 more entries in every workload.
     s.models = list ? [...list, id, row] : [id, row];
