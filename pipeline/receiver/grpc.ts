@@ -202,10 +202,10 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
       return originalRespond(headers as never, opts as never);
     }) as typeof stream.respond;
     const originalTrailers = stream.sendTrailers.bind(stream);
-    stream.sendTrailers = ((headers: Record<string, unknown>) => {
+    stream.sendTrailers = (headers: Record<string, unknown>) => {
       rewriteStatus(headers);
       return originalTrailers(headers as never);
-    });
+    };
 
     const refuse = (errorClass: StreamRefusal, message: string): void => {
       if (finished) return;
