@@ -196,15 +196,19 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
     const reservation = handler.reserve?.();
     const started = performance.now();
     let finished = false;
+    /** Set once we answered the stream ourselves: grpc-js's later answer is then dropped. */
+    let answered = false;
     const originalRespond = stream.respond.bind(stream);
     stream.respond = ((headers?: Record<string, unknown>, opts?: unknown) => {
+      if (answered || stream.headersSent) return;
       if (headers) rewriteStatus(headers);
-      return originalRespond(headers as never, opts as never);
+      originalRespond(headers as never, opts as never);
     }) as typeof stream.respond;
     const originalTrailers = stream.sendTrailers.bind(stream);
     stream.sendTrailers = (headers: Record<string, unknown>) => {
+      if (answered) return;
       rewriteStatus(headers);
-      return originalTrailers(headers as never);
+      originalTrailers(headers as never);
     };
 
     const refuse = (errorClass: StreamRefusal, message: string): void => {
@@ -227,6 +231,7 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
             encodeRetryStatus(code, message, retryAfter),
           ).toString('base64');
         try {
+          answered = true;
           originalRespond(trailers, { endStream: true });
         } catch {
           // The stream closed meanwhile: nothing to answer.
@@ -257,9 +262,24 @@ export function createOtlpGrpcReceiver(options: OtlpGrpcReceiverOptions): OtlpGr
       stream.off('data', onData);
       reservation?.release();
     }
+    // The first 5 bytes are the gRPC message prefix (flag, 4-byte length): the announced length
+    // is reserved at once, as a Content-Length is over HTTP, so slow large messages are refused
+    // before their bytes pile up. Beyond it (more frames), bytes are reserved as they arrive.
+    const prefix = Buffer.alloc(5);
+    let received = 0;
     const onData = (chunk: Buffer): void => {
       idle.refresh();
-      if (reservation && !reservation.take(chunk.byteLength))
+      if (!reservation) return;
+      const before = received;
+      received += chunk.byteLength;
+      if (before < 5) chunk.copy(prefix, before, 0, Math.min(chunk.byteLength, 5 - before));
+      let want = received;
+      if (received >= 5) {
+        const announced = prefix.readUInt32BE(1);
+        // Oversized messages are grpc-js's to refuse (RESOURCE_EXHAUSTED); reserve up to the cap.
+        want = Math.max(received, Math.min(announced, maxBody) + 5);
+      }
+      if (want > reservation.bytes && !reservation.take(want - reservation.bytes))
         refuse('retryable', 'the ingest queue is full, retry later');
     };
     stream.on('data', onData);

@@ -4,6 +4,7 @@
 // or hang (bounded time), a memory bound read from the process, and a valid request afterwards
 // charged exactly. Bounded in count and time (seeded generator).
 import { status } from '@grpc/grpc-js';
+import type { ClientHttp2Stream } from 'node:http2';
 import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toJson, toProtobuf } from '../../pipeline/otlp/testing/otel-spans.ts';
@@ -325,6 +326,42 @@ describe('hostile clients', () => {
     expect(peakBytes).toBeLessThan(40 * MiB);
     expect(result.canary?.status).toBe(200);
     expect(result.canary?.charged).toBe(CANARY_COST_MICROS);
+    await sleep(50);
+    expect(p.pool.receivingBytes()).toBe(0);
+    await expectCanaryCharged();
+  });
+
+  it('bounds gRPC streams the same way: 8 slow 6 MiB messages at once get UNAVAILABLE + RetryInfo early', async () => {
+    const chunk = Buffer.alloc(64 * 1024, 0x41);
+    const session = h2(p.ports().grpc);
+    const { result, peakBytes } = await peakGrowth(
+      () => process.memoryUsage().arrayBuffers,
+      async () => {
+        const streams: ClientHttp2Stream[] = [];
+        const replies = Array.from({ length: 8 }, () =>
+          grpcRaw(session, (s) => {
+            const head = Buffer.alloc(5);
+            head.writeUInt32BE(6 * MiB, 1);
+            s.write(head);
+            streams.push(s);
+          }),
+        );
+        for (let round = 0; round < 48; round++) {
+          for (const s of streams) if (!s.destroyed && !s.writableEnded) s.write(chunk);
+          await sleep(5);
+        }
+        for (const s of streams) if (!s.destroyed) s.close();
+        return Promise.all(replies);
+      },
+    );
+    session.close();
+    const unavailable = result.filter((r) => r.status === status.UNAVAILABLE);
+    expect(unavailable.length).toBeGreaterThanOrEqual(5);
+    for (const r of unavailable) {
+      const details = Buffer.from(String(r.headers['grpc-status-details-bin']), 'base64');
+      expect(details.toString('latin1')).toContain('type.googleapis.com/google.rpc.RetryInfo');
+    }
+    expect(peakBytes).toBeLessThan(40 * MiB);
     await sleep(50);
     expect(p.pool.receivingBytes()).toBe(0);
     await expectCanaryCharged();
