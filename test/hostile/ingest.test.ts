@@ -280,6 +280,25 @@ describe('hostile clients', () => {
     await expectCanaryCharged();
   });
 
+  it('answers 408 to a body trickled just under the idle deadline once the body deadline passes', async () => {
+    const slow = await rawHttp(p.ports().http);
+    slow.socket.write(
+      'POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-protobuf\r\nContent-Length: 5000\r\n\r\n',
+    );
+    const started = performance.now();
+    const trickle = setInterval(() => {
+      if (!slow.socket.destroyed) slow.socket.write('a');
+    }, 200);
+    const reply = await slow.reply;
+    clearInterval(trickle);
+    expect(reply).toMatch(/^HTTP\/1\.1 408 /);
+    const took = performance.now() - started;
+    // Body deadline 3 s; the idle deadline (0.5 s) never fired.
+    expect(took).toBeGreaterThan(2_500);
+    expect(took).toBeLessThan(6_000);
+    await expectCanaryCharged();
+  });
+
   it('closes a gRPC stream that stalls mid-message with DEADLINE_EXCEEDED', async () => {
     const session = h2(p.ports().grpc);
     const frame = grpcFrame(canaryProtobuf());
