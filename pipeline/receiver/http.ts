@@ -314,9 +314,9 @@ export function createOtlpHttpReceiver(options: OtlpHttpReceiverOptions): OtlpHt
         reservation?.release();
         if (res.headersSent || res.destroyed) return;
         const errorClass = classify(err);
-        // The rest of a refused body is not read: the connection cannot be reused.
-        const close = errorClass !== 'invalid' && errorClass !== 'internal';
-        fail(res, encoding, transport, started, err, undefined, close || read.unread());
+        // When the rest of a refused body is not read, the connection cannot be reused.
+        const close = errorClass === 'too-large' || errorClass === 'timeout' || read.unread();
+        fail(res, encoding, transport, started, err, undefined, close);
       });
   };
 
