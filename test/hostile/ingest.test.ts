@@ -148,6 +148,30 @@ describe('hostile OTLP bodies', () => {
     await expectCanaryCharged();
   });
 
+  it('answers OK or INVALID_ARGUMENT to 150 mutated protobuf requests over gRPC (framing mutated too), never another code', async () => {
+    const rand = prng(0x6a7c);
+    const proto = toProtobuf(canarySpans());
+    const session = h2(p.ports().grpc);
+    const codes = new Map<string, number>();
+    for (let i = 0; i < 150; i++) {
+      const body = mutate(proto, rand);
+      let frame = grpcFrame(body);
+      // One in five: the frame itself lies (length prefix or a cut frame).
+      if (i % 5 === 0) frame.writeUInt32BE(Math.max(0, body.length - 1 - Math.floor(rand() * 4)), 1);
+      if (i % 5 === 1) frame = frame.subarray(0, Math.max(1, Math.floor(rand() * frame.length)));
+      const r = await grpcRaw(session, (s) => s.end(frame));
+      const key = r.reset ? 'reset' : String(r.status);
+      codes.set(key, (codes.get(key) ?? 0) + 1);
+    }
+    session.close();
+    expect(
+      [...codes.keys()].every((c) => c === '0' || c === '3'),
+      JSON.stringify([...codes]),
+    ).toBe(true);
+    expect(codes.get('3')).toBeGreaterThan(20);
+    await expectCanaryCharged();
+  });
+
   it('keeps gen_ai.operation.name when its AnyValue carries an unknown field: an agent span stays uncharged', async () => {
     // Hand-framed request (the SDK never writes unknown fields): an invoke_agent span reporting
     // usage, whose operation-name AnyValue has an unknown field 50 after the string.
