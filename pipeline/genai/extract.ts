@@ -4,7 +4,13 @@
 // tokens, as the current semantic conventions define them. Rules: pipeline/genai/README.md.
 
 import type { AttrValue, AttributeSlots } from '../otlp/span-view.ts';
-import { K_CLASSIFICATION, K_OPENAI_API_BASE, K_SERVER_ADDRESS, K_TELEMETRY_SDK_NAME, keyId } from './keys.ts';
+import {
+  K_CLASSIFICATION,
+  K_OPENAI_API_BASE,
+  K_SERVER_ADDRESS,
+  K_TELEMETRY_SDK_NAME,
+  keyId,
+} from './keys.ts';
 import {
   isInferenceOperation,
   normalizeOperation,

@@ -3,7 +3,12 @@
 
 import { createKeyTable } from '../otlp/key-table.ts';
 import type { KeyTable } from '../otlp/key-table.ts';
-import { DEFAULT_FIELDS, DEFAULT_OPERATION_KEYS, INSTRUMENTATION_PROFILES, profileAttributeNames } from './profiles.ts';
+import {
+  DEFAULT_FIELDS,
+  DEFAULT_OPERATION_KEYS,
+  INSTRUMENTATION_PROFILES,
+  profileAttributeNames,
+} from './profiles.ts';
 import * as S from './semconv.ts';
 
 const names: string[] = [];
@@ -29,7 +34,6 @@ export const K_RESPONSE_MODEL = key(S.GEN_AI_RESPONSE_MODEL);
 export const K_REQUEST_MODEL = key(S.GEN_AI_REQUEST_MODEL);
 export const K_LLM_RESPONSE_MODEL_NAME = key(S.LLM_RESPONSE_MODEL_NAME);
 export const K_LLM_MODEL_NAME = key(S.LLM_MODEL_NAME);
-
 
 export const K_CLASSIFICATION = key(S.GENOPS_DATA_CLASSIFICATION);
 export const K_TELEMETRY_SDK_NAME = key(S.TELEMETRY_SDK_NAME);

@@ -109,7 +109,11 @@ export const DEFAULT_FIELDS: Required<ProfileFields> = {
 };
 
 /** Operation names and their vocabularies, after any profile's own (operation.ts maps them). */
-export const DEFAULT_OPERATION_KEYS = ['gen_ai.operation.name', 'llm.request.type', 'openinference.span.kind'];
+export const DEFAULT_OPERATION_KEYS = [
+  'gen_ai.operation.name',
+  'llm.request.type',
+  'openinference.span.kind',
+];
 
 /** Vercel AI SDK operation ids: the do* spans are the model calls; the outer spans repeat their usage. */
 const VERCEL_AI_OPERATIONS: Readonly<Record<string, string>> = {
@@ -156,7 +160,12 @@ export const INSTRUMENTATION_PROFILES: readonly InstrumentationProfile[] = [
     fields: {
       provider: ['gen_ai.system', 'ai.model.provider'],
       model: ['gen_ai.response.model', 'ai.response.model', 'gen_ai.request.model', 'ai.model.id'],
-      input: ['gen_ai.usage.input_tokens', 'ai.usage.inputTokens', 'ai.usage.promptTokens', 'ai.usage.tokens'],
+      input: [
+        'gen_ai.usage.input_tokens',
+        'ai.usage.inputTokens',
+        'ai.usage.promptTokens',
+        'ai.usage.tokens',
+      ],
       uncachedInput: ['ai.usage.inputTokenDetails.noCacheTokens'],
       output: ['gen_ai.usage.output_tokens', 'ai.usage.outputTokens', 'ai.usage.completionTokens'],
       cacheRead: ['ai.usage.inputTokenDetails.cacheReadTokens', 'ai.usage.cachedInputTokens'],
@@ -250,7 +259,10 @@ export const INSTRUMENTATION_PROFILES: readonly InstrumentationProfile[] = [
   },
   {
     id: 'google-genai',
-    scopes: ['opentelemetry.instrumentation.google_genai', 'opentelemetry.instrumentation.google_generativeai'],
+    scopes: [
+      'opentelemetry.instrumentation.google_genai',
+      'opentelemetry.instrumentation.google_generativeai',
+    ],
     role: 'provider-sdk',
   },
 ];

@@ -156,7 +156,9 @@ function samePrice(a: Entry, b: Entry): boolean {
   if (a.price === undefined || b.price === undefined) return false;
   if (!sameRates(a.price.rates, b.price.rates) || a.price.tiers.length !== b.price.tiers.length) return false;
   return a.price.tiers.every(
-    (t, i) => t.aboveInputTokens === b.price!.tiers[i]!.aboveInputTokens && sameRates(t.rates, b.price!.tiers[i]!.rates),
+    (t, i) =>
+      t.aboveInputTokens === b.price!.tiers[i]!.aboveInputTokens &&
+      sameRates(t.rates, b.price!.tiers[i]!.rates),
   );
 }
 
@@ -327,7 +329,8 @@ export function createPriceBook(options: PriceBookOptions = {}): PriceBook {
       if (configured !== undefined) return configured;
       let p = fallbackByProvider.get(provider);
       if (p === undefined) {
-        const id = provider === 'unknown' || provider === '' ? '' : (TABLE_PROVIDER_IDS[provider] ?? provider);
+        const id =
+          provider === 'unknown' || provider === '' ? '' : (TABLE_PROVIDER_IDS[provider] ?? provider);
         p = (id === '' ? undefined : highestOf(id)) ?? globalFallback();
         if (fallbackByProvider.size >= 256) fallbackByProvider.clear();
         fallbackByProvider.set(provider, p);
