@@ -59,11 +59,12 @@ export const SPAN_RECORD_WIDTH = 8;
 /**
  * Per charged span, in the order of `spans`, LINK_WIDTH float64 slots: what the charge-once stage
  * (pipeline/charge-once) needs to charge one provider call once when several spans describe it:
- * [parentKeyHigh, parentKeyLow, flags, instrumentationIndex]. The parent key is the dedupe-key hash
+ * [parentKeyHigh, parentKeyLow, flags, instrumentationIndex, cacheReadTokens]. The parent key is the dedupe-key hash
  * of trace id + parent span id (so it equals the parent's own dedupe key); flags: LINK_HAS_PARENT,
- * LINK_FRAMEWORK, LINK_NO_USAGE. instrumentationIndex indexes PartialAggregate.instrumentations.
+ * LINK_FRAMEWORK, LINK_NO_USAGE. instrumentationIndex indexes PartialAggregate.instrumentations;
+ * cacheReadTokens splits the record's cache sum (cache writes = the rest).
  */
-export const LINK_WIDTH = 4;
+export const LINK_WIDTH = 5;
 export const LINK_HAS_PARENT = 1;
 /** The span's instrumentation profile is a framework that may wrap a provider-SDK span. */
 export const LINK_FRAMEWORK = 2;

@@ -15,6 +15,11 @@ const SEMCONV_NAMES: Readonly<Record<string, string>> = {
   mistral: 'mistral_ai',
 };
 
+/** Semconv provider name of a genai-prices provider id (the inverse of TABLE_PROVIDER_IDS). */
+export function semconvProviderName(tableId: string): string {
+  return SEMCONV_NAMES[tableId] ?? tableId;
+}
+
 /** Longest host (or URL) looked up; longer values are not an API host. */
 const MAX_HOST_LENGTH = 256;
 
@@ -45,7 +50,7 @@ export function providerForHost(value: string): string {
     return '';
   }
   if (found === undefined) return '';
-  return SEMCONV_NAMES[found.id] ?? found.id;
+  return semconvProviderName(found.id);
 }
 
 /** providerForHost with a bounded cache: the same few hosts repeat on every span. */

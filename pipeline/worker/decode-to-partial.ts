@@ -6,7 +6,7 @@
 import type { Clock } from '../../kernel/clock.ts';
 import { systemClock } from '../../kernel/clock.ts';
 import { GenOpsError } from '../../kernel/errors.ts';
-import { createGenAiExtractor, emptyGenAiCall } from '../genai/extract.ts';
+import { createGenAiExtractor, emptyGenAiCall, UNKNOWN } from '../genai/extract.ts';
 import type { GenAiExtractor } from '../genai/extract.ts';
 import { identityKey, senderIdentity } from '../genai/identity.ts';
 import { createGenAiKeyTables } from '../genai/keys.ts';
@@ -17,7 +17,7 @@ import { createJsonTraceDecoder } from '../otlp/trace-json.ts';
 import { createProtobufTraceDecoder } from '../otlp/trace-protobuf.ts';
 import type { DecodeTask, PartialAggregate, SafetyGroup, SenderIdentity, UsageGroup } from '../partial.ts';
 import { LINK_FRAMEWORK, LINK_HAS_PARENT, LINK_NO_USAGE, LINK_WIDTH, SPAN_RECORD_WIDTH } from '../partial.ts';
-import { createHostResolver } from '../pricing/hosts.ts';
+import { createHostResolver, semconvProviderName } from '../pricing/hosts.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import { costMicros } from '../pricing/price.ts';
 import { idHashInto, parentHashInto } from './hash.ts';
@@ -203,6 +203,10 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
       const timeNs = span.endTimeUnixNano > 0 ? span.endTimeUnixNano : span.startTimeUnixNano;
       const atMs = timeNs > 0 ? Math.floor(timeNs / 1e6) : deps.clock.now();
       let price = priceBook.lookup(call.provider, call.model, atMs);
+      // No provider sent, the model priced by its name alone: the table says whose it is, so a
+      // provider allow-list sees the real provider rather than "unknown".
+      if (price !== undefined && call.provider === UNKNOWN && price.source === 'table')
+        call.provider = semconvProviderName(price.provider);
       const unpriced = price === undefined;
       if (price === undefined) price = priceBook.fallbackFor(call.provider);
       const cost = costMicros(call, price);
@@ -250,6 +254,7 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
       let ii = instrumentations.indexOf(call.instrumentation);
       if (ii < 0) ii = instrumentations.push(call.instrumentation) - 1;
       links[l + 3] = ii;
+      links[l + 4] = call.cacheReadTokens;
       recordCount++;
     },
   };
