@@ -21,7 +21,8 @@ import type { Clock } from '../../kernel/clock.ts';
 import { createIngestPipeline } from '../../pipeline/ingest.ts';
 import type { IngestPipeline } from '../../pipeline/ingest.ts';
 import { createMetrics } from '../../observability/metrics.ts';
-import { loadPriceTableConfig } from '../../pipeline/pricing/overrides.ts';
+import type { UnknownModelPrice } from '../../pipeline/pricing/overrides.ts';
+import { loadPriceTableConfig, withUnknownModelPrice } from '../../pipeline/pricing/overrides.ts';
 import { renderDashboard } from '../view/dashboard.ts';
 import { costOverrideFromPolicies } from '../../pipeline/windows/cost-override.ts';
 import { assertTimeZone } from '../../pipeline/windows/periods.ts';
@@ -31,7 +32,7 @@ import { createDemoTraffic } from '../demo/traffic.ts';
 import type { DemoTraffic } from '../demo/traffic.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT } from '../context.ts';
-import { parsePort, parsePositiveInteger, parseTimeZone } from '../flags.ts';
+import { parsePort, parsePositiveInteger, parseTimeZone, parseUnknownModelPriceFlag } from '../flags.ts';
 
 export interface LocalOptions {
   readonly policies: string;
@@ -49,6 +50,8 @@ export interface LocalOptions {
   readonly reloadDelayMs?: number;
   /** Operator price overrides and fallback (YAML/JSON), as for `genops operator --price-file`. */
   readonly priceFile?: string;
+  /** `--unknown-model-price` (pipeline/pricing/README.md); default: the provider's highest price. */
+  readonly unknownModelPrice?: UnknownModelPrice;
 }
 
 export interface LocalRuntime {
@@ -80,7 +83,10 @@ export async function startLocal(
   let budgets: readonly AIBudget[] = [];
   const reloadListeners: ((count: number) => void)[] = [];
 
-  const pricing = options.priceFile === undefined ? undefined : await loadPriceTableConfig(options.priceFile);
+  const pricing = withUnknownModelPrice(
+    options.priceFile === undefined ? undefined : await loadPriceTableConfig(options.priceFile),
+    options.unknownModelPrice,
+  );
   // One process, no leader election: the scrape-time gauges are always this process's. The getters
   // run at scrape time, after the pipeline and the decisions below exist.
   const metrics = createMetrics({
@@ -259,6 +265,11 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     .option('--workers <n>', 'decode worker threads (default: one per core)', parsePositiveInteger)
     .option('--demo', 'also send demo GenAI traffic to the local receiver')
     .option('--price-file <file>', 'price overrides and fallback price (YAML or JSON)')
+    .option(
+      '--unknown-model-price <price>',
+      'price of models no table knows: highest (of the provider, default), 0, or <input>,<output> USD per 1M tokens',
+      parseUnknownModelPriceFlag,
+    )
     .action(
       async (opts: {
         policies: string;
@@ -271,6 +282,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
         workers?: number;
         demo?: boolean;
         priceFile?: string;
+        unknownModelPrice?: UnknownModelPrice;
       }) => {
         // On a terminal the live view owns the screen: log records go to its "latest events" pane.
         const events: string[] = [];
@@ -284,6 +296,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
               ...opts,
               ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
               ...(opts.priceFile !== undefined ? { priceFile: opts.priceFile } : {}),
+              ...(opts.unknownModelPrice !== undefined ? { unknownModelPrice: opts.unknownModelPrice } : {}),
             },
             { logger, clock: ctx.clock },
           );
