@@ -204,6 +204,7 @@ export const INSTRUMENTATION_PROFILES: readonly InstrumentationProfile[] = [
     // OpenLIT: passes Anthropic's raw input_tokens under the semconv name (its anthropic utils).
     id: 'openlit',
     sdkNames: ['openlit'],
+    scopePrefixes: ['openlit.'],
     role: 'provider-sdk',
     inputExcludesCache: ['anthropic'],
   },
