@@ -533,3 +533,46 @@ describe('the scope as the decoders read it', () => {
     expect(p.instrumentations).toEqual(['default']);
   });
 });
+
+describe('Vercel AI SDK 5.x spans (no inputTokenDetails)', () => {
+  it('anthropic: the raw input plus ai.usage.cachedInputTokens', () => {
+    const p = decode([
+      {
+        scope: 'ai',
+        name: 'ai.generateText.doGenerate',
+        attributes: {
+          'ai.operationId': 'ai.generateText.doGenerate',
+          'gen_ai.system': 'anthropic.messages',
+          'gen_ai.request.model': 'claude-sonnet-4-20250514',
+          'gen_ai.usage.input_tokens': 2000,
+          'ai.usage.cachedInputTokens': 6000,
+          'gen_ai.usage.output_tokens': 500,
+        },
+      },
+    ]);
+    // 2000 x 3 + 6000 x 0.3 + 500 x 15.
+    expect(only(p)).toMatchObject({
+      inputTokens: 8000,
+      cacheReadTokens: 6000,
+      costMicros: 6000 + 1800 + 7500,
+    });
+  });
+
+  it('openai: the prompt count already includes the cached tokens', () => {
+    const p = decode([
+      {
+        scope: 'ai',
+        name: 'ai.generateText.doGenerate',
+        attributes: {
+          'ai.operationId': 'ai.generateText.doGenerate',
+          'gen_ai.system': 'openai.chat',
+          'gen_ai.request.model': 'gpt-4o',
+          'gen_ai.usage.input_tokens': 1000,
+          'ai.usage.cachedInputTokens': 400,
+          'gen_ai.usage.output_tokens': 200,
+        },
+      },
+    ]);
+    expect(only(p)).toMatchObject({ inputTokens: 1000, costMicros: 4000 });
+  });
+});
