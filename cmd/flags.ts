@@ -2,6 +2,8 @@
 // per kind of value, so `genops local` and `genops operator` refuse the same inputs the same way.
 
 import { InvalidArgumentError } from 'commander';
+import type { UnknownModelPrice } from '../pipeline/pricing/overrides.ts';
+import { parseUnknownModelPrice } from '../pipeline/pricing/overrides.ts';
 import { assertTimeZone } from '../pipeline/windows/periods.ts';
 
 export function parsePort(value: string): number {
@@ -38,4 +40,13 @@ export function parseTimeZone(value: string): string {
     throw new InvalidArgumentError('not an IANA time zone');
   }
   return value;
+}
+
+/** `--unknown-model-price`: highest | 0 | <input>,<output> USD per 1M tokens (pipeline/pricing). */
+export function parseUnknownModelPriceFlag(value: string): UnknownModelPrice {
+  try {
+    return parseUnknownModelPrice(value);
+  } catch (err) {
+    throw new InvalidArgumentError((err as Error).message);
+  }
 }

@@ -32,6 +32,10 @@ export interface IngestMetrics {
   spansDeduplicated(count: number): void;
   /** Charged spans whose model had no price (fallback price applied). */
   spansUnpriced(count: number, provider: string, model: string): void;
+  /** Inference spans not charged: another span of the same provider call is (charge-once). */
+  spansNested?(count: number, instrumentation: string): void;
+  /** Charged inference spans that reported no token counts (cost 0, flagged). */
+  spansWithoutUsage?(count: number, instrumentation: string): void;
   /** Spans whose resource attributes named another pod/namespace than the sending pod. */
   spansSpoofed(count: number, namespace: string): void;
   /** Tasks waiting for a worker, sampled whenever it changes. */

@@ -1,5 +1,6 @@
 // Owns the composition of the ingest runtime as one Component: OTLP receivers (gRPC, HTTP) ->
-// decode pool (workers) -> usage windows (main thread) -> published snapshots. Start order is
+// decode pool (workers) -> charge-once stage (main thread: nested spans of one provider call
+// charged once) -> usage windows (main thread) -> published snapshots. Start order is
 // downstream first (windows, pool, receivers); shutdown is upstream first (receivers stop
 // accepting and finish in-flight requests, the pool drains, the windows publish a last time).
 
@@ -14,6 +15,8 @@ import type { Attributor } from './attribution/attributor.ts';
 import { createAttributor } from './attribution/attributor.ts';
 import type { ClusterPodDirectory } from './attribution/cluster-directory.ts';
 import { createClusterPodDirectory } from './attribution/cluster-directory.ts';
+import type { ChargeOnceOptions } from './charge-once/charge-once.ts';
+import { createChargeOnce } from './charge-once/charge-once.ts';
 import type { PriceTableConfig } from './pricing/overrides.ts';
 import type { IngestWorkerData } from './worker/worker-data.ts';
 import type { IngestMetrics } from './ingest-metrics.ts';
@@ -68,6 +71,8 @@ export interface IngestPipelineOptions {
   attributor?: Pick<Attributor, 'resolve'>;
   /** Operator price overrides and fallback price, handed to every worker. */
   pricing?: PriceTableConfig;
+  /** Hold and memory of the charge-once stage (pipeline/charge-once/README.md). */
+  chargeOnce?: Omit<ChargeOnceOptions, 'apply' | 'clock' | 'logger' | 'metrics'>;
 }
 
 export interface IngestPipeline extends Component {
@@ -113,6 +118,16 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
     logger: logger.child({ stage: 'windows' }),
     ...(attributor ? { attributor } : {}),
   });
+  const chargeOnce = createChargeOnce({
+    ...options.chargeOnce,
+    apply: (partial, meta) => windows.apply(partial, meta),
+    clock,
+    logger: logger.child({ stage: 'charge-once' }),
+    metrics: {
+      spansNested: (count, instrumentation) => metrics.spansNested?.(count, instrumentation),
+      spansWithoutUsage: (count, instrumentation) => metrics.spansWithoutUsage?.(count, instrumentation),
+    },
+  });
   const workerData: IngestWorkerData | undefined =
     options.pricing !== undefined
       ? { pricing: options.pricing }
@@ -136,7 +151,7 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
       if (partial.spansRejected > implausible)
         metrics.spansRejected(partial.spansRejected - implausible, request.transport, 'invalid');
       if (implausible > 0) metrics.spansRejected(implausible, request.transport, 'implausible-usage');
-      windows.apply(partial, {
+      chargeOnce.submit(partial, {
         peer: request.peer,
         receivedAt: request.receivedAt,
         receivedMono: request.receivedMono,
@@ -181,7 +196,7 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
       if (state !== 'new') return;
       state = 'starting';
       try {
-        await startAll([...(directory ? [directory] : []), windows, pool, ...receivers], signal);
+        await startAll([...(directory ? [directory] : []), windows, chargeOnce, pool, ...receivers], signal);
       } catch (err) {
         state = 'stopped';
         throw err;
@@ -198,7 +213,7 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
         const deadline = deadlineMs ?? Date.now() + 10_000;
         // Receivers answer in-flight requests before they close, so the pool drains behind them.
         await Promise.all(receivers.map((r) => shutdownAll([r], deadline)));
-        await shutdownAll([pool, windows, ...(directory ? [directory] : [])], deadline);
+        await shutdownAll([pool, chargeOnce, windows, ...(directory ? [directory] : [])], deadline);
       }
       state = 'stopped';
     },

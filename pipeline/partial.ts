@@ -56,6 +56,21 @@ export interface SafetyGroup {
  */
 export const SPAN_RECORD_WIDTH = 8;
 
+/**
+ * Per charged span, in the order of `spans`, LINK_WIDTH float64 slots: what the charge-once stage
+ * (pipeline/charge-once) needs to charge one provider call once when several spans describe it:
+ * [parentKeyHigh, parentKeyLow, flags, instrumentationIndex, cacheReadTokens]. The parent key is the dedupe-key hash
+ * of trace id + parent span id (so it equals the parent's own dedupe key); flags: LINK_HAS_PARENT,
+ * LINK_FRAMEWORK, LINK_NO_USAGE. instrumentationIndex indexes PartialAggregate.instrumentations;
+ * cacheReadTokens splits the record's cache sum (cache writes = the rest).
+ */
+export const LINK_WIDTH = 5;
+export const LINK_HAS_PARENT = 1;
+/** The span's instrumentation profile is a framework that may wrap a provider-SDK span. */
+export const LINK_FRAMEWORK = 2;
+/** The span sent no token counts at all (counted, flagged, never silent). */
+export const LINK_NO_USAGE = 4;
+
 export interface PartialAggregate {
   readonly identities: readonly SenderIdentity[];
   readonly groups: readonly UsageGroup[];
@@ -74,6 +89,10 @@ export interface PartialAggregate {
   readonly spansImplausible?: number;
   /** First reason for a rejection, for partial_success.error_message. */
   readonly rejectMessage: string;
+  /** LINK_WIDTH slots per record of `spans`; absent from producers that know no links. */
+  readonly links?: Float64Array;
+  /** Instrumentation profile ids (pipeline/genai/profiles.ts) the links refer to. */
+  readonly instrumentations?: readonly string[];
 }
 
 /** What the receiver hands a worker: the whole request body, already un-gzipped and size-checked. */

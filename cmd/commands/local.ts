@@ -21,7 +21,8 @@ import type { Clock } from '../../kernel/clock.ts';
 import { createIngestPipeline } from '../../pipeline/ingest.ts';
 import type { IngestPipeline } from '../../pipeline/ingest.ts';
 import { createMetrics } from '../../observability/metrics.ts';
-import { loadPriceTableConfig } from '../../pipeline/pricing/overrides.ts';
+import type { UnknownModelPrice } from '../../pipeline/pricing/overrides.ts';
+import { loadPriceTableConfig, withUnknownModelPrice } from '../../pipeline/pricing/overrides.ts';
 import { renderDashboard } from '../view/dashboard.ts';
 import { costOverrideFromPolicies } from '../../pipeline/windows/cost-override.ts';
 import { assertTimeZone } from '../../pipeline/windows/periods.ts';
@@ -31,7 +32,7 @@ import { createDemoTraffic } from '../demo/traffic.ts';
 import type { DemoTraffic } from '../demo/traffic.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT } from '../context.ts';
-import { parsePort, parsePositiveInteger, parseTimeZone } from '../flags.ts';
+import { parsePort, parsePositiveInteger, parseTimeZone, parseUnknownModelPriceFlag } from '../flags.ts';
 import type { IngestLimitFlags } from '../ingest-limits.ts';
 import { addIngestLimitOptions, ingestLimitFlags, ingestLimitOptions } from '../ingest-limits.ts';
 
@@ -53,6 +54,8 @@ export interface LocalOptions {
   readonly priceFile?: string;
   /** Body, queue, worker heap and connection limits (cmd/ingest-limits.ts), as for the operator. */
   readonly limits?: IngestLimitFlags;
+  /** `--unknown-model-price` (pipeline/pricing/README.md); default: the provider's highest price. */
+  readonly unknownModelPrice?: UnknownModelPrice;
 }
 
 export interface LocalRuntime {
@@ -84,7 +87,10 @@ export async function startLocal(
   let budgets: readonly AIBudget[] = [];
   const reloadListeners: ((count: number) => void)[] = [];
 
-  const pricing = options.priceFile === undefined ? undefined : await loadPriceTableConfig(options.priceFile);
+  const pricing = withUnknownModelPrice(
+    options.priceFile === undefined ? undefined : await loadPriceTableConfig(options.priceFile),
+    options.unknownModelPrice,
+  );
   // One process, no leader election: the scrape-time gauges are always this process's. The getters
   // run at scrape time, after the pipeline and the decisions below exist.
   const metrics = createMetrics({
@@ -263,6 +269,11 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     .option('--workers <n>', 'decode worker threads (default: one per core)', parsePositiveInteger)
     .option('--demo', 'also send demo GenAI traffic to the local receiver')
     .option('--price-file <file>', 'price overrides and fallback price (YAML or JSON)')
+    .option(
+      '--unknown-model-price <price>',
+      'price of models no table knows: highest (of the provider, default), 0, or <input>,<output> USD per 1M tokens',
+      parseUnknownModelPriceFlag,
+    )
     .action(
       async (
         opts: {
@@ -276,6 +287,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
           workers?: number;
           demo?: boolean;
           priceFile?: string;
+          unknownModelPrice?: UnknownModelPrice;
         } & IngestLimitFlags,
       ) => {
         // On a terminal the live view owns the screen: log records go to its "latest events" pane.
@@ -291,6 +303,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
               ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
               ...(opts.priceFile !== undefined ? { priceFile: opts.priceFile } : {}),
               limits: ingestLimitFlags(opts),
+              ...(opts.unknownModelPrice !== undefined ? { unknownModelPrice: opts.unknownModelPrice } : {}),
             },
             { logger, clock: ctx.clock },
           );

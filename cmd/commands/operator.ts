@@ -9,12 +9,13 @@ import { hostname } from 'node:os';
 import { GenOpsError } from '../../kernel/errors.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT } from '../context.ts';
-import { parsePort, parsePositive, parseWholeNumber } from '../flags.ts';
+import { parsePort, parsePositive, parseUnknownModelPriceFlag, parseWholeNumber } from '../flags.ts';
 import { DEFAULT_LEASE_NAME, startOperator, type OperatorOptions } from '../operator-main.ts';
 import type { WebhookCertificates } from '../../webhook/index.ts';
 import type { ResourceType } from '../../enforcer/kube/resources.ts';
 import { createSelfTracing } from '../../observability/tracing.ts';
-import { loadPriceTableConfig } from '../../pipeline/pricing/overrides.ts';
+import type { UnknownModelPrice } from '../../pipeline/pricing/overrides.ts';
+import { loadPriceTableConfig, withUnknownModelPrice } from '../../pipeline/pricing/overrides.ts';
 
 /** Where the cert-manager Secret is mounted in the manager Deployment (kubebuilder's convention). */
 export const DEFAULT_WEBHOOK_CERT_DIR = '/tmp/k8s-webhook-server/serving-certs';
@@ -220,7 +221,12 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
       '--price-file <file>',
       'price overrides and fallback price (YAML or JSON), e.g. a mounted ConfigMap',
     )
-    .action(async (flags: Flags & { priceFile?: string }) => {
+    .option(
+      '--unknown-model-price <price>',
+      'price of models no table knows: highest (of the provider, default), 0, or <input>,<output> USD per 1M tokens',
+      parseUnknownModelPriceFlag,
+    )
+    .action(async (flags: Flags & { priceFile?: string; unknownModelPrice?: UnknownModelPrice }) => {
       // Self-traces (reconcile/decision spans) go wherever the standard OTEL_* variables say; off by default.
       const tracing = createSelfTracing({
         env: ctx.env.otel,
@@ -232,8 +238,10 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
       let runtime;
       try {
         await tracing.start();
-        const pricing =
-          flags.priceFile === undefined ? undefined : await loadPriceTableConfig(flags.priceFile);
+        const pricing = withUnknownModelPrice(
+          flags.priceFile === undefined ? undefined : await loadPriceTableConfig(flags.priceFile),
+          flags.unknownModelPrice,
+        );
         runtime = await startOperator(
           {
             ...operatorOptions(flags, ctx),

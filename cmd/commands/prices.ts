@@ -3,10 +3,11 @@
 import { Command } from 'commander';
 import type { CommandContext } from '../context.ts';
 import { EXIT } from '../context.ts';
-import { parseWholeNumber } from '../flags.ts';
+import { parseUnknownModelPriceFlag, parseWholeNumber } from '../flags.ts';
 import { formatMicros } from '../../kernel/money.ts';
 import { createPriceBook } from '../../pipeline/pricing/price-book.ts';
-import { loadPriceTableConfig } from '../../pipeline/pricing/overrides.ts';
+import type { UnknownModelPrice } from '../../pipeline/pricing/overrides.ts';
+import { loadPriceTableConfig, withUnknownModelPrice } from '../../pipeline/pricing/overrides.ts';
 import { costMicros, type Price, type TokenRates } from '../../pipeline/pricing/price.ts';
 
 interface PricesOptions {
@@ -16,6 +17,7 @@ interface PricesOptions {
   cacheWrite?: number;
   reasoning?: number;
   priceFile?: string;
+  unknownModelPrice?: UnknownModelPrice;
   json?: boolean;
 }
 
@@ -37,15 +39,25 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
       '--price-file <file>',
       'operator price overrides (YAML or JSON), as given to genops local/operator',
     )
+    .option(
+      '--unknown-model-price <price>',
+      'price of models no table knows: highest (of the provider, default), 0, or <input>,<output> USD per 1M tokens',
+      parseUnknownModelPriceFlag,
+    )
     .option('--json', 'print JSON')
     .action(async (provider: string, model: string, opts: PricesOptions) => {
-      const config = opts.priceFile === undefined ? undefined : await loadPriceTableConfig(opts.priceFile);
+      const config = withUnknownModelPrice(
+        opts.priceFile === undefined ? undefined : await loadPriceTableConfig(opts.priceFile),
+        opts.unknownModelPrice,
+      );
       const book = createPriceBook({ clock: ctx.clock, ...(config ? { config } : {}) });
       const price = book.lookup(provider, model);
       if (price === undefined) {
+        const fallback = book.fallbackFor(provider).rates;
         ctx.stderr(
           `genops prices: no price known for ${provider}/${model}; spans for it are counted and flagged unpriced ` +
-            `(fallback ${usdPerMillion(book.fallback.rates.input)}/${usdPerMillion(book.fallback.rates.output)} USD per 1M input/output). ` +
+            `(fallback ${usdPerMillion(fallback.input)}/${usdPerMillion(fallback.output)} USD per 1M input/output; ` +
+            `--unknown-model-price sets it). ` +
             `Add it to a --price-file to price it.\n`,
         );
         setExit(EXIT.failure);

@@ -53,6 +53,11 @@ export const GENOPS_EVAL_SAFETY_SCORE = 'genops.eval.safety_score';
 /** Toxicity score in [0, 1], 1 = toxic; taken as safety = 1 - toxicity. */
 export const GENOPS_EVAL_TOXICITY_SCORE = 'genops.eval.toxicity_score';
 
+/** Host of the API called (OpenAI-compatible endpoints: OpenRouter, Groq, Azure, ...). */
+export const SERVER_ADDRESS = 'server.address';
+/** OpenLLMetry's base URL of the OpenAI client. */
+export const GEN_AI_OPENAI_API_BASE = 'gen_ai.openai.api_base';
+
 /** SDK that produced the telemetry (resource; OpenLIT also sets it on spans). */
 export const TELEMETRY_SDK_NAME = 'telemetry.sdk.name';
 

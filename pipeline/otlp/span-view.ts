@@ -109,14 +109,23 @@ export class EventView {
 export const MAX_EVENTS_PER_SPAN = 16;
 
 export class SpanView {
-  /** Bytes [0, 16): trace id; [16, 24): span id. Only valid when the lengths are 16 and 8. */
-  readonly ids = new Uint8Array(24);
+  /**
+   * Bytes [0, 16): trace id; [16, 24): span id; [24, 32): parent span id (charge-once stage).
+   * Only valid when the lengths are 16 and 8.
+   */
+  readonly ids = new Uint8Array(32);
   /** Little-endian view of `ids`, for word-wise hashing. */
   readonly idsView = new DataView(this.ids.buffer);
   /** Length in bytes of the trace id as sent (-1: not valid hex in JSON). */
   traceIdLength = 0;
   spanIdLength = 0;
+  parentSpanIdLength = 0;
   hasParent = false;
+  /**
+   * InstrumentationScope.name of the ScopeSpans the span is in ("" when not sent); set once per
+   * scope, not per span (instrumentation profiles are resolved from it).
+   */
+  scopeName = '';
   /** SpanKind: 0 unspecified, 1 internal, 2 server, 3 client, 4 producer, 5 consumer. */
   kind = 0;
   /** Nanoseconds since the epoch as a float (exact to ~256 ns, enough for time windows). */
@@ -167,6 +176,7 @@ export class SpanView {
   reset(): void {
     this.traceIdLength = 0;
     this.spanIdLength = 0;
+    this.parentSpanIdLength = 0;
     this.hasParent = false;
     this.nameText = '';
     this.nameBuf = undefined;

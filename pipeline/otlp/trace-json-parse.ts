@@ -150,6 +150,7 @@ export function createJsonParseTraceDecoder(options: TraceDecoderOptions): Trace
     view.spanIdLength = hexId(field(span, 'spanId', 'span_id'), view.ids, 16, 8);
     const parent = field(span, 'parentSpanId', 'parent_span_id');
     view.hasParent = typeof parent === 'string' && parent.length > 0;
+    view.parentSpanIdLength = view.hasParent ? hexId(parent, view.ids, 24, 8) : 0;
     const name = span['name'];
     view.name = typeof name === 'string' ? name : '';
     const kind = span['kind'];
@@ -207,7 +208,11 @@ export function createJsonParseTraceDecoder(options: TraceDecoderOptions): Trace
       const scopes = arrayField(rs, 'scopeSpans', 'scope_spans', 'resourceSpans');
       for (let s = 0; s < scopes.length; s++) {
         atScope = s;
-        const spans = arrayField(objectAt(scopes[s], 'scopeSpans'), 'spans', 'spans', 'scopeSpans');
+        const ss = objectAt(scopes[s], 'scopeSpans');
+        const scope = ss['scope'];
+        const scopeName = isObject(scope) ? scope['name'] : undefined;
+        view.scopeName = typeof scopeName === 'string' ? scopeName : '';
+        const spans = arrayField(ss, 'spans', 'spans', 'scopeSpans');
         for (let i = 0; i < spans.length; i++) {
           atSpan = i;
           decodeSpan(objectAt(spans[i], 'spans'));

@@ -70,6 +70,7 @@ const FIELD_NAMES = [
   'double_value',
   'boolValue',
   'bool_value',
+  'scope',
 ] as const;
 type FieldName = (typeof FIELD_NAMES)[number];
 const FIELDS = createKeyTable(FIELD_NAMES);
@@ -832,8 +833,8 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
           case F.parentSpanId:
           case F.parent_span_id:
             if (peek() === QUOTE) {
-              scanString();
-              view.hasParent = strEnd > strStart;
+              view.parentSpanIdLength = idField(24, 8);
+              view.hasParent = view.parentSpanIdLength !== 0;
             } else {
               skipValue(1);
               view.hasParent = false;
@@ -877,19 +878,55 @@ export function createJsonTraceDecoder(options: TraceDecoderOptions): TraceDecod
     visitor.span(view);
   }
 
+  /** InstrumentationScope.name ("" when absent or not a string). */
+  function scopeName(): string {
+    let name = '';
+    if (openObject('scope')) {
+      do {
+        const f = fieldKey();
+        if (f === F.name && peek() === QUOTE) {
+          scanString();
+          name = stringText();
+        } else skipValue(1);
+      } while (nextMember());
+    }
+    return name;
+  }
+
+  function spansArray(visitor: TraceVisitor): void {
+    if (openArray('spans')) {
+      do span(visitor);
+      while (nextElement());
+    }
+  }
+
   function scopeSpans(visitor: TraceVisitor): void {
     if (!openArray('scopeSpans')) return;
     do {
       if (!openObject('scopeSpans')) continue;
+      view.scopeName = '';
+      let scopeSeen = false;
+      // Spans met before the scope: read once the scope is known (SDKs write the scope first).
+      let pendingSpans = -1;
       do {
         const f = fieldKey();
-        if (f === F.spans) {
-          if (openArray('spans')) {
-            do span(visitor);
-            while (nextElement());
-          }
+        if (isNull()) continue;
+        if (f === F.scope) {
+          view.scopeName = scopeName();
+          scopeSeen = true;
+        } else if (f === F.spans && !scopeSeen && pendingSpans < 0) {
+          pendingSpans = pos;
+          skipValue(1);
+        } else if (f === F.spans) {
+          spansArray(visitor);
         } else skipValue(1);
       } while (nextMember());
+      if (pendingSpans >= 0) {
+        const after = pos;
+        pos = pendingSpans;
+        spansArray(visitor);
+        pos = after;
+      }
     } while (nextElement());
   }
 

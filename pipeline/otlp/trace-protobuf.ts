@@ -29,6 +29,9 @@ const TAG_REQUEST_RESOURCE_SPANS = (1 << 3) | LEN;
 const TAG_RS_RESOURCE = (1 << 3) | LEN;
 const TAG_RS_SCOPE_SPANS = (2 << 3) | LEN;
 const TAG_SS_SPANS = (2 << 3) | LEN;
+const TAG_SS_SCOPE = (1 << 3) | LEN;
+const TAG_SCOPE_NAME = (1 << 3) | LEN;
+const SCOPE_FIELDS: WireTypes = [undefined, LEN, LEN, LEN, VARINT];
 const TAG_RESOURCE_ATTRIBUTES = (1 << 3) | LEN;
 const TAG_SPAN_TRACE_ID = (1 << 3) | LEN;
 const TAG_SPAN_SPAN_ID = (2 << 3) | LEN;
@@ -447,6 +450,8 @@ export function createProtobufTraceDecoder(options: TraceDecoderOptions): TraceD
         case TAG_SPAN_PARENT_SPAN_ID: {
           const len = readLength(end, 'Span.parent_span_id');
           view.hasParent = len > 0;
+          view.parentSpanIdLength = len;
+          copyId(len, 24, 8);
           pos += len;
           break;
         }
@@ -481,7 +486,39 @@ export function createProtobufTraceDecoder(options: TraceDecoderOptions): TraceD
     }
   }
 
+  /** InstrumentationScope.name, interned (profiles are resolved from it); "" when absent. */
+  function decodeScopeName(end: number): string {
+    let name = '';
+    while (pos < end) {
+      const at = pos;
+      const tag = readVarint(end, 'InstrumentationScope');
+      if (tag === TAG_SCOPE_NAME) {
+        const len = readLength(end, 'InstrumentationScope.name');
+        name = interner.decode(buf, data, pos, pos + len);
+        pos += len;
+      } else {
+        skipField(tag, end, 'InstrumentationScope', SCOPE_FIELDS, at);
+      }
+    }
+    return name;
+  }
+
   function decodeScopeSpans(end: number, visitor: TraceVisitor): void {
+    // Pass 1: the scope, wherever it sits in the message (SDKs write it first, so this pass
+    // usually reads one field; otherwise it skips the spans by their lengths).
+    const start = pos;
+    view.scopeName = '';
+    while (pos < end) {
+      const at = pos;
+      const tag = readVarint(end, 'ScopeSpans');
+      if (tag === TAG_SS_SCOPE) {
+        const len = readLength(end, 'ScopeSpans.scope');
+        view.scopeName = decodeScopeName(pos + len);
+        break;
+      }
+      skipField(tag, end, 'ScopeSpans', SCOPE_SPANS_FIELDS, at);
+    }
+    pos = start;
     while (pos < end) {
       const at = pos;
       const tag = readVarint(end, 'ScopeSpans');

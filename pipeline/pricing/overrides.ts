@@ -132,3 +132,35 @@ export async function loadPriceTableConfig(path: string): Promise<PriceTableConf
 export function compilePriceGlob(glob: string): Glob {
   return compileGlob(glob.trim());
 }
+
+/** What a span of a model no table knows costs (`--unknown-model-price`). */
+export type UnknownModelPrice = 'highest' | UsdPerMillionTokens;
+
+/**
+ * Parses `--unknown-model-price`: `highest` (the default: the highest price of the span's provider
+ * in the table, else of the first-party providers), `0` (free: only when the operator says so), or
+ * `<input>,<output>` USD per 1M tokens. Throws RangeError with a message for the flag parser.
+ */
+export function parseUnknownModelPrice(text: string): UnknownModelPrice {
+  const v = text.trim().toLowerCase();
+  if (v === 'highest') return 'highest';
+  if (v === '0') return { input: 0, output: 0 };
+  const parts = v.split(',').map((p) => p.trim());
+  const nums = parts.map(Number);
+  if (parts.length !== 2 || parts.some((p) => p === '') || nums.some((n) => !Number.isFinite(n) || n < 0)) {
+    throw new RangeError('expected highest, 0, or <input>,<output> USD per 1M tokens (e.g. 15,75)');
+  }
+  const rates = { input: nums[0]!, output: nums[1]! };
+  ratesFromUsdPerMillion(rates);
+  return rates;
+}
+
+/** The config with the flag's choice applied: it wins over the price file's `fallback`. */
+export function withUnknownModelPrice(
+  config: PriceTableConfig | undefined,
+  choice: UnknownModelPrice | undefined,
+): PriceTableConfig | undefined {
+  if (choice === undefined) return config;
+  const overrides = config?.overrides ?? [];
+  return choice === 'highest' ? { overrides } : { overrides, fallback: choice };
+}

@@ -3,7 +3,7 @@
 // cached per provider/model because a lookup happens for every charged span. Unknown models give
 // undefined; callers charge `fallback` and flag the usage as unpriced.
 
-import { calcPrice } from '@pydantic/genai-prices';
+import { calcPrice, findProvider } from '@pydantic/genai-prices';
 import type { ConditionalPrice, ModelInfo, ModelPrice, TieredPrices } from '@pydantic/genai-prices';
 import type { Clock } from '../../kernel/clock.ts';
 import type { Glob } from '../../kernel/glob.ts';
@@ -19,7 +19,14 @@ export interface PriceBook {
    * dependent prices. `provider` is the semconv provider name ("unknown" when not sent).
    */
   lookup(provider: string, model: string, atMs?: number): Price | undefined;
-  /** Charged for models no table knows (zero unless configured); such usage is flagged unpriced. */
+  /**
+   * Charged for a model of `provider` that no table knows; such usage is flagged unpriced. The
+   * operator's fallback when configured (`fallback:` in the price file, `--unknown-model-price`),
+   * else the conservative default: the highest price of that provider in the table, else the
+   * highest of the first-party providers (GLOBAL_FALLBACK_PROVIDERS).
+   */
+  fallbackFor(provider: string): Price;
+  /** The global fallback (provider not in the table, or not sent). */
   readonly fallback: Price;
 }
 
@@ -51,6 +58,32 @@ export const TABLE_PROVIDER_IDS: Readonly<Record<string, string>> = {
   groq: 'groq',
   mistral_ai: 'mistral',
 };
+
+/**
+ * Provider ids (genai-prices) that bill their own API first-hand: asked, in turn, for a model sent
+ * without a provider, and the source of the global fallback. Resellers and subscriptions
+ * (openrouter, github-copilot, cursor, ...) are left out: their prices are not the model's.
+ */
+export const GLOBAL_FALLBACK_PROVIDERS: readonly string[] = [
+  'openai',
+  'anthropic',
+  'google',
+  'aws',
+  'azure',
+  'mistral',
+  'cohere',
+  'deepseek',
+  'x-ai',
+  'groq',
+  'together',
+  'fireworks',
+  'perplexity',
+  'moonshotai',
+  'cerebras',
+  'voyageai',
+  'zai',
+  'minimax',
+];
 
 /** A cached answer: one price, or prices that depend on the time of the request. */
 interface Entry {
@@ -97,6 +130,37 @@ function ratesAt(mp: ModelPrice, threshold: number): TokenRates {
     cacheWrite: rate('cache_write_mtok') ?? input,
     reasoning: rate('output_reasoning_mtok') ?? output,
   };
+}
+
+function maxRates(a: TokenRates | undefined, b: TokenRates): TokenRates {
+  if (a === undefined) return b;
+  return {
+    input: Math.max(a.input, b.input),
+    output: Math.max(a.output, b.output),
+    cacheRead: Math.max(a.cacheRead, b.cacheRead),
+    cacheWrite: Math.max(a.cacheWrite, b.cacheWrite),
+    reasoning: Math.max(a.reasoning, b.reasoning),
+  };
+}
+
+function sameRates(a: TokenRates, b: TokenRates): boolean {
+  return (
+    a.input === b.input &&
+    a.output === b.output &&
+    a.cacheRead === b.cacheRead &&
+    a.cacheWrite === b.cacheWrite &&
+    a.reasoning === b.reasoning
+  );
+}
+
+function samePrice(a: Entry, b: Entry): boolean {
+  if (a.price === undefined || b.price === undefined) return false;
+  if (!sameRates(a.price.rates, b.price.rates) || a.price.tiers.length !== b.price.tiers.length) return false;
+  return a.price.tiers.every(
+    (t, i) =>
+      t.aboveInputTokens === b.price!.tiers[i]!.aboveInputTokens &&
+      sameRates(t.rates, b.price!.tiers[i]!.rates),
+  );
 }
 
 function priceFromModelPrice(provider: string, model: string, mp: ModelPrice): Price {
@@ -174,10 +238,61 @@ export function createPriceBook(options: PriceBookOptions = {}): PriceBook {
     model: compilePriceGlob(o.model),
     price: priceFromUsdPerMillion(o.provider ?? '*', o.model, o.usdPerMillionTokens, 'override'),
   }));
-  const fallback: Price =
-    config.fallback === undefined
-      ? { provider: '*', model: '*', rates: ZERO_RATES, tiers: [], source: 'fallback' }
-      : priceFromUsdPerMillion('*', '*', config.fallback, 'fallback');
+  const configured: Price | undefined =
+    config.fallback === undefined ? undefined : priceFromUsdPerMillion('*', '*', config.fallback, 'fallback');
+  const highestCache = new Map<string, Price>();
+  let globalHighest: Price | undefined;
+
+  function highestOf(tableProvider: string): Price | undefined {
+    let p = highestCache.get(tableProvider);
+    if (p !== undefined) return p;
+    let info: ReturnType<typeof findProvider>;
+    try {
+      info = findProvider({ providerId: tableProvider });
+    } catch {
+      return undefined;
+    }
+    if (info === undefined || info.id !== tableProvider) return undefined;
+    let rates: TokenRates | undefined;
+    for (const m of info.models) {
+      const mp = Array.isArray(m.prices) ? m.prices[m.prices.length - 1]?.prices : m.prices;
+      if (mp === undefined) continue;
+      rates = maxRates(rates, ratesAt(mp, -1));
+    }
+    if (rates === undefined) return undefined;
+    p = { provider: tableProvider, model: '*', rates, tiers: [], source: 'fallback' };
+    highestCache.set(tableProvider, p);
+    return p;
+  }
+
+  function globalFallback(): Price {
+    if (configured !== undefined) return configured;
+    if (globalHighest === undefined) {
+      let rates: TokenRates = ZERO_RATES;
+      for (const id of GLOBAL_FALLBACK_PROVIDERS) {
+        const h = highestOf(id);
+        if (h !== undefined) rates = maxRates(rates, h.rates);
+      }
+      globalHighest = { provider: '*', model: '*', rates, tiers: [], source: 'fallback' };
+    }
+    return globalHighest;
+  }
+
+  /** Prices the model by name alone: the table's own model match, else one price among its providers. */
+  function byModelOnly(model: string): Entry {
+    const direct = calcPrice({ input_tokens: 0 }, model, {});
+    if (direct !== null) return entryFromModel(direct.provider.id, direct.model);
+    let found: Entry | undefined;
+    for (const id of GLOBAL_FALLBACK_PROVIDERS) {
+      const r = calcPrice({ input_tokens: 0 }, model, { providerId: id });
+      if (r === null) continue;
+      const e = entryFromModel(r.provider.id, r.model);
+      if (found === undefined) found = e;
+      // Two providers with different prices for this name: ambiguous, never guessed.
+      else if (!samePrice(found, e)) return MISSING;
+    }
+    return found ?? MISSING;
+  }
 
   // provider -> model -> entry. Two levels so the per-span lookup builds no key string; provider
   // and model strings come interned from the decoders.
@@ -195,7 +310,8 @@ export function createPriceBook(options: PriceBookOptions = {}): PriceBook {
       provider === 'unknown' || provider === '' ? undefined : (TABLE_PROVIDER_IDS[provider] ?? provider);
     let result: ReturnType<typeof calcPrice>;
     try {
-      result = calcPrice({ input_tokens: 0 }, model, providerId === undefined ? {} : { providerId });
+      if (providerId === undefined) return byModelOnly(model);
+      result = calcPrice({ input_tokens: 0 }, model, { providerId });
     } catch {
       // Bad data in the table for one model must not stop pricing the others.
       return MISSING;
@@ -204,8 +320,24 @@ export function createPriceBook(options: PriceBookOptions = {}): PriceBook {
     return entryFromModel(result.provider.id, result.model);
   }
 
+  const fallbackByProvider = new Map<string, Price>();
+
   return {
-    fallback,
+    get fallback() {
+      return globalFallback();
+    },
+    fallbackFor(provider) {
+      if (configured !== undefined) return configured;
+      let p = fallbackByProvider.get(provider);
+      if (p === undefined) {
+        const id =
+          provider === 'unknown' || provider === '' ? '' : (TABLE_PROVIDER_IDS[provider] ?? provider);
+        p = (id === '' ? undefined : highestOf(id)) ?? globalFallback();
+        if (fallbackByProvider.size >= 256) fallbackByProvider.clear();
+        fallbackByProvider.set(provider, p);
+      }
+      return p;
+    },
     lookup(provider, model, atMs) {
       let byModel = cache.get(provider);
       let entry = byModel?.get(model);

@@ -1,7 +1,7 @@
 import { calcPrice } from '@pydantic/genai-prices';
 import { describe, expect, it } from 'vitest';
 import { GenOpsError } from '../../kernel/errors.ts';
-import { parsePriceTableConfig } from './overrides.ts';
+import { parsePriceTableConfig, parseUnknownModelPrice, withUnknownModelPrice } from './overrides.ts';
 import { costMicros, costWithPerTokenOverride, rateFromUsdPerToken, scaledDecimal } from './price.ts';
 import type { Price, TokenCounts } from './price.ts';
 import { createPriceBook } from './price-book.ts';
@@ -120,11 +120,12 @@ describe('prices from the maintained table', () => {
     }
   });
 
-  it('gives undefined for unknown models and a zero fallback by default', () => {
+  it('gives undefined for unknown models and a conservative (never zero) fallback by default', () => {
     expect(book.lookup('openai', 'gpt-nonexistent-9', NOV_2026)).toBeUndefined();
     expect(book.lookup('acme', 'acme-llm', NOV_2026)).toBeUndefined();
     expect(book.lookup('openai', 'unknown', NOV_2026)).toBeUndefined();
-    expect(costMicros(tokens({ inputTokens: 1000, outputTokens: 1000 }), book.fallback)).toBe(0);
+    // Issue 18 item 7: 0 only when the operator chooses it (pricing.test.ts, fallback cases).
+    expect(costMicros(tokens({ inputTokens: 1000, outputTokens: 1000 }), book.fallback)).toBeGreaterThan(0);
     expect(book.fallback.source).toBe('fallback');
   });
 });
@@ -244,5 +245,39 @@ fallback:
       parsePriceTableConfig('{"models": [{"model": "m", "usdPerMillionTokens": {"input": 1, "output": 2}}]}')
         .overrides,
     ).toHaveLength(1);
+  });
+});
+
+describe('unknown model price (issue 18 item 7)', () => {
+  const T = (inUsd: number, outUsd: number) => ({ input: inUsd * 1e6, output: outUsd * 1e6 });
+
+  it('defaults to the highest price of the provider in the table, else of the first-party providers', () => {
+    expect(book.fallbackFor('anthropic').rates).toMatchObject(T(15, 75));
+    expect(book.fallbackFor('openai').rates).toMatchObject(T(150, 600));
+    expect(book.fallbackFor('aws.bedrock').rates).toMatchObject(T(15, 75));
+    // Not in the table, or not sent: the highest of all first-party providers.
+    expect(book.fallbackFor('acme').rates).toMatchObject(T(150, 600));
+    expect(book.fallbackFor('unknown').rates).toMatchObject(T(150, 600));
+    expect(book.fallbackFor('anthropic').source).toBe('fallback');
+  });
+
+  it('the operator chooses: --unknown-model-price over the file fallback', () => {
+    const file = parsePriceTableConfig('fallback: { usdPerMillionTokens: { input: 1, output: 4 } }', 'test');
+    expect(createPriceBook({ config: file }).fallbackFor('anthropic').rates).toMatchObject(T(1, 4));
+    const zero = withUnknownModelPrice(file, parseUnknownModelPrice('0'));
+    expect(createPriceBook({ config: zero! }).fallbackFor('anthropic').rates).toMatchObject(T(0, 0));
+    const highest = withUnknownModelPrice(file, parseUnknownModelPrice('highest'));
+    expect(createPriceBook({ config: highest! }).fallbackFor('anthropic').rates).toMatchObject(T(15, 75));
+    expect(parseUnknownModelPrice(' 2.5, 10 ')).toEqual({ input: 2.5, output: 10 });
+    for (const bad of ['', 'cheap', '1', '1,2,3', '-1,2', '1,', 'NaN,1']) {
+      expect(() => parseUnknownModelPrice(bad), bad).toThrow(RangeError);
+    }
+  });
+
+  it('prices a model by name alone only when its providers agree', () => {
+    // openai and azure price it the same: one price.
+    expect(book.lookup('unknown', 'text-embedding-3-small', NOV_2026)?.rates.input).toBe(20_000);
+    // Nobody has it.
+    expect(book.lookup('unknown', 'acme-llm-7', NOV_2026)).toBeUndefined();
   });
 });

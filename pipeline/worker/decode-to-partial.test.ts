@@ -191,10 +191,12 @@ describe('decodeToPartial on spans from the OpenTelemetry JS SDK', () => {
       costMicros: 22_800,
       unpriced: false,
     });
+    // A provider the table does not know: the global conservative fallback (issue 18 item 7,
+    // the highest first-party price, 150 USD per 1M input tokens), flagged unpriced.
     expect(byModel['acme/acme-embed-1/']).toMatchObject({
       requests: 1,
       inputTokens: 5000,
-      costMicros: 0,
+      costMicros: 750_000,
       unpriced: true,
     });
   });

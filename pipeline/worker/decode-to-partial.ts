@@ -6,7 +6,7 @@
 import type { Clock } from '../../kernel/clock.ts';
 import { systemClock } from '../../kernel/clock.ts';
 import { GenOpsError } from '../../kernel/errors.ts';
-import { createGenAiExtractor, emptyGenAiCall } from '../genai/extract.ts';
+import { createGenAiExtractor, emptyGenAiCall, UNKNOWN } from '../genai/extract.ts';
 import type { GenAiExtractor } from '../genai/extract.ts';
 import { identityKey, senderIdentity } from '../genai/identity.ts';
 import { createGenAiKeyTables } from '../genai/keys.ts';
@@ -16,10 +16,11 @@ import type { ResourceAttributes, SpanView, TraceDecoder, TraceVisitor } from '.
 import { createJsonTraceDecoder } from '../otlp/trace-json.ts';
 import { createProtobufTraceDecoder } from '../otlp/trace-protobuf.ts';
 import type { DecodeTask, PartialAggregate, SafetyGroup, SenderIdentity, UsageGroup } from '../partial.ts';
-import { SPAN_RECORD_WIDTH } from '../partial.ts';
+import { LINK_FRAMEWORK, LINK_HAS_PARENT, LINK_NO_USAGE, LINK_WIDTH, SPAN_RECORD_WIDTH } from '../partial.ts';
+import { createHostResolver, semconvProviderName } from '../pricing/hosts.ts';
 import type { PriceBook } from '../pricing/price-book.ts';
 import { costMicros } from '../pricing/price.ts';
-import { idHashInto } from './hash.ts';
+import { idHashInto, parentHashInto } from './hash.ts';
 
 /** Built once per worker: decoders (with their intern tables), the extractor and the price book. */
 export interface DecodeDeps {
@@ -37,7 +38,7 @@ export function createDecodeDeps(options: { priceBook: PriceBook; clock?: Clock 
     priceBook: options.priceBook,
     protobuf: createProtobufTraceDecoder(tables),
     json: createJsonTraceDecoder(tables),
-    extractor: createGenAiExtractor(),
+    extractor: createGenAiExtractor({ hostProvider: createHostResolver() }),
     clock: options.clock ?? systemClock,
   };
 }
@@ -135,6 +136,8 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
   const safety: MutableSafety[] = [];
   const safetyIndex: number[] = [];
   let records = new Float64Array(INITIAL_RECORDS * SPAN_RECORD_WIDTH);
+  let links = new Float64Array(INITIAL_RECORDS * LINK_WIDTH);
+  const instrumentations: string[] = [];
   let recordCount = 0;
   let spansTotal = 0;
   let spansRejected = 0;
@@ -221,7 +224,7 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
         return;
       }
       forEachSafetyScore(span, reportSafety);
-      if (!extractor.read(span.attributes, call, resourceSdk)) return;
+      if (!extractor.read(span.attributes, call, resourceSdk, span.scopeName)) return;
       const implausible = implausibleUsage(call);
       if (implausible !== undefined) {
         spansRejected++;
@@ -235,8 +238,12 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
       const timeNs = span.endTimeUnixNano > 0 ? span.endTimeUnixNano : span.startTimeUnixNano;
       const atMs = timeNs > 0 ? Math.floor(timeNs / 1e6) : deps.clock.now();
       let price = priceBook.lookup(call.provider, call.model, atMs);
+      // No provider sent, the model priced by its name alone: the table says whose it is, so a
+      // provider allow-list sees the real provider rather than "unknown".
+      if (price !== undefined && call.provider === UNKNOWN && price.source === 'table')
+        call.provider = semconvProviderName(price.provider);
       const unpriced = price === undefined;
-      if (price === undefined) price = priceBook.fallback;
+      if (price === undefined) price = priceBook.fallbackFor(call.provider);
       const cost = costMicros(call, price);
 
       const gi = groupFor(call.provider, call.model, classification);
@@ -255,6 +262,9 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
         const grown = new Float64Array(records.length * 2);
         grown.set(records);
         records = grown;
+        const grownLinks = new Float64Array(links.length * 2);
+        grownLinks.set(links);
+        links = grownLinks;
       }
       const o = recordCount * SPAN_RECORD_WIDTH;
       idHashInto(span.idsView, records, o);
@@ -264,6 +274,22 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
       records[o + 5] = call.outputTokens;
       records[o + 6] = call.cacheReadTokens + call.cacheWriteTokens;
       records[o + 7] = call.reasoningTokens;
+      const l = recordCount * LINK_WIDTH;
+      let flags = 0;
+      if (span.parentSpanIdLength === 8 && !isAllZero(span.ids, 24, 32)) {
+        parentHashInto(span.idsView, links, l);
+        flags |= LINK_HAS_PARENT;
+      } else {
+        links[l] = 0;
+        links[l + 1] = 0;
+      }
+      if (call.role === 'framework') flags |= LINK_FRAMEWORK;
+      if (!call.hasUsage) flags |= LINK_NO_USAGE;
+      links[l + 2] = flags;
+      let ii = instrumentations.indexOf(call.instrumentation);
+      if (ii < 0) ii = instrumentations.push(call.instrumentation) - 1;
+      links[l + 3] = ii;
+      links[l + 4] = call.cacheReadTokens;
       recordCount++;
     },
   };
@@ -286,5 +312,7 @@ export function decodeToPartial(task: DecodeTask, deps: DecodeDeps): PartialAggr
     spansRejected,
     spansImplausible,
     rejectMessage,
+    links: links.subarray(0, recordCount * LINK_WIDTH),
+    instrumentations,
   };
 }

@@ -37,6 +37,8 @@ export default function decode(task: DecodeTask): Promise<PartialAggregate> {
       new Error(`internal decode error: ${err instanceof Error ? err.message : String(err)}`),
     );
   }
-  const movable = { [transferableSymbol]: [result.spans.buffer], [valueSymbol]: result };
+  const buffers = [result.spans.buffer];
+  if (result.links !== undefined) buffers.push(result.links.buffer);
+  const movable = { [transferableSymbol]: buffers, [valueSymbol]: result };
   return Promise.resolve(move(movable) as unknown as PartialAggregate);
 }

@@ -43,3 +43,19 @@ export function idHashInto(view: DataView, out: Float64Array, offset: number): v
   out[offset] = finish(hi, 24);
   out[offset + 1] = finish(lo, 24);
 }
+
+/**
+ * The key idHashInto gives the span whose id is the parent span id at ids[24, 32) of the same
+ * trace: the same lanes over trace id words 0-3 and parent id words 6-7 (charge-once stage).
+ */
+export function parentHashInto(view: DataView, out: Float64Array, offset: number): void {
+  let hi = SEED_HIGH;
+  let lo = SEED_LOW;
+  for (let i = 0; i < 24; i += 4) {
+    const w = view.getInt32(i < 16 ? i : i + 8, true);
+    hi = mixWord(hi, w);
+    lo = mixWord(lo, (w << 7) | (w >>> 25));
+  }
+  out[offset] = finish(hi, 24);
+  out[offset + 1] = finish(lo, 24);
+}

@@ -71,6 +71,26 @@ describe('genops prices', () => {
     expect(r.stdout).toContain('request cost: 0.003000 USD');
   });
 
+  it('says what an unknown model is charged: the highest price of its provider by default', async () => {
+    const byDefault = await run('anthropic', 'claude-nonexistent-9');
+    expect(byDefault.code).toBe(1);
+    // Anthropic's highest in the table: Claude 3 Opus, 15 in / 75 out.
+    expect(byDefault.stderr).toContain('fallback 15/75 USD per 1M input/output');
+  });
+
+  it('--unknown-model-price 0 or <input>,<output>: the operator chooses', async () => {
+    const zero = await run('anthropic', 'claude-nonexistent-9', '--unknown-model-price', '0');
+    expect(zero.stderr).toContain('fallback 0/0 USD per 1M input/output');
+    const chosen = await run('acme', 'nope', '--unknown-model-price', '2,8');
+    expect(chosen.stderr).toContain('fallback 2/8 USD per 1M input/output');
+  });
+
+  it('--unknown-model-price refuses what it cannot read', async () => {
+    const bad = await run('acme', 'nope', '--unknown-model-price', 'cheap');
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toContain('expected highest, 0, or <input>,<output>');
+  });
+
   it('says how to fix an unknown model and exits 1', async () => {
     const r = await run('acme', 'nope');
     expect(r.code).toBe(1);
