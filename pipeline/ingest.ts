@@ -25,7 +25,7 @@ import type { OtlpGrpcReceiver } from './receiver/grpc.ts';
 import { createOtlpHttpReceiver } from './receiver/http.ts';
 import type { OtlpHttpReceiver } from './receiver/http.ts';
 import type { ExportHandler } from './receiver/types.ts';
-import type { UsageWindows, UsageWindowsOptions } from './windows/windows.ts';
+import type { ApplyResult, UsageWindows, UsageWindowsOptions } from './windows/windows.ts';
 import { createUsageWindows } from './windows/windows.ts';
 
 export interface ListenOptions {
@@ -66,6 +66,11 @@ export interface IngestPipelineOptions {
   attributor?: Pick<Attributor, 'resolve'>;
   /** Operator price overrides and fallback price, handed to every worker. */
   pricing?: PriceTableConfig;
+  /**
+   * Write-ahead log of the windows' changes: a request is answered only once its change is durable
+   * (pipeline/wal/journal.ts). Without it, an answer means "in memory".
+   */
+  journal?: { record(result: ApplyResult): Promise<void> };
 }
 
 export interface IngestPipeline extends Component {
@@ -129,11 +134,13 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
       metrics.spansReceived(partial.spansTotal, request.transport);
       if (partial.spansRejected > 0)
         metrics.spansRejected(partial.spansRejected, request.transport, 'invalid');
-      windows.apply(partial, {
+      const applied = windows.apply(partial, {
         peer: request.peer,
         receivedAt: request.receivedAt,
         receivedMono: request.receivedMono,
       });
+      // The success answer tells the exporter to drop the spans: only once they are on disk.
+      if (options.journal !== undefined) await options.journal.record(applied);
       return {
         spansTotal: partial.spansTotal,
         rejectedSpans: partial.spansRejected,
