@@ -91,6 +91,9 @@ export function snapshotValues(
   return out;
 }
 
+/** Per-replica gauges read from this replica's own windows at scrape time, never leader-gated. */
+export const USAGE_GAUGES: readonly string[] = ['genops_cost_month_to_date_usd'];
+
 /** Metrics the usage port counts as events, or (usageCounters: 'snapshot') reads from the snapshot. */
 export const USAGE_COUNTERS: readonly string[] = [
   'genops_cost_total_usd',
@@ -115,6 +118,7 @@ export function usageCounterValues(snapshot: UsageSnapshot | undefined): Map<str
         model: m.model,
       };
       push(out, 'genops_cost_total_usd', labels, microsToUsd(m.costMicros));
+      push(out, 'genops_cost_month_to_date_usd', labels, microsToUsd(m.costMicros));
       push(out, 'genops_requests_total', labels, m.requests);
       const tokens: [string, number][] = [
         ['input', m.inputTokens],

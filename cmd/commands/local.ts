@@ -26,6 +26,9 @@ import { renderDashboard } from '../view/dashboard.ts';
 import { costOverrideFromPolicies } from '../../pipeline/windows/cost-override.ts';
 import { assertTimeZone } from '../../pipeline/windows/periods.ts';
 import { createOfflineDecisions } from '../../enforcer/offline/loop.ts';
+import { openWal } from '../../pipeline/wal/wal.ts';
+import { createUsageJournal, type UsageJournal } from '../../pipeline/wal/journal.ts';
+import { createFileUsageRecord, type FileUsageRecord } from '../../pipeline/wal/file-record.ts';
 import type { OfflineDecisions } from '../../enforcer/offline/loop.ts';
 import { createDemoTraffic } from '../demo/traffic.ts';
 import type { DemoTraffic } from '../demo/traffic.ts';
@@ -49,6 +52,11 @@ export interface LocalOptions {
   readonly reloadDelayMs?: number;
   /** Operator price overrides and fallback (YAML/JSON), as for `genops operator --price-file`. */
   readonly priceFile?: string;
+  /**
+   * Usage write-ahead log and usage file directory: answers wait until the spend is on disk, and a
+   * restart continues the period. Without it usage lives in memory only.
+   */
+  readonly walDir?: string;
 }
 
 export interface LocalRuntime {
@@ -88,17 +96,38 @@ export async function startLocal(
     clusterGauges: 'always',
     snapshot: () => pipeline.windows.current(),
     decisions: () => decisions.decisions(),
+    usageCounters: 'events',
   });
+  const journal: UsageJournal | undefined =
+    options.walDir === undefined
+      ? undefined
+      : createUsageJournal({
+          wal: await openWal({ dir: options.walDir, clock: deps.clock, logger, metrics: metrics.wal }),
+          windows: { replay: (delta, charge) => pipeline.windows.replay(delta, charge) },
+          logger,
+        });
   const pipeline = createIngestPipeline({
     clock: deps.clock,
     logger,
     grpc: { host: options.host, port: options.otlpGrpcPort },
     http: { host: options.host, port: options.otlpHttpPort },
-    windows: { timeZone: options.timeZone },
+    windows: { timeZone: options.timeZone, onCharged: (g) => metrics.usage.charged(g) },
+    ...(journal === undefined ? {} : { journal }),
     metrics: metrics.ingest,
     ...(pricing ? { pricing } : {}),
     ...(options.workers !== undefined ? { pool: { threads: options.workers } } : {}),
   });
+
+  const usageFile: FileUsageRecord | undefined =
+    journal === undefined || options.walDir === undefined
+      ? undefined
+      : createFileUsageRecord({
+          dir: options.walDir,
+          windows: pipeline.windows,
+          journal,
+          clock: deps.clock,
+          logger,
+        });
 
   const decisions = createOfflineDecisions({
     clock: deps.clock,
@@ -194,6 +223,12 @@ export async function startLocal(
     watcher?.close();
     if (demo) await demo.shutdown();
     await pipeline.shutdown(Date.now() + 10_000);
+    if (usageFile !== undefined) {
+      await usageFile
+        .shutdown()
+        .catch((err: unknown) => logger.warn('final usage file write failed', { err }));
+    }
+    await journal?.close();
     await decisions.shutdown();
     await Promise.all([close(metricsServer), close(healthServer)]);
   };
@@ -201,6 +236,11 @@ export async function startLocal(
   try {
     // Health first, so probes see "not ready" rather than nothing while the pipeline starts.
     healthPort = await listen(healthServer, options.healthPort);
+    // Before a span is received: the saved period, then what the log holds beyond it.
+    if (journal !== undefined && usageFile !== undefined) {
+      await journal.replay(await usageFile.restore());
+      await usageFile.start();
+    }
     await pipeline.start();
     await decisions.start();
     metricsPort = await listen(metricsServer, options.metricsPort);
@@ -259,6 +299,10 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     .option('--workers <n>', 'decode worker threads (default: one per core)', parsePositiveInteger)
     .option('--demo', 'also send demo GenAI traffic to the local receiver')
     .option('--price-file <file>', 'price overrides and fallback price (YAML or JSON)')
+    .option(
+      '--wal-dir <dir>',
+      'keep usage on disk here (write-ahead log + usage file): answers wait for the disk, restarts continue the period',
+    )
     .action(
       async (opts: {
         policies: string;
@@ -271,6 +315,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
         workers?: number;
         demo?: boolean;
         priceFile?: string;
+        walDir?: string;
       }) => {
         // On a terminal the live view owns the screen: log records go to its "latest events" pane.
         const events: string[] = [];
@@ -284,6 +329,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
               ...opts,
               ...(opts.workers !== undefined ? { workers: opts.workers } : {}),
               ...(opts.priceFile !== undefined ? { priceFile: opts.priceFile } : {}),
+              ...(opts.walDir !== undefined ? { walDir: opts.walDir } : {}),
             },
             { logger, clock: ctx.clock },
           );
