@@ -181,6 +181,19 @@ describe('write-ahead log', () => {
     await again.close();
   });
 
+  it('refuses appends (retryable) beyond its size limit instead of filling the volume', async () => {
+    const dir = tempDir();
+    const wal = await open(dir, { limitBytes: 200, retainMs: 0 });
+    await wal.replay(() => undefined);
+    await wal.append(Buffer.alloc(60)).durable;
+    await wal.append(Buffer.alloc(60)).durable;
+    const refused = wal.append(Buffer.alloc(60));
+    await expect(refused.durable).rejects.toMatchObject({ errorClass: 'retryable', code: 'WAL_FULL' });
+    await wal.close();
+    // Nothing of the refused entry reached the disk.
+    expect((await replayAll(dir)).seqs).toEqual([1, 2]);
+  });
+
   it('refuses appends before replay', async () => {
     const wal = await open(tempDir());
     expect(() => wal.append(Buffer.from('x'))).toThrow(/before replay/);

@@ -58,6 +58,11 @@ export interface WalOptions {
   readonly retainMs?: number;
   /** Checkpointed segments are deleted early beyond this total; default 256 MiB. */
   readonly maxBytes?: number;
+  /**
+   * Appends are refused (retryable) while the log holds more than this, e.g. when usage records
+   * cannot be written for a long time (API server away); default 1 GiB. Keeps the volume from filling.
+   */
+  readonly limitBytes?: number;
   readonly metrics?: WalMetrics;
 }
 
@@ -127,6 +132,8 @@ export async function openWal(options: WalOptions): Promise<WriteAheadLog> {
   const segmentBytes = options.segmentBytes ?? 8 * 1024 * 1024;
   const retainMs = options.retainMs ?? 10 * 60_000;
   const maxBytes = options.maxBytes ?? 256 * 1024 * 1024;
+  const limitBytes = options.limitBytes ?? 1024 * 1024 * 1024;
+  let pendingBytes = 0;
   await mkdir(dir, { recursive: true });
   const id = await loadOrCreateId(dir);
 
@@ -176,6 +183,7 @@ export async function openWal(options: WalOptions): Promise<WriteAheadLog> {
       const started = performance.now();
       let bytes = 0;
       for (const b of bufs) bytes += b.length;
+      pendingBytes -= bytes;
       try {
         const cur = current!;
         await cur.fh.writev(bufs);
@@ -202,6 +210,7 @@ export async function openWal(options: WalOptions): Promise<WriteAheadLog> {
     }
     if (broken !== undefined) {
       for (const w of pendingWaiters) w.reject(broken);
+      pendingBytes = 0;
       pending = [];
       pendingWaiters = [];
     }
@@ -278,8 +287,16 @@ export async function openWal(options: WalOptions): Promise<WriteAheadLog> {
     append(payload) {
       if (!replayed || closed) throw new Error('wal: append before replay or after close');
       if (broken !== undefined) return { seq: last, durable: Promise.reject(broken) };
+      if (totalBytes() + pendingBytes + payload.length > limitBytes) {
+        const full = new GenOpsError('retryable', 'WAL_FULL', 'usage log full; retry later', {
+          retryAfterSeconds: 5,
+        });
+        return { seq: last, durable: Promise.reject(full) };
+      }
       const seq = ++last;
-      pending.push(frame(seq, payload));
+      const framed = frame(seq, payload);
+      pendingBytes += framed.length;
+      pending.push(framed);
       const durable = new Promise<void>((resolve, reject) => pendingWaiters.push({ seq, resolve, reject }));
       kick();
       return { seq, durable };
