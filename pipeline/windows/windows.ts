@@ -380,7 +380,6 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
   let costOverride = options.costOverride;
   const dedupe = createScopedDedupe(options.dedupe);
   const onCharged = options.onCharged;
-  let lastSweep = 0;
   const publishInterval = (): number =>
     options.publishIntervalMs ?? Math.min(100, Math.max(20, states.size / 2000));
   const maxWorkloads = options.maxWorkloads ?? 100_000;
@@ -808,10 +807,6 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     if (duplicates > 0) metrics.spansDeduplicated(duplicates);
     if (meta.receivedMono !== undefined) pendingReceipts.push(meta.receivedMono);
     if (dirty.length > 0 || pendingReceipts.length > 0) schedulePublish();
-    if (now - lastSweep > 60_000) {
-      lastSweep = now;
-      dedupe.sweep(now);
-    }
     return { charged, duplicates, delta };
   };
 
