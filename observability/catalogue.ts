@@ -129,7 +129,7 @@ export const CATALOGUE: readonly MetricDef[] = [
       'USD charged to GenAI requests received by this replica in the current month, including what it ' +
       'restored after a restart (usage record and write-ahead log); resets at the start of the month. ' +
       'Sum over replicas for the cluster; do not rate() it.',
-    labels: WORKLOAD_MODEL,
+    labels: WORKLOAD,
     source: 'snapshot',
     group: 'Usage and cost',
   },

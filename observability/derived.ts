@@ -110,6 +110,16 @@ export function usageCounterValues(snapshot: UsageSnapshot | undefined): Map<str
   const out = new Map<string, Sample[]>();
   if (!snapshot) return out;
   for (const w of snapshot.workloads.values()) {
+    // The month so far includes the restored baseline (the windows keep no model breakdown for it).
+    const month = w.spend.monthly;
+    if (month.costMicros > 0) {
+      push(
+        out,
+        'genops_cost_month_to_date_usd',
+        { namespace: w.ref.namespace, workload: w.ref.name },
+        microsToUsd(month.costMicros),
+      );
+    }
     for (const m of w.models) {
       const labels = {
         namespace: w.ref.namespace,
@@ -118,7 +128,6 @@ export function usageCounterValues(snapshot: UsageSnapshot | undefined): Map<str
         model: m.model,
       };
       push(out, 'genops_cost_total_usd', labels, microsToUsd(m.costMicros));
-      push(out, 'genops_cost_month_to_date_usd', labels, microsToUsd(m.costMicros));
       push(out, 'genops_requests_total', labels, m.requests);
       const tokens: [string, number][] = [
         ['input', m.inputTokens],
