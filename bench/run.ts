@@ -6,7 +6,10 @@
 // - p99DecisionMs: request receipt -> its aggregate visible in a published snapshot, at the HTTP rate,
 // - heapBytesPer1kWorkloads: windows memory (JS heap + typed-array stores) per 1000 tracked workloads.
 //
-//   npm run bench -- [--json out.json] [--seconds 10] [--warmup 2] [--workers N] [--concurrency N]
+//   npm run bench -- [--json out.json] [--seconds 10] [--warmup 2] [--workers N] [--concurrency N] [--wal]
+//
+// --wal: the ingest runs with the usage write-ahead log (pipeline/wal) in a temporary directory, as
+// the operator does with --wal-dir: every answer waits for the group commit (write + fdatasync).
 
 import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -21,6 +24,13 @@ import { noopIngestMetrics } from '../pipeline/ingest-metrics.ts';
 import type { PartialAggregate, SenderIdentity, UsageGroup } from '../pipeline/partial.ts';
 import { SPAN_RECORD_WIDTH } from '../pipeline/partial.ts';
 import { createUsageWindows } from '../pipeline/windows/windows.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { systemClock } from '../kernel/clock.ts';
+import { silentLogger } from '../kernel/logger.ts';
+import { createUsageJournal, type UsageJournal } from '../pipeline/wal/journal.ts';
+import { openWal } from '../pipeline/wal/wal.ts';
 import type { LoadResult, LoadTransport, RunSpec } from './load.ts';
 import { runWebhookBench } from './webhook.ts';
 
@@ -43,6 +53,7 @@ const { values } = parseArgs({
     warmup: { type: 'string', default: '2' },
     workers: { type: 'string' },
     concurrency: { type: 'string', default: '8' },
+    wal: { type: 'boolean', default: false },
   },
 });
 const seconds = Number(values.seconds);
@@ -117,12 +128,23 @@ async function measureThroughput(): Promise<Map<LoadTransport, ThroughputResult>
       if (collecting) visible.push(s * 1000);
     },
   };
+  const walDir = values.wal ? mkdtempSync(join(tmpdir(), 'genops-bench-wal-')) : undefined;
+  let journal: UsageJournal | undefined;
   const pipeline = createIngestPipeline({
     grpc: { port: 0 },
     http: { port: 0 },
     pool: { threads: workers },
     metrics,
+    ...(walDir === undefined ? {} : { journal: { record: (r) => journal!.record(r) } }),
   });
+  if (walDir !== undefined) {
+    journal = createUsageJournal({
+      wal: await openWal({ dir: walDir, clock: systemClock, logger: silentLogger }),
+      windows: pipeline.windows,
+      logger: silentLogger,
+    });
+    await journal.replay(undefined);
+  }
   await pipeline.start();
   const child = await startLoadGenerator();
   const out = new Map<LoadTransport, ThroughputResult>();
@@ -205,6 +227,8 @@ async function measureThroughput(): Promise<Map<LoadTransport, ThroughputResult>
   } finally {
     child.send({ type: 'exit' });
     await pipeline.shutdown();
+    await journal?.close();
+    if (walDir !== undefined) rmSync(walDir, { recursive: true, force: true });
   }
   return out;
 }
@@ -388,6 +412,7 @@ async function main(): Promise<void> {
   );
   process.stdout.write(
     `ingest benchmark: ${workers} worker thread(s), ${concurrency} concurrent clients, ${seconds} s per scenario after ${warmup} s warm-up, ` +
+      (values.wal ? 'with the usage write-ahead log (answers after fdatasync), ' : '') +
       `${availableParallelism()} cores shared with the load generator\n\n` +
       lines.join('\n') +
       `\n\np99 receipt -> visible (HTTP protobuf): ${report.results[0]!.p99DecisionMs} ms at the saturated rate (goal <= 100)` +

@@ -34,6 +34,8 @@ import { createKubeApi, type KubeApi } from '../enforcer/kube/api.ts';
 import { loadKubeConfig } from '../enforcer/kube/config.ts';
 import { createLeaderElector, type LeaderElector } from '../enforcer/leader/lease.ts';
 import { createUsageStore, type UsageStore } from '../enforcer/state/usage-store.ts';
+import { openWal } from '../pipeline/wal/wal.ts';
+import { createUsageJournal, type UsageJournal } from '../pipeline/wal/journal.ts';
 import { statusBuilders } from '../enforcer/status/builders.ts';
 import { createAdmissionWebhook, type AdmissionWebhook, type WebhookCertificates } from '../webhook/index.ts';
 import type { AdmissionView } from '../webhook/view.ts';
@@ -86,6 +88,11 @@ export interface OperatorOptions {
   readonly pricing?: PriceTableConfig;
   /** Self-tracing (observability/tracing.ts); a no-op tracer when tracing is off. */
   readonly tracer?: Tracer;
+  /**
+   * Directory of the usage write-ahead log (`--wal-dir`, an emptyDir in the pod): OTLP answers wait
+   * until the spend is on disk there. Without it an answer means "in memory" (lost on a crash).
+   */
+  readonly walDir?: string | undefined;
 }
 
 export interface OperatorDeps {
@@ -123,6 +130,8 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     // the leader; counters from this replica's own windows only, which Prometheus sums over replicas.
     snapshot: () => usage.merged.current(),
     usageSnapshot: () => pipeline.windows.current(),
+    // Counted as charged, from 0 at process start: rate()/increase() never count a restored month again.
+    usageCounters: 'events',
     decisions: () => enforcer.decisions(),
     derived: {
       replicasOf: (ref) => view.workloads.get(ref.kind)?.getByName(ref.namespace, ref.name)?.spec?.replicas,
@@ -137,6 +146,16 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     metrics: metrics.kubeClient,
   });
 
+  // Acknowledged means durable: the log is opened (and its torn tail cut) before anything else.
+  const journal: UsageJournal | undefined =
+    options.walDir === undefined
+      ? undefined
+      : createUsageJournal({
+          wal: await openWal({ dir: options.walDir, clock, logger, metrics: metrics.wal }),
+          windows: { replay: (delta, charge) => pipeline.windows.replay(delta, charge) },
+          logger,
+        });
+
   // Spans are charged to the pod that sent them (or that their attributes name, from trusted Collectors).
   const pods = createClusterPodDirectory({ kubeConfig, clock, logger });
   const pipeline = createIngestPipeline({
@@ -149,7 +168,8 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     metrics: metrics.ingest,
     grpc: { host: options.host, port: options.otlpGrpcPort },
     http: { host: options.host, port: options.otlpHttpPort },
-    windows: { timeZone },
+    windows: { timeZone, onCharged: (g) => metrics.usage.charged(g) },
+    ...(journal === undefined ? {} : { journal }),
     ...(options.pricing === undefined ? {} : { pricing: options.pricing }),
     ...ingestLimitOptions(options.limits, options.workers),
   });
@@ -163,6 +183,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     calendar,
     logger,
     metrics: metrics.usageStore,
+    ...(journal === undefined ? {} : { journal }),
     ...(options.usageWriteIntervalMs === undefined ? {} : { writeIntervalMs: options.usageWriteIntervalMs }),
   });
   const view = createClusterView({ api, logger, metrics: metrics.informer });
@@ -295,6 +316,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
       await step('pipeline', () => pipeline.shutdown(deadline));
       // 2. State: this replica's usage record, with everything received.
       await step('usage', () => usage.shutdown(deadline));
+      if (journal !== undefined) await step('wal', () => journal.close());
       // 3. Actions and status in flight finish (a leader flushes its pending status).
       await step('enforcer', () => enforcer.shutdown(deadline));
       // 4. Leadership goes to another replica at once.
@@ -332,6 +354,9 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     updatePrices();
     // Before any span is received: the period continues where this replica left off.
     await usage.restore();
+    // Then what the log holds beyond that record (acknowledged after its last write), and the dedupe
+    // keys of the retention window, so a retry after the crash is not charged again.
+    if (journal !== undefined) await journal.replay(usage.restoredWal());
     await pipeline.start();
     await enforcer.start();
     enforcer.evaluateNow();

@@ -199,6 +199,8 @@ const overview: readonly PanelSpec[] = [
     unit: 'currencyUSD',
     w: 6,
     h: 5,
+    description:
+      'USD charged in the selected range, all replicas. Each process counts from 0 when it starts, so a restart does not count the restored month again.',
     targets: [t(`sum(increase(genops_cost_total_usd{${NS}}[$__range]))`, 'USD', { instant: true })],
   },
   {
@@ -223,6 +225,14 @@ const overview: readonly PanelSpec[] = [
       { value: 0.85, color: 'green' },
     ],
     targets: [t(`min(genops_content_safety_score_min{${NS}})`, 'min score')],
+  },
+  {
+    type: 'timeseries',
+    title: 'Month to date per replica (USD)',
+    unit: 'currencyUSD',
+    description:
+      'What each replica holds for the current month, restored across its restarts (usage record + write-ahead log). A restart keeps the line level; a drop to 0 is a new month or a replica with a new identity.',
+    targets: [t(`sum by (pod) (genops_cost_month_to_date_usd{${NS}})`, '{{pod}}')],
   },
   {
     type: 'timeseries',

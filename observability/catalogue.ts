@@ -117,17 +117,29 @@ export const CATALOGUE: readonly MetricDef[] = [
     name: 'genops_cost_total_usd',
     type: 'counter',
     help:
-      'USD charged to GenAI requests received by this replica in the current month (operator price table, ' +
-      'kept across restarts). Sum over replicas for the cluster; use rate()/increase() for spend over a window.',
+      'USD this process charged to GenAI requests it received since it started (operator price table, ' +
+      'after dedupe). Starts at 0 on every restart, so rate()/increase() count each span once; sum over ' +
+      'replicas for the cluster. The month so far, restored across restarts: genops_cost_month_to_date_usd.',
     labels: WORKLOAD_MODEL,
     source: 'event',
     seed: true,
     group: 'Usage and cost',
   },
   {
+    name: 'genops_cost_month_to_date_usd',
+    type: 'gauge',
+    help:
+      'USD charged to GenAI requests received by this replica in the current month, including what it ' +
+      'restored after a restart (usage record and write-ahead log); resets at the start of the month. ' +
+      'Sum over replicas for the cluster; do not rate() it.',
+    labels: WORKLOAD,
+    source: 'snapshot',
+    group: 'Usage and cost',
+  },
+  {
     name: 'genops_tokens_total',
     type: 'counter',
-    help: 'Tokens of GenAI requests received by this replica in the current month, by token type.',
+    help: 'Tokens of GenAI requests this process charged since it started, by token type.',
     labels: [...WORKLOAD_MODEL, 'token_type'],
     source: 'event',
     group: 'Usage and cost',
@@ -135,7 +147,7 @@ export const CATALOGUE: readonly MetricDef[] = [
   {
     name: 'genops_requests_total',
     type: 'counter',
-    help: 'GenAI inference requests (charged spans) received by this replica in the current month.',
+    help: 'GenAI inference requests (charged spans) this process charged since it started.',
     labels: WORKLOAD_MODEL,
     source: 'event',
     group: 'Usage and cost',
@@ -605,6 +617,39 @@ export const CATALOGUE: readonly MetricDef[] = [
     type: 'counter',
     help: "Writes of this replica's usage record (its spend of the current periods) to the cluster.",
     labels: ['outcome'],
+    source: 'event',
+    group: 'Controller',
+  },
+  {
+    name: 'genops_wal_sync_duration_seconds',
+    type: 'histogram',
+    help: 'One group commit of the usage write-ahead log (write + fdatasync of a batch): OTLP answers wait for it.',
+    labels: [],
+    source: 'event',
+    buckets: LATENCY_FAST,
+    group: 'Controller',
+  },
+  {
+    name: 'genops_wal_entries_total',
+    type: 'counter',
+    help: 'Requests whose usage change was made durable in the write-ahead log.',
+    labels: [],
+    source: 'event',
+    group: 'Controller',
+  },
+  {
+    name: 'genops_wal_bytes',
+    type: 'gauge',
+    help: 'Bytes in the write-ahead log segments (pruned after usage record writes and the dedupe window).',
+    labels: [],
+    source: 'event',
+    group: 'Controller',
+  },
+  {
+    name: 'genops_wal_write_failures_total',
+    type: 'counter',
+    help: 'Write-ahead log write or sync failures; after one, OTLP requests are refused (retryable) until restart.',
+    labels: [],
     source: 'event',
     group: 'Controller',
   },

@@ -91,6 +91,9 @@ export function snapshotValues(
   return out;
 }
 
+/** Per-replica gauges read from this replica's own windows at scrape time, never leader-gated. */
+export const USAGE_GAUGES: readonly string[] = ['genops_cost_month_to_date_usd'];
+
 /** Metrics the usage port counts as events, or (usageCounters: 'snapshot') reads from the snapshot. */
 export const USAGE_COUNTERS: readonly string[] = [
   'genops_cost_total_usd',
@@ -107,6 +110,16 @@ export function usageCounterValues(snapshot: UsageSnapshot | undefined): Map<str
   const out = new Map<string, Sample[]>();
   if (!snapshot) return out;
   for (const w of snapshot.workloads.values()) {
+    // The month so far includes the restored baseline (the windows keep no model breakdown for it).
+    const month = w.spend.monthly;
+    if (month.costMicros > 0) {
+      push(
+        out,
+        'genops_cost_month_to_date_usd',
+        { namespace: w.ref.namespace, workload: w.ref.name },
+        microsToUsd(month.costMicros),
+      );
+    }
     for (const m of w.models) {
       const labels = {
         namespace: w.ref.namespace,

@@ -11,6 +11,7 @@ import type { KubeClientMetrics } from '../enforcer/kube/api.ts';
 import type { WorkQueueMetrics } from '../enforcer/kube/workqueue.ts';
 import type { EnforcementMetrics, LeaderMetrics } from '../enforcer/metrics.ts';
 import type { UsageStoreMetrics } from '../enforcer/state/usage-store.ts';
+import type { WalMetrics } from '../pipeline/wal/wal.ts';
 import { systemClock, type Clock } from '../kernel/clock.ts';
 import { microsToUsd, type Micros } from '../kernel/money.ts';
 import type { IngestMetrics } from '../pipeline/ingest-metrics.ts';
@@ -21,6 +22,7 @@ import {
   decisionValues,
   snapshotValues,
   USAGE_COUNTERS,
+  USAGE_GAUGES,
   usageCounterValues,
   violationsOf,
   type DerivedOptions,
@@ -109,6 +111,7 @@ export interface GenOpsMetrics {
   readonly violations: ViolationMetrics;
   readonly webhook: WebhookMetrics;
   readonly usageStore: UsageStoreMetrics;
+  readonly wal: WalMetrics;
   readonly enforcement: EnforcementMetrics;
   readonly workQueue: WorkQueueMetrics;
   readonly kubeClient: KubeClientMetrics;
@@ -234,6 +237,15 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
         },
       });
       metrics.set(def.name, fromSnapshot);
+    } else if (USAGE_GAUGES.includes(def.name)) {
+      const own: Gauge<string> = new Gauge({
+        ...base,
+        collect: () => {
+          own.reset();
+          writeCapped(def, usageValues().get(def.name) ?? [], (labels, v) => own.set(labels, v));
+        },
+      });
+      metrics.set(def.name, own);
     } else if (def.type === 'counter') {
       metrics.set(def.name, new Counter(base));
     } else if (def.type === 'histogram') {
@@ -392,6 +404,20 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
     certificateError: (stage) => certificateErrors({ stage }),
   };
 
+  // ---- write-ahead log port ----
+  const walSync = histogram('genops_wal_sync_duration_seconds');
+  const walEntries = counter('genops_wal_entries_total');
+  const walBytes = gauge('genops_wal_bytes');
+  const walFailures = counter('genops_wal_write_failures_total');
+  const wal: WalMetrics = {
+    batchSynced: (entries, _bytes, seconds) => {
+      walSync(none, seconds);
+      walEntries(none, entries);
+    },
+    sizeBytes: (bytes) => walBytes(none, bytes),
+    failed: () => walFailures(none, 1),
+  };
+
   // ---- usage store port ----
   const recordWrites = counter('genops_usage_record_writes_total');
   const recordBytes = gauge('genops_usage_record_bytes');
@@ -457,6 +483,7 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
     violations,
     webhook,
     usageStore,
+    wal,
     enforcement,
     workQueue,
     kubeClient,

@@ -28,7 +28,7 @@ import type { OtlpGrpcReceiver } from './receiver/grpc.ts';
 import { createOtlpHttpReceiver } from './receiver/http.ts';
 import type { OtlpHttpReceiver } from './receiver/http.ts';
 import type { ExportHandler, ReceiverLimits } from './receiver/types.ts';
-import type { UsageWindows, UsageWindowsOptions } from './windows/windows.ts';
+import type { ApplyMeta, ApplyResult, UsageWindows, UsageWindowsOptions } from './windows/windows.ts';
 import { createUsageWindows } from './windows/windows.ts';
 
 export interface ListenOptions {
@@ -73,6 +73,11 @@ export interface IngestPipelineOptions {
   pricing?: PriceTableConfig;
   /** Hold and memory of the charge-once stage (pipeline/charge-once/README.md). */
   chargeOnce?: Omit<ChargeOnceOptions, 'apply' | 'clock' | 'logger' | 'metrics'>;
+  /**
+   * Write-ahead log of the windows' changes: a request is answered only once its change is durable
+   * (pipeline/wal/journal.ts). Without it, an answer means "in memory".
+   */
+  journal?: { record(result: ApplyResult): Promise<void> };
 }
 
 export interface IngestPipeline extends Component {
@@ -118,9 +123,18 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
     logger: logger.child({ stage: 'windows' }),
     ...(attributor ? { attributor } : {}),
   });
+  /** Journal writes of each request's applied usage, awaited before the request is answered. */
+  const durable = new Map<ApplyMeta, Promise<void>[]>();
   const chargeOnce = createChargeOnce({
     ...options.chargeOnce,
-    apply: (partial, meta) => windows.apply(partial, meta),
+    apply: (partial, meta) => {
+      const applied = windows.apply(partial, meta);
+      if (options.journal === undefined) return;
+      const record = options.journal.record(applied);
+      const records = durable.get(meta);
+      if (records === undefined) durable.set(meta, [record]);
+      else records.push(record);
+    },
     clock,
     logger: logger.child({ stage: 'charge-once' }),
     metrics: {
@@ -151,11 +165,20 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
       if (partial.spansRejected > implausible)
         metrics.spansRejected(partial.spansRejected - implausible, request.transport, 'invalid');
       if (implausible > 0) metrics.spansRejected(implausible, request.transport, 'implausible-usage');
-      chargeOnce.submit(partial, {
+      const meta: ApplyMeta = {
         peer: request.peer,
         receivedAt: request.receivedAt,
         receivedMono: request.receivedMono,
-      });
+      };
+      chargeOnce.submit(partial, meta);
+      // The success answer tells the exporter to drop the spans: only once they are on disk, the
+      // spans the charge-once stage holds included (released or dropped within its hold).
+      if (options.journal !== undefined) {
+        await chargeOnce.settled(meta);
+        const records = durable.get(meta);
+        durable.delete(meta);
+        if (records !== undefined) await Promise.all(records);
+      }
       return {
         spansTotal: partial.spansTotal,
         rejectedSpans: partial.spansRejected,

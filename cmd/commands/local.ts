@@ -27,6 +27,9 @@ import { renderDashboard } from '../view/dashboard.ts';
 import { costOverrideFromPolicies } from '../../pipeline/windows/cost-override.ts';
 import { assertTimeZone } from '../../pipeline/windows/periods.ts';
 import { createOfflineDecisions } from '../../enforcer/offline/loop.ts';
+import { openWal } from '../../pipeline/wal/wal.ts';
+import { createUsageJournal, type UsageJournal } from '../../pipeline/wal/journal.ts';
+import { createFileUsageRecord, type FileUsageRecord } from '../../pipeline/wal/file-record.ts';
 import type { OfflineDecisions } from '../../enforcer/offline/loop.ts';
 import { createDemoTraffic } from '../demo/traffic.ts';
 import type { DemoTraffic } from '../demo/traffic.ts';
@@ -56,6 +59,11 @@ export interface LocalOptions {
   readonly limits?: IngestLimitFlags;
   /** `--unknown-model-price` (pipeline/pricing/README.md); default: the provider's highest price. */
   readonly unknownModelPrice?: UnknownModelPrice;
+  /**
+   * Usage write-ahead log and usage file directory: answers wait until the spend is on disk, and a
+   * restart continues the period. Without it usage lives in memory only.
+   */
+  readonly walDir?: string;
 }
 
 export interface LocalRuntime {
@@ -98,17 +106,38 @@ export async function startLocal(
     clusterGauges: 'always',
     snapshot: () => pipeline.windows.current(),
     decisions: () => decisions.decisions(),
+    usageCounters: 'events',
   });
+  const journal: UsageJournal | undefined =
+    options.walDir === undefined
+      ? undefined
+      : createUsageJournal({
+          wal: await openWal({ dir: options.walDir, clock: deps.clock, logger, metrics: metrics.wal }),
+          windows: { replay: (delta, charge) => pipeline.windows.replay(delta, charge) },
+          logger,
+        });
   const pipeline = createIngestPipeline({
     clock: deps.clock,
     logger,
     grpc: { host: options.host, port: options.otlpGrpcPort },
     http: { host: options.host, port: options.otlpHttpPort },
-    windows: { timeZone: options.timeZone },
+    windows: { timeZone: options.timeZone, onCharged: (g) => metrics.usage.charged(g) },
+    ...(journal === undefined ? {} : { journal }),
     metrics: metrics.ingest,
     ...(pricing ? { pricing } : {}),
     ...ingestLimitOptions(options.limits, options.workers),
   });
+
+  const usageFile: FileUsageRecord | undefined =
+    journal === undefined || options.walDir === undefined
+      ? undefined
+      : createFileUsageRecord({
+          dir: options.walDir,
+          windows: pipeline.windows,
+          journal,
+          clock: deps.clock,
+          logger,
+        });
 
   const decisions = createOfflineDecisions({
     clock: deps.clock,
@@ -204,6 +233,12 @@ export async function startLocal(
     watcher?.close();
     if (demo) await demo.shutdown();
     await pipeline.shutdown(Date.now() + 10_000);
+    if (usageFile !== undefined) {
+      await usageFile
+        .shutdown()
+        .catch((err: unknown) => logger.warn('final usage file write failed', { err }));
+    }
+    await journal?.close();
     await decisions.shutdown();
     await Promise.all([close(metricsServer), close(healthServer)]);
   };
@@ -211,6 +246,11 @@ export async function startLocal(
   try {
     // Health first, so probes see "not ready" rather than nothing while the pipeline starts.
     healthPort = await listen(healthServer, options.healthPort);
+    // Before a span is received: the saved period, then what the log holds beyond it.
+    if (journal !== undefined && usageFile !== undefined) {
+      await journal.replay(await usageFile.restore());
+      await usageFile.start();
+    }
     await pipeline.start();
     await decisions.start();
     metricsPort = await listen(metricsServer, options.metricsPort);
@@ -274,6 +314,10 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
       'price of models no table knows: highest (of the provider, default), 0, or <input>,<output> USD per 1M tokens',
       parseUnknownModelPriceFlag,
     )
+    .option(
+      '--wal-dir <dir>',
+      'keep usage on disk here (write-ahead log + usage file): answers wait for the disk, restarts continue the period',
+    )
     .action(
       async (
         opts: {
@@ -288,6 +332,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
           demo?: boolean;
           priceFile?: string;
           unknownModelPrice?: UnknownModelPrice;
+          walDir?: string;
         } & IngestLimitFlags,
       ) => {
         // On a terminal the live view owns the screen: log records go to its "latest events" pane.
@@ -304,6 +349,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
               ...(opts.priceFile !== undefined ? { priceFile: opts.priceFile } : {}),
               limits: ingestLimitFlags(opts),
               ...(opts.unknownModelPrice !== undefined ? { unknownModelPrice: opts.unknownModelPrice } : {}),
+              ...(opts.walDir !== undefined ? { walDir: opts.walDir } : {}),
             },
             { logger, clock: ctx.clock },
           );

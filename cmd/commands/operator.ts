@@ -64,6 +64,7 @@ interface Flags {
   throttleFloor: number;
   statusInterval: number;
   usageWriteInterval: number;
+  walDir?: string;
   workers?: number;
   trustedPeers?: string;
   syncTimeout: number;
@@ -133,6 +134,7 @@ export function operatorOptions(flags: Flags, ctx: CommandContext): OperatorOpti
     throttle: { fraction: flags.throttleFraction, floor: flags.throttleFloor },
     statusIntervalMs: flags.statusInterval * 1000,
     usageWriteIntervalMs: flags.usageWriteInterval * 1000,
+    ...(flags.walDir === undefined ? {} : { walDir: flags.walDir }),
     ...(flags.workers === undefined ? {} : { workers: flags.workers }),
     limits: ingestLimitFlags(flags),
     ...(flags.trustedPeers === undefined
@@ -208,6 +210,10 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
       "how often this replica's usage record is saved",
       parsePositive,
       5,
+    )
+    .option(
+      '--wal-dir <dir>',
+      'usage write-ahead log directory (an emptyDir): OTLP answers wait until the spend is on disk there',
     )
     .option('--workers <n>', 'decode worker threads (default: one per core)', parseWholeNumber)
     .option('--trusted-peers <cidrs>', 'comma-separated addresses/CIDRs of trusted OpenTelemetry Collectors')

@@ -51,6 +51,11 @@ export interface UsageRecord {
   /** The replica's windows export: restored by the same replica after a restart. */
   readonly spend: SpendState;
   readonly extras: readonly WorkloadExtras[];
+  /**
+   * The replica's write-ahead log and its last entry this record holds: at restart, entries up to
+   * `seq` of that log only give back dedupe keys, later ones are charged. Absent without a log.
+   */
+  readonly wal?: { readonly id: string; readonly seq: number };
 }
 
 export function extrasOf(snapshot: UsageSnapshot): WorkloadExtras[] {

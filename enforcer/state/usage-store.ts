@@ -12,7 +12,7 @@ import type { SnapshotSource, UsageSnapshot } from '../../pipeline/snapshot.ts';
 import type { SpendState } from '../../pipeline/windows/windows.ts';
 import type { PeriodCalendar } from '../decision/period.ts';
 import type { KubeApi } from '../kube/api.ts';
-import { isAlreadyExists, isConflict } from '../kube/errors.ts';
+import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.ts';
 import { createInformer, type Informer } from '../kube/informer.ts';
 import { RESOURCES, type KubeObject } from '../kube/resources.ts';
 import {
@@ -42,6 +42,16 @@ export interface SpendWindows extends SnapshotSource {
   restore(state: SpendState): void;
 }
 
+/**
+ * The write-ahead log as the store sees it (pipeline/wal/journal.ts): a record holds the windows
+ * up to a log position, written only once that position is durable, and the log may then prune.
+ */
+export interface RecordJournal {
+  position(): { readonly walId: string; readonly seq: number };
+  durable(): Promise<void>;
+  checkpointed(position: { readonly walId: string; readonly seq: number }): Promise<void>;
+}
+
 export interface UsageStoreMetrics {
   /** One write of this replica's record: outcome and encoded size. */
   usageRecordWrite(outcome: 'written' | 'failed', bytes: number): void;
@@ -63,6 +73,8 @@ export interface UsageStore extends Component {
   flush(): Promise<void>;
   /** Deletes records whose periods all ended (the leader calls it); returns how many. */
   collectGarbage(): Promise<number>;
+  /** The log position the restored record holds (undefined: no record, or none written with a log). */
+  restoredWal(): { walId: string; seq: number } | undefined;
   /** Records of the other replicas, decoded. */
   others(): readonly UsageRecord[];
   hasSynced(): boolean;
@@ -81,6 +93,8 @@ export interface UsageStoreOptions {
   /** How often the own record is written when usage changed (default 5 s). */
   readonly writeIntervalMs?: number;
   readonly metrics?: UsageStoreMetrics;
+  /** The write-ahead log whose position each record states. */
+  readonly journal?: RecordJournal;
 }
 
 /** `genops-usage-<id>` made a valid object name. */
@@ -108,6 +122,8 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
   const decoded = new Map<string, { rv: string; record: UsageRecord | undefined }>();
   /** Snapshot-only figures of this replica before its restart (model breakdown, maxima). */
   let restoredExtras: UsageRecord | undefined;
+  let restoredWal: { walId: string; seq: number } | undefined;
+  const journal = options.journal;
   let writtenVersion = -1;
   let lastWriteAt = 0;
   let rv: string | undefined;
@@ -199,13 +215,25 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
     if (!restored) return;
     const local = windows.current();
     const now = clock.now();
+    // Same tick as export(): the windows hold exactly the log entries up to this position.
+    const position = journal?.position();
     const record: UsageRecord = {
       version: USAGE_RECORD_VERSION,
       replicaId,
       writtenAt: now,
       spend: windows.export(),
       extras: extrasOf(localEffective(now)),
+      ...(position === undefined ? {} : { wal: { id: position.walId, seq: position.seq } }),
     };
+    if (journal !== undefined) {
+      // The record must not hold a charge whose log entry (with its dedupe keys) could still be
+      // lost: a retry after a crash would be charged again.
+      try {
+        await journal.durable();
+      } catch (err) {
+        log.warn('usage log not durable; record written anyway', { err });
+      }
+    }
     const bytes = await encodeRecordAsync(record);
     const data = bytes.toString('base64');
     if (data.length > MAX_RECORD_BYTES) {
@@ -226,14 +254,31 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
       binaryData: { [DATA_KEY]: data },
     };
     try {
-      const saved =
-        rv === undefined
-          ? await api.create<ConfigMapObject>(RESOURCES.configMap, namespace, body)
-          : await api.replace<ConfigMapObject>(RESOURCES.configMap, namespace, name, body);
+      let saved: ConfigMapObject;
+      if (rv === undefined) {
+        saved = await api.create<ConfigMapObject>(RESOURCES.configMap, namespace, body);
+      } else {
+        try {
+          saved = await api.replace<ConfigMapObject>(RESOURCES.configMap, namespace, name, body);
+        } catch (err) {
+          if (!isNotFound(err)) throw err;
+          // Someone deleted the record while this replica runs: its windows still hold everything,
+          // so write it again from scratch (a replace would answer 404 forever).
+          log.warn('own usage record was deleted; creating it again', { configMap: name });
+          const { resourceVersion: _dropped, ...metadata } = body.metadata ?? {};
+          void _dropped;
+          saved = await api.create<ConfigMapObject>(RESOURCES.configMap, namespace, { ...body, metadata });
+        }
+      }
       rv = saved.metadata?.resourceVersion;
       writtenVersion = local.version;
       lastWriteAt = now;
       metrics.usageRecordWrite('written', data.length);
+      if (journal !== undefined && position !== undefined) {
+        await journal
+          .checkpointed(position)
+          .catch((err: unknown) => log.warn('usage log checkpoint failed', { err }));
+      }
     } catch (err) {
       metrics.usageRecordWrite('failed', data.length);
       if (isAlreadyExists(err) || isConflict(err)) {
@@ -260,6 +305,7 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
       return false;
     }
     windows.restore(record.spend);
+    restoredWal = record.wal === undefined ? undefined : { walId: record.wal.id, seq: record.wal.seq };
     // Spend is back in the windows; keep only what they cannot hold, without sliding counts.
     restoredExtras = {
       ...record,
@@ -332,6 +378,7 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
       return deleted;
     },
     others,
+    restoredWal: () => restoredWal,
     hasSynced: () => informer.hasSynced(),
     waitForSync: (t, s) => informer.waitForSync(t, s),
     async start(signal) {

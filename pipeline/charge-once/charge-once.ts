@@ -70,6 +70,11 @@ export interface ChargeOnceOptions {
 export interface ChargeOnce extends Component {
   /** Charges what the partial describes once: applies it (minus nested spans) or holds parts of it. */
   submit(partial: PartialAggregate, meta: ApplyMeta): void;
+  /**
+   * Resolves once no span of the request `meta` belongs to is held any more (each was charged or
+   * dropped): the receiver answers only then when usage must be durable before the answer.
+   */
+  settled(meta: ApplyMeta): Promise<void>;
   /** Releases held spans whose hold is over. Called by a timer once started. */
   tick(): void;
   /** Spans held now. */
@@ -119,6 +124,8 @@ export function createChargeOnce(options: ChargeOnceOptions): ChargeOnce {
   /** Latest expiry in `released`: until then a child may find its parent there. */
   let releasedUntil = 0;
   const heldByKey = new Map<number, Held>();
+  /** Held spans per request, and who waits for them to be decided (settled()). */
+  const pendingByMeta = new Map<ApplyMeta, { count: number; waiters: (() => void)[] }>();
   const queue: Held[] = [];
   let queueHead = 0;
   const warned = new Set<string>();
@@ -240,6 +247,18 @@ export function createChargeOnce(options: ChargeOnceOptions): ChargeOnce {
     };
     heldByKey.set(mapKey(h.hi, h.lo), h);
     queue.push(h);
+    const pending = pendingByMeta.get(meta);
+    if (pending === undefined) pendingByMeta.set(meta, { count: 1, waiters: [] });
+    else pending.count++;
+  }
+
+  /** A held span of `meta` was charged or dropped; the request's waiters go once none is left. */
+  function decided(meta: ApplyMeta): void {
+    const pending = pendingByMeta.get(meta);
+    if (pending === undefined) return;
+    if (--pending.count > 0) return;
+    pendingByMeta.delete(meta);
+    for (const w of pending.waiters) w();
   }
 
   /** One partial for consecutive held spans of one request (same meta). */
@@ -303,14 +322,21 @@ export function createChargeOnce(options: ChargeOnceOptions): ChargeOnce {
       const h = queue[queueHead++]!;
       const key = mapKey(h.hi, h.lo);
       if (heldByKey.get(key) === h) heldByKey.delete(key);
-      if (h.dropped) continue;
+      if (h.dropped) {
+        decided(h.meta);
+        continue;
+      }
       if (batch.length > 0 && batch[0]!.meta !== h.meta) {
         releaseBatch(batch);
+        for (const b of batch) decided(b.meta);
         batch = [];
       }
       batch.push(h);
     }
-    if (batch.length > 0) releaseBatch(batch);
+    if (batch.length > 0) {
+      releaseBatch(batch);
+      for (const b of batch) decided(b.meta);
+    }
     if (queueHead > 1024 && queueHead * 2 > queue.length) {
       queue.splice(0, queueHead);
       queueHead = 0;
@@ -386,6 +412,12 @@ export function createChargeOnce(options: ChargeOnceOptions): ChargeOnce {
       }
       if (nested) for (const [instrumentation, c] of nested) metrics.spansNested(c, instrumentation);
       forward(decisions === undefined ? partial : keptPart(partial, links, decisions), meta);
+    },
+
+    settled(meta) {
+      const pending = pendingByMeta.get(meta);
+      if (pending === undefined) return Promise.resolve();
+      return new Promise((resolve) => pending.waiters.push(resolve));
     },
 
     tick() {

@@ -87,7 +87,7 @@ describe('usage windows', () => {
       ]),
       { peer: undefined },
     );
-    expect(r).toEqual({ charged: 2, duplicates: 0 });
+    expect(r).toMatchObject({ charged: 2, duplicates: 0 });
     const u = w.publish().workloads.get(KEY)!;
     expect(u.ref).toEqual({ namespace: 'ai', kind: 'Deployment', name: 'chat' });
     expect(u.labels).toEqual({ team: 'ml' });
@@ -128,7 +128,7 @@ describe('usage windows', () => {
       { key: 2, cost: 2000, input: 20 },
     ]);
     w.apply(batch, { peer: undefined });
-    expect(w.apply(batch, { peer: undefined })).toEqual({ charged: 0, duplicates: 2 });
+    expect(w.apply(batch, { peer: undefined })).toMatchObject({ charged: 0, duplicates: 2 });
     // A retried batch that overlaps: span 2 again plus a new span 3.
     expect(
       w.apply(
@@ -138,7 +138,7 @@ describe('usage windows', () => {
         ]),
         { peer: undefined },
       ),
-    ).toEqual({ charged: 1, duplicates: 1 });
+    ).toMatchObject({ charged: 1, duplicates: 1 });
     const u = w.publish().workloads.get(KEY)!;
     expect(u.spend.monthly.costMicros).toBe(7000);
     expect(u.spend.monthly.requests).toBe(3);

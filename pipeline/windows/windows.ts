@@ -33,8 +33,9 @@ import type {
   WorkloadUsage,
 } from '../snapshot.ts';
 import { workloadKey } from '../snapshot.ts';
-import type { DedupeOptions } from './dedupe.ts';
-import { createDedupeSet } from './dedupe.ts';
+import type { ScopedDedupeOptions } from './dedupe.ts';
+import { createScopedDedupe } from './dedupe.ts';
+import type { ChargeDelta, DeltaCharge, DeltaWorkload } from './delta.ts';
 import type { PeriodBounds } from './periods.ts';
 import { PERIOD_KINDS, allPeriodBounds, assertTimeZone } from './periods.ts';
 import { Interner, ModelCatalog, Slab } from './store.ts';
@@ -68,6 +69,25 @@ export interface ApplyMeta {
 export interface ApplyResult {
   readonly charged: number;
   readonly duplicates: number;
+  /**
+   * What this request changed (charges and the dedupe keys it added), for the write-ahead log;
+   * undefined when it changed nothing. Replaying it (`replay`) makes the same change.
+   */
+  readonly delta: ChargeDelta | undefined;
+}
+
+/** One charged (workload, provider, model) group of a live request: the usage counters' events. */
+export interface ChargedGroup {
+  readonly workload: WorkloadRef;
+  readonly provider: string;
+  readonly model: string;
+  readonly requests: number;
+  readonly costMicros: Micros;
+  readonly inputTokens: number;
+  readonly outputTokens: number;
+  readonly cacheReadTokens: number;
+  readonly cacheWriteTokens: number;
+  readonly reasoningTokens: number;
 }
 
 /** Persisted spend of the current periods, per workload (see export/restore). */
@@ -91,7 +111,12 @@ export interface UsageWindowsOptions {
   /** Default: attributes only (local mode). */
   attributor?: { resolve: Attributor['resolve'] };
   costOverride?: CostOverrideResolver;
-  dedupe?: DedupeOptions;
+  dedupe?: ScopedDedupeOptions;
+  /**
+   * Told about every group charged by a live request (not by replay), so counters count what this
+   * process charged since it started.
+   */
+  onCharged?: (group: ChargedGroup) => void;
   /**
    * Snapshots are published at most this often. Default adapts to the number of workloads
    * (a publish copies the workload map): 20 ms up to 40k workloads, growing to 100 ms at 200k.
@@ -124,6 +149,11 @@ export interface UsageWindows extends SnapshotSource, Component {
   export(): SpendState;
   /** Sets the baseline from an earlier export; entries of other (past) periods are ignored. Idempotent. */
   restore(state: SpendState): void;
+  /**
+   * Re-applies a delta from the write-ahead log: its dedupe keys always, its charges only when
+   * `charge` (the usage record does not hold them yet), and only to the periods containing its receipt.
+   */
+  replay(delta: ChargeDelta, charge: boolean): void;
 }
 
 const MINUTE_SLOTS = 12;
@@ -356,7 +386,8 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
   assertTimeZone(timeZone);
   const attributor = options.attributor ?? { resolve: attributionFromAttributes };
   let costOverride = options.costOverride;
-  const dedupe = createDedupeSet(options.dedupe);
+  const dedupe = createScopedDedupe(options.dedupe);
+  const onCharged = options.onCharged;
   const publishInterval = (): number =>
     options.publishIntervalMs ?? Math.min(100, Math.max(20, states.size / 2000));
   const maxWorkloads = options.maxWorkloads ?? 100_000;
@@ -386,6 +417,7 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
   let overflowWarned = false;
 
   let scratchBuffer = new Float64Array(64 * G_WIDTH);
+  let keyScratch = new Uint32Array(3 * 1024);
 
   const markDirty = (s: WorkloadState): void => {
     if (!s.dirty) {
@@ -708,13 +740,31 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     scratch.fill(0, 0, groups.length * G_WIDTH);
     let duplicates = 0;
     const count = Math.floor(records.length / SPAN_RECORD_WIDTH);
+    if (keyScratch.length < count * 3)
+      keyScratch = new Uint32Array(Math.max(count * 3, keyScratch.length * 2));
+    let keyCount = 0;
+    const deltaIndex: number[] = new Array<number>(identityCount).fill(-1);
+    const deltaWorkloads: DeltaWorkload[] = [];
+    const deltaOf = (identity: number): number => {
+      let d = deltaIndex[identity]!;
+      if (d < 0) {
+        const a = resolveIdentity(identity);
+        d = deltaWorkloads.length;
+        deltaWorkloads.push({ ref: a.ref, labels: a.labels, spoofed: a.spoofed });
+        deltaIndex[identity] = d;
+      }
+      return d;
+    };
     for (let r = 0; r < count; r++) {
       const o = r * SPAN_RECORD_WIDTH;
       const g = records[o + 2]!;
       const group = groups[g];
       if (!group) continue;
       const base = g * G_WIDTH;
-      if (dedupe.seen(records[o]!, records[o + 1]!, now)) {
+      // Keys are per sender: the same ids from another workload are another span.
+      const hi = records[o]!;
+      const lo = records[o + 1]!;
+      if (dedupe.seen(resolveIdentity(group.identity).key, hi, lo, now)) {
         duplicates++;
         scratch[base + G_DUP]! += 1;
         scratch[base + G_DUP_COST]! += records[o + 3]!;
@@ -724,6 +774,10 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
         scratch[base + G_DUP_RS]! += records[o + 7]!;
         continue;
       }
+      keyScratch[keyCount * 3] = deltaOf(group.identity);
+      keyScratch[keyCount * 3 + 1] = hi;
+      keyScratch[keyCount * 3 + 2] = lo;
+      keyCount++;
       const ov = overrideFor(group.identity);
       if (ov) {
         const cost = ov(
@@ -741,72 +795,140 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
       }
     }
 
-    // Pass 2 over the groups: charge what remains.
+    // Pass 2 over the groups: what remains is charged, through the same code replay uses.
     let charged = 0;
-    let spoofedBy: Map<string, number> | undefined;
+    const charges: DeltaCharge[] = [];
+    const safety: ChargeDelta['safety'][number][] = [];
     for (let g = 0; g < groups.length; g++) {
       const group = groups[g]!;
       const base = g * G_WIDTH;
       const dup = scratch[base + G_DUP]!;
       const requests = group.requests - dup;
       if (requests <= 0) continue;
-      const a = resolveIdentity(group.identity);
-      const s = stateFor(a);
       const ov = overrideFor(group.identity);
-      const cost = ov ? scratch[base + G_OV_COST]! : group.costMicros - scratch[base + G_DUP_COST]!;
-      const maxCost = ov ? scratch[base + G_OV_MAX]! : group.maxRequestCostMicros;
       const dupCache = scratch[base + G_DUP_CACHE]!;
-      const cacheRead = Math.max(0, group.cacheReadTokens - dupCache);
-      const cacheWrite = Math.max(0, group.cacheWriteTokens - Math.max(0, dupCache - group.cacheReadTokens));
-      const n = nums.data;
-      const o = s.row * N_WIDTH;
-      for (let k = 0; k < 5; k++) {
-        n[o + N_SPEND + k * 2]! += cost;
-        n[o + N_SPEND + k * 2 + 1]! += requests;
-      }
-      if (maxCost > n[o + N_MAX_TODAY]!) n[o + N_MAX_TODAY] = maxCost;
-      if (now > n[o + N_LAST_SEEN]!) n[o + N_LAST_SEEN] = now;
-      addRequests(s.row, requests, now);
-      const mr = modelRowFor(s, group.provider, group.model) * M_WIDTH;
-      const m = modelRows.data;
-      m[mr + M_COST]! += cost;
-      m[mr + M_REQ]! += requests;
-      m[mr + M_IN]! += group.inputTokens - scratch[base + G_DUP_IN]!;
-      m[mr + M_OUT]! += group.outputTokens - scratch[base + G_DUP_OUT]!;
-      m[mr + M_CR]! += cacheRead;
-      m[mr + M_CW]! += cacheWrite;
-      m[mr + M_RS]! += group.reasoningTokens - scratch[base + G_DUP_RS]!;
-      if (group.unpriced && !ov) {
-        m[mr + M_UNPRICED] = 1;
-        metrics.spansUnpriced(requests, group.provider, group.model);
-      }
-      const classification = group.classification || a.labels[CLASSIFICATION_LABEL] || '';
-      if (!s.classifications?.includes(classification)) {
-        s.classifications = interner.withItem(s.classifications, classification);
-      }
-      if (a.spoofed) {
-        spoofedBy ??= new Map();
-        spoofedBy.set(a.ref.namespace, (spoofedBy.get(a.ref.namespace) ?? 0) + requests);
-      }
+      charges.push({
+        w: deltaOf(group.identity),
+        provider: group.provider,
+        model: group.model,
+        classification: group.classification,
+        requests,
+        costMicros: ov ? scratch[base + G_OV_COST]! : group.costMicros - scratch[base + G_DUP_COST]!,
+        maxCostMicros: ov ? scratch[base + G_OV_MAX]! : group.maxRequestCostMicros,
+        inputTokens: group.inputTokens - scratch[base + G_DUP_IN]!,
+        outputTokens: group.outputTokens - scratch[base + G_DUP_OUT]!,
+        cacheReadTokens: Math.max(0, group.cacheReadTokens - dupCache),
+        cacheWriteTokens: Math.max(0, group.cacheWriteTokens - Math.max(0, dupCache - group.cacheReadTokens)),
+        reasoningTokens: group.reasoningTokens - scratch[base + G_DUP_RS]!,
+        unpriced: group.unpriced && !ov,
+      });
       charged += requests;
-      markDirty(s);
     }
     for (const sg of partial.safety) {
       if (sg.count <= 0) continue;
-      const s = stateFor(resolveIdentity(sg.identity));
-      const n = nums.data;
-      const o = s.row * N_WIDTH;
-      if (sg.min < n[o + N_SAFETY_MIN]!) n[o + N_SAFETY_MIN] = sg.min;
-      n[o + N_SAFETY_SUM]! += sg.sum;
-      n[o + N_SAFETY_COUNT]! += sg.count;
-      markDirty(s);
+      safety.push({ w: deltaOf(sg.identity), min: sg.min, sum: sg.sum, count: sg.count });
     }
+    const delta: ChargeDelta | undefined =
+      charges.length === 0 && safety.length === 0 && keyCount === 0
+        ? undefined
+        : { at: now, workloads: deltaWorkloads, charges, safety, keys: keyScratch.slice(0, keyCount * 3) };
+    const spoofedBy = delta === undefined ? undefined : chargeDelta(delta, now, true);
     if (spoofedBy) for (const [ns, c] of spoofedBy) metrics.spansSpoofed(c, ns);
     if (charged > 0) metrics.spansCharged(charged);
     if (duplicates > 0) metrics.spansDeduplicated(duplicates);
     if (meta.receivedMono !== undefined) pendingReceipts.push(meta.receivedMono);
     if (dirty.length > 0 || pendingReceipts.length > 0) schedulePublish();
-    return { charged, duplicates };
+    return { charged, duplicates, delta };
+  };
+
+  /**
+   * Applies a delta's charges to the periods that contain its receipt time (all current ones for a
+   * live request). Returns spoofed requests per namespace for live requests.
+   */
+  const chargeDelta = (delta: ChargeDelta, now: number, live: boolean): Map<string, number> | undefined => {
+    let spoofedBy: Map<string, number> | undefined;
+    const states: WorkloadState[] = delta.workloads.map((w) => stateFor(attributionOf(w)));
+    const inPeriod: boolean[] = PERIOD_KINDS.map(
+      (k) => live || (delta.at >= periods[k].start && delta.at < periods[k].end),
+    );
+    const today = inPeriod[DAILY]!;
+    const thisMonth = inPeriod[MONTHLY]!;
+    for (const c of delta.charges) {
+      const s = states[c.w]!;
+      const w = delta.workloads[c.w]!;
+      const n = nums.data;
+      const o = s.row * N_WIDTH;
+      for (let k = 0; k < 5; k++) {
+        if (!inPeriod[k]) continue;
+        n[o + N_SPEND + k * 2]! += c.costMicros;
+        n[o + N_SPEND + k * 2 + 1]! += c.requests;
+      }
+      if (today && c.maxCostMicros > n[o + N_MAX_TODAY]!) n[o + N_MAX_TODAY] = c.maxCostMicros;
+      if (delta.at > n[o + N_LAST_SEEN]!) n[o + N_LAST_SEEN] = delta.at;
+      if (now - delta.at < 3_600_000) addRequests(s.row, c.requests, delta.at);
+      if (thisMonth) {
+        const mr = modelRowFor(s, c.provider, c.model) * M_WIDTH;
+        const m = modelRows.data;
+        m[mr + M_COST]! += c.costMicros;
+        m[mr + M_REQ]! += c.requests;
+        m[mr + M_IN]! += c.inputTokens;
+        m[mr + M_OUT]! += c.outputTokens;
+        m[mr + M_CR]! += c.cacheReadTokens;
+        m[mr + M_CW]! += c.cacheWriteTokens;
+        m[mr + M_RS]! += c.reasoningTokens;
+        if (c.unpriced) m[mr + M_UNPRICED] = 1;
+      }
+      if (live && c.unpriced) metrics.spansUnpriced(c.requests, c.provider, c.model);
+      if (today) {
+        const classification = c.classification || w.labels[CLASSIFICATION_LABEL] || '';
+        if (!s.classifications?.includes(classification)) {
+          s.classifications = interner.withItem(s.classifications, classification);
+        }
+      }
+      if (live && w.spoofed) {
+        spoofedBy ??= new Map();
+        spoofedBy.set(w.ref.namespace, (spoofedBy.get(w.ref.namespace) ?? 0) + c.requests);
+      }
+      if (live && onCharged) {
+        onCharged({
+          workload: s.ref,
+          provider: c.provider,
+          model: c.model,
+          requests: c.requests,
+          costMicros: c.costMicros,
+          inputTokens: c.inputTokens,
+          outputTokens: c.outputTokens,
+          cacheReadTokens: c.cacheReadTokens,
+          cacheWriteTokens: c.cacheWriteTokens,
+          reasoningTokens: c.reasoningTokens,
+        });
+      }
+      markDirty(s);
+    }
+    if (today) {
+      for (const sg of delta.safety) {
+        const s = states[sg.w]!;
+        const n = nums.data;
+        const o = s.row * N_WIDTH;
+        if (sg.min < n[o + N_SAFETY_MIN]!) n[o + N_SAFETY_MIN] = sg.min;
+        n[o + N_SAFETY_SUM]! += sg.sum;
+        n[o + N_SAFETY_COUNT]! += sg.count;
+        markDirty(s);
+      }
+    }
+    return spoofedBy;
+  };
+
+  const replay = (delta: ChargeDelta, charge: boolean): void => {
+    const now = clock.now();
+    rollIfNeeded(now);
+    const k = delta.keys;
+    for (let i = 0; i + 2 < k.length; i += 3) {
+      const w = delta.workloads[k[i]!];
+      if (w) dedupe.insert(workloadKey(w.ref), k[i + 1]!, k[i + 2]!, delta.at);
+    }
+    if (charge) chargeDelta(delta, now, false);
+    if (dirty.length > 0) schedulePublish();
   };
 
   // --- persistence ---
@@ -871,6 +993,7 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     },
     export: exportState,
     restore,
+    replay,
     current: () => snapshot,
     subscribe(listener) {
       listeners.add(listener);
@@ -897,6 +1020,11 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
       return Promise.resolve();
     },
   };
+}
+
+/** The attribution a logged workload stands for (replay charges it to the same workload). */
+function attributionOf(w: DeltaWorkload): Attribution {
+  return { ref: w.ref, key: workloadKey(w.ref), labels: w.labels, via: 'attributes', spoofed: w.spoofed };
 }
 
 const NONE: readonly string[] = Object.freeze([]);

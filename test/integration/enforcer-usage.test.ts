@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPeriodCalendar } from '../../enforcer/decision/period.ts';
 import type { KubeApi } from '../../enforcer/kube/api.ts';
 import { RESOURCES } from '../../enforcer/kube/resources.ts';
+import { decodeRecord } from '../../enforcer/state/usage-record.ts';
 import {
   createUsageStore,
   usageRecordName,
@@ -172,6 +173,36 @@ describe('usage records across replicas and restarts', () => {
     } finally {
       await store.shutdown();
       await windows.shutdown();
+      await admin.delete(RESOURCES.configMap, OPERATOR_NAMESPACE, name);
+    }
+  });
+
+  it('writes its record again when someone deletes it while the replica runs (no 404 forever)', async () => {
+    const id = `${prefix}-d`;
+    const name = usageRecordName(id);
+    const r = await replica('d');
+    try {
+      charge(r.windows, workload, 700_000, 1);
+      r.windows.publish();
+      await r.store.flush();
+      expect(await admin.get(RESOURCES.configMap, OPERATOR_NAMESPACE, name)).toBeDefined();
+      await admin.delete(RESOURCES.configMap, OPERATOR_NAMESPACE, name);
+      // The next writes must not keep failing on the vanished resourceVersion.
+      charge(r.windows, workload, 300_000, 1);
+      r.windows.publish();
+      const back = await eventually('record written again', async () => {
+        const cm = await admin.get<ConfigMapObject>(RESOURCES.configMap, OPERATOR_NAMESPACE, name);
+        const data = cm?.binaryData?.['usage.json.gz'];
+        if (data === undefined) return undefined;
+        const rec = decodeRecord(Buffer.from(data, 'base64'));
+        return rec?.spend.workloads.find((w) => w.ref.name === workload.name)?.spend.monthly?.costMicros;
+      });
+      // Everything the replica holds, not only what came after the deletion.
+      expect(back).toBe(1_000_000);
+    } finally {
+      started.splice(started.indexOf(r), 1);
+      await r.store.shutdown();
+      await r.windows.shutdown();
       await admin.delete(RESOURCES.configMap, OPERATOR_NAMESPACE, name);
     }
   });
