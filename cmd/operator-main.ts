@@ -231,7 +231,14 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
       host: options.host,
       port: options.webhook.port,
       namespace: options.namespace,
-      certificates: options.webhook.certificates,
+      // Self-signed mode keeps its CA in a Secret and registers the webhook configurations: it needs the
+      // operator's own Kubernetes access, which only the composition has (the CLI only names the mode).
+      certificates:
+        options.webhook.certificates.mode === 'self-signed' &&
+        options.webhook.certificates.kubeConfig === undefined &&
+        options.webhook.certificates.store === undefined
+          ? { ...options.webhook.certificates, kubeConfig }
+          : options.webhook.certificates,
       ...(options.webhook.exemptUsernames === undefined
         ? {}
         : { exemptUsernames: options.webhook.exemptUsernames }),

@@ -166,11 +166,35 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
       for (const budget of byKey(input.budgets)) {
         const key = resourceKey(budget.metadata.namespace ?? '', budget.metadata.name ?? '');
         const matched = selection.select(budget, index);
-        const outcome = evaluateBudget(budget, matched, input.memory.budgets.get(key) ?? emptyBudgetMemory, {
-          now,
-          calendar,
-          intern: internFromList(last?.budgets.get(key)?.reasons),
-        });
+        const previousMemory = input.memory.budgets.get(key) ?? emptyBudgetMemory;
+        let outcome: ReturnType<typeof evaluateBudget>;
+        try {
+          outcome = evaluateBudget(budget, matched, previousMemory, {
+            now,
+            calendar,
+            intern: internFromList(last?.budgets.get(key)?.reasons),
+          });
+        } catch (err) {
+          // One budget that cannot be evaluated (a figure the schema should have refused, a bug) must
+          // not stop the cluster's evaluation: it is reported on itself and enforces nothing until fixed.
+          const failure = evaluationFailure(budget, 'AIBudget', err, now, last?.budgets.get(key), events);
+          budgets.set(key, {
+            source: failure.source,
+            periodStart: calendar.bounds('daily', now).start,
+            resetAt: calendar.bounds('daily', now).end,
+            spendMicros: 0,
+            limitMicros: 0,
+            utilizationPercent: 0,
+            projectedSpendMicros: 0,
+            action: 'allow',
+            pendingApproval: false,
+            matchedWorkloads: matched.map((w) => w.key),
+            ...(budget.metadata.generation === undefined ? {} : { generation: budget.metadata.generation }),
+            evaluationError: failure.message,
+          });
+          budgetMemory.set(key, previousMemory);
+          continue;
+        }
         budgets.set(key, outcome.state);
         budgetMemory.set(key, outcome.memory);
         events.push(...outcome.events);
@@ -187,12 +211,27 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
         const matched = selection.select(policy, index);
         let memo = policyMemos.get(policy);
         if (!memo) policyMemos.set(policy, (memo = createPolicyWorkloadMemo()));
-        const outcome = evaluatePolicy(policy, matched, {
-          now,
-          calendar,
-          memo,
-          intern: internFromViolations(last?.policies.get(key)?.violations),
-        });
+        let outcome: ReturnType<typeof evaluatePolicy>;
+        try {
+          outcome = evaluatePolicy(policy, matched, {
+            now,
+            calendar,
+            memo,
+            intern: internFromViolations(last?.policies.get(key)?.violations),
+          });
+        } catch (err) {
+          const failure = evaluationFailure(policy, 'AIPolicy', err, now, last?.policies.get(key), events);
+          policies.set(key, {
+            source: failure.source,
+            action: 'allow',
+            matchedWorkloads: matched.map((w) => w.key),
+            ...(policy.metadata.generation === undefined ? {} : { generation: policy.metadata.generation }),
+            violations: [],
+            evaluationError: failure.message,
+          });
+          policyMemory.set(key, input.memory.policies.get(key) ?? emptyPolicyMemory);
+          continue;
+        }
         wake(outcome.wakeAt);
         let action: Action = 'allow';
         outcome.violations.forEach((v, i) => {
@@ -365,6 +404,40 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
       };
     },
   };
+}
+
+/**
+ * The report of a resource the engine could not evaluate: its source, a message, and an
+ * `EvaluationFailed` Event when the failure is new (not on every evaluation of the same spec).
+ */
+function evaluationFailure(
+  resource: AIBudget | AIPolicy,
+  kind: SourceRef['kind'],
+  err: unknown,
+  now: number,
+  before: { readonly evaluationError?: string; readonly generation?: number } | undefined,
+  events: DecisionEvent[],
+): { source: SourceRef; message: string } {
+  const source: SourceRef = {
+    kind,
+    namespace: resource.metadata.namespace ?? '',
+    name: resource.metadata.name ?? '',
+  };
+  const detail = err instanceof Error ? err.message : String(err);
+  const message = `cannot evaluate this ${kind}: ${detail.slice(0, 512)}; it enforces nothing until its spec is fixed`;
+  if (before?.evaluationError !== message || before.generation !== resource.metadata.generation) {
+    events.push({
+      type: 'EvaluationFailed',
+      severity: 'Warning',
+      at: now,
+      source,
+      workload: undefined,
+      namespace: undefined,
+      message,
+      figures: { error: detail.slice(0, 512) },
+    });
+  }
+  return { source, message };
 }
 
 /** Keeps the previous object for every unchanged entry (cheap diffs downstream); reports changes. */
