@@ -284,12 +284,6 @@ describe('schema problems', () => {
       'at most 1000000000',
     ],
     [
-      'an absurd daily limit',
-      budget({ allocation: { amount: 1e9 }, limits: { dailySpendLimit: 1e10 } }),
-      'spec.limits.dailySpendLimit',
-      '1000000000',
-    ],
-    [
       'an absurd policy cost limit',
       policy({ costLimits: { monthly: 1e30 } }),
       'spec.costLimits.monthly',
