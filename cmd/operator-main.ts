@@ -73,6 +73,8 @@ export interface OperatorOptions {
   readonly workers?: number;
   /** Addresses/CIDRs of trusted OpenTelemetry Collectors (their resource attributes are believed). */
   readonly trustedPeers?: readonly string[];
+  /** Namespaces whose pods are trusted forwarders (where the Collectors run). */
+  readonly trustedNamespaces?: readonly string[];
   /** Kinds scaled through /scale besides Deployment and StatefulSet (e.g. Argo Rollouts). */
   readonly extraScalable?: readonly ResourceType[];
   /** How long to wait for the informers at start (default 60 s). */
@@ -141,6 +143,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     attributor: createAttributor({
       directory: pods,
       ...(options.trustedPeers === undefined ? {} : { trustedPeers: options.trustedPeers }),
+      ...(options.trustedNamespaces === undefined ? {} : { trustedNamespaces: options.trustedNamespaces }),
     }),
     metrics: metrics.ingest,
     grpc: { host: options.host, port: options.otlpGrpcPort },

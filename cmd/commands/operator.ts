@@ -64,6 +64,7 @@ interface Flags {
   usageWriteInterval: number;
   workers?: number;
   trustedPeers?: string;
+  trustedNamespaces?: string;
   syncTimeout: number;
   scaleResource?: ResourceType[];
 }
@@ -131,6 +132,14 @@ export function operatorOptions(flags: Flags, ctx: CommandContext): OperatorOpti
     ...(flags.trustedPeers === undefined
       ? {}
       : { trustedPeers: flags.trustedPeers.split(',').map((s) => s.trim()) }),
+    ...(flags.trustedNamespaces === undefined
+      ? {}
+      : {
+          trustedNamespaces: flags.trustedNamespaces
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== ''),
+        }),
     syncTimeoutMs: flags.syncTimeout * 1000,
     ...(flags.scaleResource === undefined ? {} : { extraScalable: flags.scaleResource }),
     version: packageVersion(),
@@ -204,6 +213,10 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     )
     .option('--workers <n>', 'decode worker threads (default: one per core)', parseWholeNumber)
     .option('--trusted-peers <cidrs>', 'comma-separated addresses/CIDRs of trusted OpenTelemetry Collectors')
+    .option(
+      '--trusted-namespaces <names>',
+      'comma-separated namespaces whose pods are trusted forwarders (where your Collectors run)',
+    )
     .option(
       '--scale-resource <Kind=group/version/plural>',
       'another workload kind to throttle/block through its /scale subresource (repeatable; grant get/patch on it and on its scale in RBAC)',
