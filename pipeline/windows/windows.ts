@@ -149,7 +149,9 @@ const M_COST = 0,
   M_CW = 5,
   M_RS = 6,
   M_UNPRICED = 7,
-  M_WIDTH = 8;
+  /** When the model was last charged (ms epoch): how long a policy's model violation holds. */
+  M_LAST = 8,
+  M_WIDTH = 9;
 
 /** One tracked workload: identity and references; its numbers live in slab rows. */
 class WorkloadState {
@@ -270,6 +272,7 @@ class ModelUsageRecord implements ModelUsage {
   readonly cacheWriteTokens: number;
   readonly reasoningTokens: number;
   readonly unpriced: boolean;
+  readonly lastUsed: number | undefined;
   constructor(provider: string, model: string, m: Float64Array, r: number) {
     this.provider = provider;
     this.model = model;
@@ -281,6 +284,7 @@ class ModelUsageRecord implements ModelUsage {
     this.cacheWriteTokens = m[r + M_CW]!;
     this.reasoningTokens = m[r + M_RS]!;
     this.unpriced = m[r + M_UNPRICED]! > 0;
+    this.lastUsed = m[r + M_LAST]! > 0 ? m[r + M_LAST]! : undefined;
   }
 }
 
@@ -745,6 +749,7 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
       m[mr + M_CR]! += cacheRead;
       m[mr + M_CW]! += cacheWrite;
       m[mr + M_RS]! += group.reasoningTokens - scratch[base + G_DUP_RS]!;
+      if (now > m[mr + M_LAST]!) m[mr + M_LAST] = now;
       if (group.unpriced && !ov) {
         m[mr + M_UNPRICED] = 1;
         metrics.spansUnpriced(requests, group.provider, group.model);

@@ -189,6 +189,62 @@ describe('workload admission: budgets and policies in block state', () => {
     );
   });
 
+  it('a per-request violation refuses only the violating workload, a shared cost limit all selected', () => {
+    const s = setup();
+    s.view.setPolicies([
+      policy('prod-policy', {
+        modelGovernance: { allowedModels: ['gpt-4*'] },
+        costLimits: { daily: 500, enforcement: 'block' },
+        selector: { matchLabels: { env: 'prod' } },
+      }),
+    ]);
+    const violation = (workload: string, category: 'modelGovernance' | 'costLimits') => ({
+      workload,
+      category,
+      reason: {
+        code: category === 'costLimits' ? ('COST_LIMIT_EXCEEDED' as const) : ('POLICY_DENY_MODEL' as const),
+        action: 'block' as const,
+        source: { kind: 'AIPolicy' as const, namespace: 'ai', name: 'prod-policy' },
+        message: category === 'costLimits' ? 'daily spend exceeds 500.00 USD' : 'model gpt-3.5 not allowed',
+        figures: {},
+        until: Date.UTC(2026, 6, 21),
+      },
+    });
+    const matched = ['ai/Deployment/chat', 'ai/Deployment/neighbour'];
+    s.view.setDecisions(
+      decisionSet({
+        policies: [
+          {
+            ...policyState('prod-policy', 'block', matched),
+            violations: [violation('ai/Deployment/chat', 'modelGovernance')],
+          },
+        ],
+      }),
+    );
+    // The neighbour (selected, no violation of its own) is admitted, without a warning about blocking.
+    const neighbour = s.workloads(create(deployment({ name: 'neighbour', labels: { env: 'prod' } })));
+    expect(neighbour.allowed).toBe(true);
+    expect(neighbour.warnings ?? []).toEqual([]);
+    // The violating workload is refused.
+    const chat = s.workloads(create(deployment({ name: 'chat', labels: { env: 'prod' } })));
+    expect(chat.allowed).toBe(false);
+    expect(chat.status?.message).toContain('model gpt-3.5 not allowed');
+    // A shared cost limit acts on every workload the policy selects.
+    s.view.setDecisions(
+      decisionSet({
+        policies: [
+          {
+            ...policyState('prod-policy', 'block', matched),
+            violations: [violation('ai/Deployment/chat', 'costLimits')],
+          },
+        ],
+      }),
+    );
+    const after = s.workloads(create(deployment({ name: 'neighbour', labels: { env: 'prod' } })));
+    expect(after.allowed).toBe(false);
+    expect(after.status?.message).toContain('daily spend exceeds 500.00 USD');
+  });
+
   it('honours and audits a valid bypass annotation; ignores an expired one', () => {
     const s = blockedTeamA();
     const bypass = `reason=incident 42;expires=${new Date(NOW + 3600_000).toISOString()};by=oncall@example.com`;
