@@ -35,6 +35,10 @@ import { createUsageStore, type UsageStore } from '../enforcer/state/usage-store
 import { statusBuilders } from '../enforcer/status/builders.ts';
 import { createAdmissionWebhook, type AdmissionWebhook, type WebhookCertificates } from '../webhook/index.ts';
 import type { AdmissionView } from '../webhook/view.ts';
+import { verifyApproval } from '../webhook/bypass/approval.ts';
+import { createBypassGate, createKubeAccessReviewer } from '../webhook/bypass/gate.ts';
+import { loadBypassKey } from '../webhook/bypass/key.ts';
+import type { BypassVerifier } from '../enforcer/decision/engine.ts';
 
 export interface OperatorOptions {
   readonly kubeconfig?: string | undefined;
@@ -75,6 +79,8 @@ export interface OperatorOptions {
   readonly trustedPeers?: readonly string[];
   /** Namespaces whose pods are trusted forwarders (where the Collectors run). */
   readonly trustedNamespaces?: readonly string[];
+  /** Longest approved emergency bypass; default 24 h. */
+  readonly bypassMaxDurationMs?: number;
   /** Kinds scaled through /scale besides Deployment and StatefulSet (e.g. Argo Rollouts). */
   readonly extraScalable?: readonly ResourceType[];
   /** How long to wait for the informers at start (default 60 s). */
@@ -184,11 +190,26 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     metrics.leader.leader(true);
   }
 
+  // Emergency bypasses count only with the webhook's approval (webhook/bypass): signed with a key in a
+  // Secret of the operator's namespace, loaded at start. Until then (or without it) none counts.
+  let bypassKey: Buffer | undefined;
+  const verifyBypass: BypassVerifier = (holder, raw, marker) =>
+    bypassKey === undefined
+      ? { ok: false, problem: 'the operator has no bypass approval key (Secret genops-bypass-key)' }
+      : verifyApproval(bypassKey, holder, raw, marker);
+  const bypassGate = createBypassGate({
+    reviewer: createKubeAccessReviewer(api),
+    key: () => bypassKey,
+    clock,
+    logger,
+    ...(options.bypassMaxDurationMs === undefined ? {} : { maxDurationMs: options.bypassMaxDurationMs }),
+  });
+
   const enforcer = createEnforcer({
     api,
     view,
     snapshots: usage.merged,
-    engine: createDecisionEngine({ clock, timeZone, metrics: metrics.decision }),
+    engine: createDecisionEngine({ clock, timeZone, metrics: metrics.decision, verifyBypass }),
     status: statusBuilders,
     leader: leaderRef,
     clock,
@@ -223,6 +244,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
       (view.namespaces.getByName(undefined, ns) ? {} : undefined),
     namespaceAnnotations: (ns) => view.namespaces.getByName(undefined, ns)?.metadata?.annotations,
     synced: () => enforcer.ready(),
+    verifyBypass,
   };
   let webhook: AdmissionWebhook | undefined;
   if (options.webhook !== undefined) {
@@ -246,6 +268,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
         ? {}
         : { exemptUsernames: options.webhook.exemptUsernames }),
       ...(options.webhook.failOpen === undefined ? {} : { failOpen: options.webhook.failOpen }),
+      bypassGate,
     });
   }
 
@@ -320,6 +343,12 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
 
   try {
     healthPort = await listen(healthServer, options.host, options.healthPort);
+    try {
+      bypassKey = await loadBypassKey(api, options.namespace);
+    } catch (err) {
+      // Fail safe: without the key no bypass is approved or honoured; enforcement goes on.
+      logger.error('bypass approval key unavailable; emergency bypasses are ignored', { err });
+    }
     await view.start();
     await usage.start();
     await pods.start();

@@ -28,6 +28,14 @@ export function parseScaleResource(value: string, previous: ResourceType[] = [])
   return [...previous, { kind: m[1]!, group: m[2] ?? '', version: m[3]!, plural: m[4]!, namespaced: true }];
 }
 
+/** `24h`, `90m`, `3600s` (a positive duration) in ms. */
+export function parseDuration(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(h|m|s)$/.exec(value.trim());
+  const n = m ? Number(m[1]) * { h: 3_600_000, m: 60_000, s: 1000 }[m[2] as 'h' | 'm' | 's'] : NaN;
+  if (!(n > 0)) throw new InvalidArgumentError('expected a duration such as 24h, 90m or 3600s');
+  return n;
+}
+
 function parseFraction(value: string): number {
   const n = Number(value);
   if (!(n > 0 && n < 1)) throw new InvalidArgumentError('must be between 0 and 1 (exclusive)');
@@ -65,6 +73,7 @@ interface Flags {
   workers?: number;
   trustedPeers?: string;
   trustedNamespaces?: string;
+  bypassMaxDuration: number;
   syncTimeout: number;
   scaleResource?: ResourceType[];
 }
@@ -141,6 +150,7 @@ export function operatorOptions(flags: Flags, ctx: CommandContext): OperatorOpti
             .filter((s) => s !== ''),
         }),
     syncTimeoutMs: flags.syncTimeout * 1000,
+    bypassMaxDurationMs: flags.bypassMaxDuration,
     ...(flags.scaleResource === undefined ? {} : { extraScalable: flags.scaleResource }),
     version: packageVersion(),
   };
@@ -216,6 +226,12 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     .option(
       '--trusted-namespaces <names>',
       'comma-separated namespaces whose pods are trusted forwarders (where your Collectors run)',
+    )
+    .option(
+      '--bypass-max-duration <duration>',
+      'longest emergency bypass the webhook approves, from approval (e.g. 24h, 90m)',
+      parseDuration,
+      24 * 3_600_000,
     )
     .option(
       '--scale-resource <Kind=group/version/plural>',

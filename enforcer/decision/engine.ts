@@ -58,8 +58,22 @@ export interface DecisionMetrics {
 
 export const noopDecisionMetrics: DecisionMetrics = { evaluated: () => undefined };
 
+/**
+ * Checks the approval of a bypass annotation (the admission webhook's marker): who approved it and until
+ * when. Holder is `workload:<namespace/Kind/name>` or `namespace:<name>`. Without a verifier every
+ * well-formed bypass counts (local mode, where no webhook exists).
+ */
+export type BypassVerifier = (
+  holder: string,
+  raw: string,
+  marker: string | undefined,
+) =>
+  | { readonly ok: true; readonly user: string; readonly expires: number }
+  | { readonly ok: false; readonly problem: string };
+
 export interface DecisionEngineOptions {
   readonly clock: Clock;
+  readonly verifyBypass?: BypassVerifier;
   /** IANA zone of period boundaries; must match the pipeline's windows. Default UTC. */
   readonly timeZone?: string;
   readonly metrics?: DecisionMetrics;
@@ -70,6 +84,9 @@ export interface BypassAnnotations {
   readonly workloads?: ReadonlyMap<string, string>;
   /** Raw `genops.ai/bypass` values by namespace name. */
   readonly namespaces?: ReadonlyMap<string, string>;
+  /** Their approval markers (`genops.ai/bypass-approval`), keyed like the values. */
+  readonly workloadApprovals?: ReadonlyMap<string, string>;
+  readonly namespaceApprovals?: ReadonlyMap<string, string>;
 }
 
 export interface DecisionInput {
@@ -111,7 +128,7 @@ function byKey<T extends { metadata: { namespace?: string | undefined; name?: st
 type BypassCheck =
   | { readonly status: 'active'; readonly bypass: Bypass }
   | { readonly status: 'expired'; readonly bypass: Bypass; readonly problem: string }
-  | { readonly status: 'malformed'; readonly problem: string };
+  | { readonly status: 'malformed' | 'unapproved'; readonly problem: string };
 
 export function createDecisionEngine(options: DecisionEngineOptions): DecisionEngine {
   const calendar = createPeriodCalendar(options.timeZone ?? 'UTC');
@@ -122,6 +139,24 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
   let lastMemory: EnforcementMemory | undefined;
   let lastByOrdinal: readonly WorkloadDecision[] = [];
   const policyMemos = new WeakMap<AIPolicy, PolicyWorkloadMemo>();
+
+  /** A well-formed bypass counts only with a valid approval: approved user, expiry capped by it. */
+  function approvedBypass(holder: string, raw: string, marker: string | undefined, now: number): BypassCheck {
+    const check = checkBypass(raw, now);
+    const verify = options.verifyBypass;
+    if (verify === undefined || (check.status !== 'active' && check.status !== 'expired')) return check;
+    const v = verify(holder, raw, marker);
+    if (!v.ok) return { status: 'unapproved', problem: v.problem };
+    const base = check.bypass;
+    const bypass: Bypass = { reason: base.reason, by: v.user, expires: Math.min(base.expires, v.expires) };
+    if (bypass.expires <= now)
+      return {
+        status: 'expired',
+        bypass,
+        problem: `bypass expired at ${new Date(bypass.expires).toISOString()}`,
+      };
+    return { status: 'active', bypass };
+  }
 
   function checkBypass(raw: string, now: number): BypassCheck {
     let parsed = parsedBypass.get(raw);
@@ -268,10 +303,11 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
       const audit = (
         holder: string,
         raw: string,
+        marker: string | undefined,
         workload: string | undefined,
         namespace: string | undefined,
       ): void => {
-        const check = checkBypass(raw, now);
+        const check = approvedBypass(holder, raw, marker, now);
         holderChecks.set(holder, check);
         bypassMemory.set(holder, { raw, status: check.status });
         const prev = input.memory.bypasses.get(holder);
@@ -305,8 +341,11 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
           });
         }
       };
-      for (const [key, raw] of input.bypass?.workloads ?? []) audit(`workload:${key}`, raw, key, undefined);
-      for (const [ns, raw] of input.bypass?.namespaces ?? []) audit(`namespace:${ns}`, raw, undefined, ns);
+      const bp = input.bypass;
+      for (const [key, raw] of bp?.workloads ?? [])
+        audit(`workload:${key}`, raw, bp?.workloadApprovals?.get(key), key, undefined);
+      for (const [ns, raw] of bp?.namespaces ?? [])
+        audit(`namespace:${ns}`, raw, bp?.namespaceApprovals?.get(ns), undefined, ns);
       for (const [holder, prev] of input.memory.bypasses) {
         if (bypassMemory.has(holder) || prev.status !== 'active') continue;
         const isWorkload = holder.startsWith('workload:');

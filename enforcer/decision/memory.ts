@@ -85,7 +85,7 @@ export interface PolicyMemory {
 
 export interface BypassMemory {
   readonly raw: string;
-  readonly status: 'active' | 'expired' | 'malformed';
+  readonly status: 'active' | 'expired' | 'malformed' | 'unapproved';
 }
 
 export interface EnforcementMemory {

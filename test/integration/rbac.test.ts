@@ -69,6 +69,9 @@ const NEEDED = [
   'get secrets/genops-webhook-ca -n genops-system',
   'update secrets/genops-webhook-ca -n genops-system',
   'patch mutatingwebhookconfigurations.admissionregistration.k8s.io/genops-mutating-webhook',
+  // bypass approvals: the user's permission asked of the API server, the one HMAC key Secret
+  'create subjectaccessreviews.authorization.k8s.io',
+  'get secrets/genops-bypass-key -n genops-system',
 ];
 
 const REFUSED = [
@@ -109,6 +112,10 @@ const REFUSED = [
   'patch mutatingwebhookconfigurations.admissionregistration.k8s.io/someone-elses-webhook',
   'delete validatingwebhookconfigurations.admissionregistration.k8s.io/genops-validating-webhook',
   'patch customresourcedefinitions.apiextensions.k8s.io',
+  // the operator checks the bypass permission of others; it holds none itself
+  'bypass aibudgets.genops.ai -n ai-platform',
+  'bypass aipolicies.genops.ai -n ai-platform',
+  'update secrets/genops-bypass-key -n genops-system',
   // wildcards
   '* * --all-namespaces',
   '* deployments.apps -n ai-platform',

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createManualClock } from '../../kernel/clock.ts';
 import { createRecordingLogger } from '../../kernel/logger.ts';
 import type { AdmissionReview } from '../admission/types.ts';
+import type { HttpAnswer } from '../admission/respond.ts';
 import { createAdmissionHandler } from '../handler.ts';
 import { injectionConfig } from '../inject/config.ts';
 import { createRecordingWebhookMetrics } from '../metrics.ts';
@@ -20,6 +21,12 @@ import { createStaticAdmissionView } from '../view.ts';
 
 const NOW = Date.UTC(2026, 6, 20, 12);
 
+/** These reviews need no API call, so the handler answers them synchronously. */
+function sync(answer: HttpAnswer | Promise<HttpAnswer>): HttpAnswer {
+  if (answer instanceof Promise) throw new Error('expected a synchronous answer');
+  return answer;
+}
+
 function setup() {
   const view = createStaticAdmissionView();
   view.setNamespace('ai', { 'genops.ai/policy-enforcement': 'enabled' });
@@ -36,7 +43,7 @@ function setup() {
     exemptUsernames: ['system:serviceaccount:genops-system:genops-controller-manager'],
   });
   const call = (path: string, r: AdmissionReview) => {
-    const answer = handler.review(path, Buffer.from(JSON.stringify(r)), performance.now());
+    const answer = sync(handler.review(path, Buffer.from(JSON.stringify(r)), performance.now()));
     expect(answer.status).toBe(200);
     const out = JSON.parse(answer.body) as AdmissionReview;
     expect(out.response?.uid).toBe(r.request?.uid);
@@ -428,9 +435,9 @@ describe('review envelope', () => {
       logger: s.logger,
       metrics: s.metrics,
     });
-    expect(handler.review('/validate-workloads', Buffer.from('{"kind":"nope"}'), 0).status).toBe(400);
+    expect(sync(handler.review('/validate-workloads', Buffer.from('{"kind":"nope"}'), 0)).status).toBe(400);
     const r = create(deployment({ name: 'chat', labels: { team: 'a' } }));
-    const answer = handler.review('/validate-workloads', Buffer.from(JSON.stringify(r)), 0);
+    const answer = sync(handler.review('/validate-workloads', Buffer.from(JSON.stringify(r)), 0));
     expect(answer.body).not.toContain('secret internal detail');
     const res = (JSON.parse(answer.body) as AdmissionReview).response!;
     expect(res.allowed).toBe(false);

@@ -15,7 +15,11 @@
 
 import type { AIBudget, AIPolicy } from '../../crds/index.ts';
 import { matchesSelector } from '../../kernel/selector.ts';
-import { parseBypass, BYPASS_ANNOTATION } from '../../enforcer/decision/annotations.ts';
+import {
+  BYPASS_ANNOTATION,
+  BYPASS_APPROVAL_ANNOTATION,
+  parseBypass,
+} from '../../enforcer/decision/annotations.ts';
 import type { Action, BudgetState, DecisionSet, PolicyState, Reason } from '../../enforcer/decision/types.ts';
 import { actionRank } from '../../enforcer/decision/types.ts';
 import type { AdmissionView } from '../view.ts';
@@ -151,20 +155,32 @@ export function enforcementEnabled(view: AdmissionView, namespace: string): bool
 }
 
 function findBypass(input: EvaluateInput, decisions: DecisionSet): BypassUse | undefined {
-  const valid = (raw: string | undefined, from: BypassUse['from']): BypassUse | undefined => {
+  const verify = input.view.verifyBypass;
+  const valid = (
+    annotations: Readonly<Record<string, string>> | undefined,
+    holder: string,
+    from: BypassUse['from'],
+  ): BypassUse | undefined => {
+    const raw = annotations?.[BYPASS_ANNOTATION];
     if (raw === undefined) return undefined;
     const parsed = parseBypass(raw);
-    if (!parsed.ok || parsed.bypass.expires <= input.now) return undefined;
-    return { ...parsed.bypass, from };
+    if (!parsed.ok) return undefined;
+    let bypass = parsed.bypass;
+    if (verify !== undefined) {
+      // Only what the webhook approved for this very object counts, with the approved user and expiry.
+      const approval = verify(holder, raw, annotations?.[BYPASS_APPROVAL_ANNOTATION]);
+      if (!approval.ok) return undefined;
+      bypass = { ...bypass, by: approval.user, expires: Math.min(bypass.expires, approval.expires) };
+    }
+    if (bypass.expires <= input.now) return undefined;
+    return { ...bypass, from };
   };
-  for (const a of input.subject.annotations) {
-    const found = valid(a?.[BYPASS_ANNOTATION], 'object');
+  const s = input.subject;
+  for (const a of s.annotations) {
+    const found = valid(a, `workload:${s.namespace}/${s.kind}/${s.name}`, 'object');
     if (found) return found;
   }
-  const ns = valid(
-    input.view.namespaceAnnotations?.(input.subject.namespace)?.[BYPASS_ANNOTATION],
-    'namespace',
-  );
+  const ns = valid(input.view.namespaceAnnotations?.(s.namespace), `namespace:${s.namespace}`, 'namespace');
   if (ns) return ns;
   for (const key of input.subject.workloadKeys) {
     const b = decisions.workloads.get(key)?.bypass;
