@@ -10,6 +10,8 @@
 
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { bindOperatorRbac, loadRbacDocs } from '../controlplane/rbac.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOperator, type OperatorRuntime } from '../../cmd/operator-main.ts';
 import type { KubeApi } from '../../enforcer/kube/api.ts';
@@ -27,6 +29,7 @@ import {
   operatorKubeconfigPath,
   prepareCluster,
   replicasOf,
+  ROOT,
   testLogger,
   uniqueName,
 } from './enforcer-harness.ts';
@@ -101,6 +104,14 @@ describe('enforcement against the people it governs', () => {
   beforeAll(async () => {
     admin = apiFor(kubeconfigPath());
     await prepareCluster(admin);
+    // The webhook runs with built-in certificates: the operator gets that overlay's rights too.
+    await bindOperatorRbac({
+      kubeconfig: kubeconfigPath(),
+      docs: [
+        ...(await loadRbacDocs(join(ROOT, 'config/rbac'))),
+        ...(await loadRbacDocs(join(ROOT, 'deploy/overlays/self-signed'))),
+      ],
+    });
     ns = uniqueName('adversary');
     await ensureNamespace(admin, ns, { 'genops.ai/policy-enforcement': 'enabled' });
     // jane: only the built-in edit role. alice: edit, and the bypass permission (config/rbac/bypass_role.yaml).
