@@ -311,6 +311,8 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     stopping ??= (async () => {
       const deadline = deadlineMs ?? Date.now() + 25_000;
       state = 'stopping';
+      // A replica on its way out must not become the leader while it drains.
+      elector?.stopAcquiring();
       if (gcTimer !== undefined) clearInterval(gcTimer);
       const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
         try {
