@@ -251,6 +251,7 @@ export const DataClassificationSchema = Type.Object(
         description: 'Whether every AI request must carry a data classification.',
       }),
     ),
+    enforcement: Type.Optional({ ...EnforcementActionSchema, default: 'block' }),
   },
   { description: 'Which data classification levels the selected workloads may process.' },
 );
@@ -308,6 +309,7 @@ export const ModelGovernanceSchema = Type.Object(
       }),
     ),
     costPerToken: Type.Optional(CostPerTokenSchema),
+    enforcement: Type.Optional({ ...EnforcementActionSchema, default: 'block' }),
   },
   {
     description: 'Which providers and models the selected workloads may use, and optional price overrides.',

@@ -3,6 +3,7 @@ import { createManualClock } from '../../kernel/clock.ts';
 import { createRecordingLogger } from '../../kernel/logger.ts';
 import type { AdmissionReview } from '../admission/types.ts';
 import type { HttpAnswer } from '../admission/respond.ts';
+import type { AIPolicy } from '../../crds/index.ts';
 import { createAdmissionHandler } from '../handler.ts';
 import { injectionConfig } from '../inject/config.ts';
 import { createRecordingWebhookMetrics } from '../metrics.ts';
@@ -465,5 +466,32 @@ describe('review envelope', () => {
       review({ resource: RESOURCES.aibudgets, namespace: 'ai', object: budget({ name: 'usd', team: 'b' }) }),
     );
     expect(other.allowed).toBe(true);
+  });
+});
+
+describe('the examples agree with each other', () => {
+  it('the example workload is admitted by the example production policy (and refused without its classification)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const root = new URL('../../examples/', import.meta.url);
+    const prodPolicy = parse(
+      readFileSync(new URL('policies/production-policy.yaml', root), 'utf8'),
+    ) as AIPolicy;
+    const workload = parse(readFileSync(new URL('workloads/chat-assistant.yaml', root), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    const s = setup();
+    s.view.setNamespace('ai-platform', { 'genops.ai/policy-enforcement': 'enabled' });
+    s.view.setPolicies([prodPolicy]);
+    const ok = s.workloads(create({ ...workload }, 'ai-platform'));
+    expect(ok.allowed, ok.status?.message).toBe(true);
+    const bare = structuredClone(workload) as {
+      spec: { template: { metadata: { labels: Record<string, string> } } };
+    };
+    delete bare.spec.template.metadata.labels['genops.ai/data-classification'];
+    expect(s.workloads(create(bare as unknown as Record<string, unknown>, 'ai-platform')).allowed).toBe(
+      false,
+    );
   });
 });
