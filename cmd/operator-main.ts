@@ -39,6 +39,10 @@ import { createUsageJournal, type UsageJournal } from '../pipeline/wal/journal.t
 import { statusBuilders } from '../enforcer/status/builders.ts';
 import { createAdmissionWebhook, type AdmissionWebhook, type WebhookCertificates } from '../webhook/index.ts';
 import type { AdmissionView } from '../webhook/view.ts';
+import { verifyApproval } from '../webhook/bypass/approval.ts';
+import { createBypassGate, createKubeAccessReviewer } from '../webhook/bypass/gate.ts';
+import { loadBypassKey } from '../webhook/bypass/key.ts';
+import type { BypassVerifier } from '../enforcer/decision/engine.ts';
 
 export interface OperatorOptions {
   readonly kubeconfig?: string | undefined;
@@ -79,6 +83,10 @@ export interface OperatorOptions {
   readonly limits?: IngestLimitFlags;
   /** Addresses/CIDRs of trusted OpenTelemetry Collectors (their resource attributes are believed). */
   readonly trustedPeers?: readonly string[];
+  /** Namespaces whose pods are trusted forwarders (where the Collectors run). */
+  readonly trustedNamespaces?: readonly string[];
+  /** Longest approved emergency bypass; default 24 h. */
+  readonly bypassMaxDurationMs?: number;
   /** Kinds scaled through /scale besides Deployment and StatefulSet (e.g. Argo Rollouts). */
   readonly extraScalable?: readonly ResourceType[];
   /** How long to wait for the informers at start (default 60 s). */
@@ -164,6 +172,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     attributor: createAttributor({
       directory: pods,
       ...(options.trustedPeers === undefined ? {} : { trustedPeers: options.trustedPeers }),
+      ...(options.trustedNamespaces === undefined ? {} : { trustedNamespaces: options.trustedNamespaces }),
     }),
     metrics: metrics.ingest,
     grpc: { host: options.host, port: options.otlpGrpcPort },
@@ -206,11 +215,26 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     metrics.leader.leader(true);
   }
 
+  // Emergency bypasses count only with the webhook's approval (webhook/bypass): signed with a key in a
+  // Secret of the operator's namespace, loaded at start. Until then (or without it) none counts.
+  let bypassKey: Buffer | undefined;
+  const verifyBypass: BypassVerifier = (holder, raw, marker) =>
+    bypassKey === undefined
+      ? { ok: false, problem: 'the operator has no bypass approval key (Secret genops-bypass-key)' }
+      : verifyApproval(bypassKey, holder, raw, marker);
+  const bypassGate = createBypassGate({
+    reviewer: createKubeAccessReviewer(api),
+    key: () => bypassKey,
+    clock,
+    logger,
+    ...(options.bypassMaxDurationMs === undefined ? {} : { maxDurationMs: options.bypassMaxDurationMs }),
+  });
+
   const enforcer = createEnforcer({
     api,
     view,
     snapshots: usage.merged,
-    engine: createDecisionEngine({ clock, timeZone, metrics: metrics.decision }),
+    engine: createDecisionEngine({ clock, timeZone, metrics: metrics.decision, verifyBypass }),
     status: statusBuilders,
     leader: leaderRef,
     clock,
@@ -245,6 +269,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
       (view.namespaces.getByName(undefined, ns) ? {} : undefined),
     namespaceAnnotations: (ns) => view.namespaces.getByName(undefined, ns)?.metadata?.annotations,
     synced: () => enforcer.ready(),
+    verifyBypass,
   };
   let webhook: AdmissionWebhook | undefined;
   if (options.webhook !== undefined) {
@@ -256,11 +281,19 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
       host: options.host,
       port: options.webhook.port,
       namespace: options.namespace,
-      certificates: options.webhook.certificates,
+      // Self-signed mode keeps its CA in a Secret and registers the webhook configurations: it needs the
+      // operator's own Kubernetes access, which only the composition has (the CLI only names the mode).
+      certificates:
+        options.webhook.certificates.mode === 'self-signed' &&
+        options.webhook.certificates.kubeConfig === undefined &&
+        options.webhook.certificates.store === undefined
+          ? { ...options.webhook.certificates, kubeConfig }
+          : options.webhook.certificates,
       ...(options.webhook.exemptUsernames === undefined
         ? {}
         : { exemptUsernames: options.webhook.exemptUsernames }),
       ...(options.webhook.failOpen === undefined ? {} : { failOpen: options.webhook.failOpen }),
+      bypassGate,
     });
   }
 
@@ -303,6 +336,8 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     stopping ??= (async () => {
       const deadline = deadlineMs ?? Date.now() + 25_000;
       state = 'stopping';
+      // A replica on its way out must not become the leader while it drains.
+      elector?.stopAcquiring();
       if (gcTimer !== undefined) clearInterval(gcTimer);
       const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
         try {
@@ -336,6 +371,12 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
 
   try {
     healthPort = await listen(healthServer, options.host, options.healthPort);
+    try {
+      bypassKey = await loadBypassKey(api, options.namespace);
+    } catch (err) {
+      // Fail safe: without the key no bypass is approved or honoured; enforcement goes on.
+      logger.error('bypass approval key unavailable; emergency bypasses are ignored', { err });
+    }
     await view.start();
     await usage.start();
     await pods.start();

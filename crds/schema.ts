@@ -35,8 +35,16 @@ export function stringEnum<const T extends readonly string[]>(
 }
 
 const set = { 'x-kubernetes-list-type': 'set' } as const;
+/**
+ * The largest amount a spec may hold, in currency units: a billion USD per period is beyond any AI
+ * budget, and keeps every sum of micro-units exact (2^53 micros is about 9 billion USD). Larger figures
+ * are refused by the API server and `genops validate`, not discovered by the operator at run time.
+ */
+export const MAX_MONEY = 1_000_000_000;
+/** The largest price per token: a dollar a token is a thousand times the dearest model's. */
+export const MAX_PRICE_PER_TOKEN = 1;
 const money = (description: string, options: Record<string, unknown> = {}): ReturnType<typeof Type.Number> =>
-  Type.Number({ minimum: 0, description, ...options });
+  Type.Number({ minimum: 0, maximum: MAX_MONEY, description, ...options });
 /** Exact money in status: a decimal string in the budget's currency, e.g. "1234.567890". */
 const decimal = (description: string): ReturnType<typeof Type.String> =>
   Type.String({ pattern: '^-?[0-9]+(\\.[0-9]+)?$', maxLength: 32, description });
@@ -243,6 +251,7 @@ export const DataClassificationSchema = Type.Object(
         description: 'Whether every AI request must carry a data classification.',
       }),
     ),
+    enforcement: Type.Optional({ ...EnforcementActionSchema, default: 'block' }),
   },
   { description: 'Which data classification levels the selected workloads may process.' },
 );
@@ -262,8 +271,14 @@ const modelGlob = Type.String({
 
 export const CostPerTokenSchema = Type.Object(
   {
-    input: Type.Optional(money('Price per input token, in currency units (0.00001 = $0.01 per 1K tokens).')),
-    output: Type.Optional(money('Price per output token, in currency units.')),
+    input: Type.Optional(
+      money('Price per input token, in currency units (0.00001 = $0.01 per 1K tokens).', {
+        maximum: MAX_PRICE_PER_TOKEN,
+      }),
+    ),
+    output: Type.Optional(
+      money('Price per output token, in currency units.', { maximum: MAX_PRICE_PER_TOKEN }),
+    ),
   },
   {
     description: 'Override of provider prices for the selected workloads, per token.',
@@ -294,6 +309,7 @@ export const ModelGovernanceSchema = Type.Object(
       }),
     ),
     costPerToken: Type.Optional(CostPerTokenSchema),
+    enforcement: Type.Optional({ ...EnforcementActionSchema, default: 'block' }),
   },
   {
     description: 'Which providers and models the selected workloads may use, and optional price overrides.',

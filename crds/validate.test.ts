@@ -276,10 +276,33 @@ describe('schema problems', () => {
       'status.spend',
       'must be a string',
     ],
+    // Absurd figures are refused here and by the API server, not discovered by the operator at run time.
+    [
+      'an absurd allocation',
+      budget({ allocation: { amount: 1e30 } }),
+      'spec.allocation.amount',
+      'at most 1000000000',
+    ],
+    [
+      'an absurd policy cost limit',
+      policy({ costLimits: { monthly: 1e30 } }),
+      'spec.costLimits.monthly',
+      '1000000000',
+    ],
+    [
+      'an absurd price per token',
+      policy({ modelGovernance: { costPerToken: { input: 5 } } }),
+      'spec.modelGovernance.costPerToken.input',
+      'must be at most 1 (got 5)',
+    ],
   ];
 
   it.each(cases)('%s', (_name, doc, path, fragment) => {
     expectProblem(validateResource(doc), path, fragment);
+  });
+
+  it('accepts the largest allowed figures', () => {
+    expect(validateResource(budget({ allocation: { amount: 1_000_000_000 } }))).toEqual([]);
   });
 
   it('reports every problem of a document, each with its path', () => {

@@ -8,7 +8,7 @@ import type { Component } from '../kernel/lifecycle.ts';
 import type { Logger } from '../kernel/logger.ts';
 import type { WorkloadRef } from '../pipeline/snapshot.ts';
 import { workloadKey } from '../pipeline/snapshot.ts';
-import { BYPASS_ANNOTATION } from './decision/annotations.ts';
+import { BYPASS_ANNOTATION, BYPASS_APPROVAL_ANNOTATION } from './decision/annotations.ts';
 import type { BypassAnnotations } from './decision/engine.ts';
 import type { InventoryWorkload } from './decision/workload-index.ts';
 import { ORIGINAL_REPLICAS_ANNOTATION, STATUS_ANNOTATION } from './actions/annotations.ts';
@@ -195,21 +195,30 @@ export function createClusterView(options: ClusterViewOptions): ClusterView {
     bypass() {
       const w = new Map<string, string>();
       const n = new Map<string, string>();
+      const wa = new Map<string, string>();
+      const na = new Map<string, string>();
       for (const [kind, inf] of workloads) {
         for (const o of inf.list()) {
           const raw = o.metadata?.annotations?.[BYPASS_ANNOTATION];
-          if (raw !== undefined)
-            w.set(
-              workloadKey({ namespace: o.metadata?.namespace ?? '', kind, name: o.metadata?.name ?? '' }),
-              raw,
-            );
+          if (raw === undefined) continue;
+          const key = workloadKey({
+            namespace: o.metadata?.namespace ?? '',
+            kind,
+            name: o.metadata?.name ?? '',
+          });
+          w.set(key, raw);
+          const marker = o.metadata?.annotations?.[BYPASS_APPROVAL_ANNOTATION];
+          if (marker !== undefined) wa.set(key, marker);
         }
       }
       for (const o of namespaces.list()) {
         const raw = o.metadata?.annotations?.[BYPASS_ANNOTATION];
-        if (raw !== undefined && o.metadata?.name !== undefined) n.set(o.metadata.name, raw);
+        if (raw === undefined || o.metadata?.name === undefined) continue;
+        n.set(o.metadata.name, raw);
+        const marker = o.metadata.annotations?.[BYPASS_APPROVAL_ANNOTATION];
+        if (marker !== undefined) na.set(o.metadata.name, marker);
       }
-      return { workloads: w, namespaces: n };
+      return { workloads: w, namespaces: n, workloadApprovals: wa, namespaceApprovals: na };
     },
     annotatedWorkloads() {
       const out: WorkloadRef[] = [];

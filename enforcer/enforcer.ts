@@ -282,13 +282,20 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       const budget = budgetByKey.get(key);
       if (budget === undefined) continue;
       if (unchanged(`b/${key}`, state, budget, result.memory.budgets.get(key))) continue;
-      const status = options.status.budgetStatus({
-        budget,
-        state,
-        memory: result.memory.budgets.get(key),
-        snapshot,
-        now,
-      });
+      let status: AIBudgetStatus;
+      try {
+        status = options.status.budgetStatus({
+          budget,
+          state,
+          memory: result.memory.budgets.get(key),
+          snapshot,
+          now,
+        });
+      } catch (err) {
+        // One status that cannot be built must not keep the others (and the actions) from happening.
+        log.error('building budget status failed', { err, budget: key });
+        continue;
+      }
       statusWriter.set(
         {
           resource: RESOURCES.aiBudget,
@@ -305,12 +312,18 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
       const policy = policyByKey.get(key);
       if (policy === undefined) continue;
       if (unchanged(`p/${key}`, state, policy, result.memory.policies.get(key))) continue;
-      const status = options.status.policyStatus({
-        policy,
-        state,
-        memory: result.memory.policies.get(key),
-        now,
-      });
+      let status: AIPolicyStatus;
+      try {
+        status = options.status.policyStatus({
+          policy,
+          state,
+          memory: result.memory.policies.get(key),
+          now,
+        });
+      } catch (err) {
+        log.error('building policy status failed', { err, policy: key });
+        continue;
+      }
       statusWriter.set(
         {
           resource: RESOURCES.aiPolicy,

@@ -40,6 +40,11 @@ export interface ModelUsage {
   readonly reasoningTokens: number;
   /** True when no price was known and the fallback (possibly zero) was used. */
   readonly unpriced: boolean;
+  /**
+   * When this replica last charged the model (ms epoch); undefined when not known (restored or merged
+   * from a usage record). A policy's model violation holds until the end of the day of the last use.
+   */
+  readonly lastUsed?: number | undefined;
 }
 
 export interface WorkloadUsage {

@@ -16,9 +16,12 @@ import { subjectOf } from './policy/subject.ts';
 import type { SchemaCheck } from './genops/validate.ts';
 import { crdSchemaCheck, validateGenOps } from './genops/validate.ts';
 import type { AdmissionView } from './view.ts';
+import type { BypassGate } from './bypass/gate.ts';
+import { labelEscapes } from './policy/escape.ts';
 
 export const PATHS: Readonly<Record<WebhookName, string>> = {
   'mutate-pods': '/mutate-pods',
+  'mutate-bypass': '/mutate-bypass',
   'validate-workloads': '/validate-workloads',
   'validate-genops': '/validate-genops',
 };
@@ -36,13 +39,22 @@ export interface AdmissionHandlerOptions {
   readonly exemptUsernames?: readonly string[];
   /** What the validating webhooks answer when they cannot judge (internal error, view not synced). Default false. */
   readonly failOpen?: boolean;
+  /**
+   * Who may bypass: approves genops.ai/bypass annotations (mutate-bypass) and lets holders of the
+   * permission move a workload out of an enforcing budget or policy. Without it (local mode) bypass
+   * annotations are not approved and such relabelling is refused.
+   */
+  readonly bypassGate?: BypassGate;
 }
 
 export interface AdmissionHandler {
   /** Whether `path` is an admission path. */
   handles(path: string): boolean;
-  /** Answers one review; never throws. `startedAt` is the performance.now() at which the request arrived. */
-  review(path: string, body: Buffer, startedAt: number): HttpAnswer;
+  /**
+   * Answers one review; never throws (nor rejects). `startedAt` is the performance.now() at which the
+   * request arrived. Asynchronous only when the API server must be asked (a SubjectAccessReview).
+   */
+  review(path: string, body: Buffer, startedAt: number): HttpAnswer | Promise<HttpAnswer>;
 }
 
 function parseReview(body: Buffer): AdmissionRequest | string {
@@ -82,7 +94,7 @@ export function createAdmissionHandler(options: AdmissionHandlerOptions): Admiss
     return { type: 'patch', patch: buildInjectionPatch(pod, injection) };
   };
 
-  const validateWorkload = (req: AdmissionRequest, name: WebhookName): Outcome => {
+  const validateWorkload = (req: AdmissionRequest, name: WebhookName): Outcome | Promise<Outcome> => {
     const subject = subjectOf(req);
     if (!subject) return { type: 'allow' };
     if (req.userInfo?.username !== undefined && exempt.has(req.userInfo.username)) return { type: 'allow' };
@@ -121,7 +133,48 @@ export function createAdmissionHandler(options: AdmissionHandlerOptions): Admiss
       });
       return { type: 'deny', messages: verdict.denials, warnings: verdict.warnings };
     }
-    return { type: 'allow', warnings: verdict.warnings, bypassed: verdict.bypass !== undefined };
+    const allowed: Outcome = {
+      type: 'allow',
+      warnings: verdict.warnings,
+      bypassed: verdict.bypass !== undefined,
+    };
+    // Relabelling out of a budget or policy that is throttling or blocking the workload: an escape,
+    // unless the user holds the bypass permission.
+    const escapes =
+      req.operation === 'UPDATE' && oldSubject !== undefined && !subject.isScale
+        ? labelEscapes(oldSubject, subject, view)
+        : [];
+    if (escapes.length === 0) return allowed;
+    return (async (): Promise<Outcome> => {
+      const permitted = options.bypassGate
+        ? await options.bypassGate.canBypass(req, subject.namespace)
+        : false;
+      logger.warn(
+        permitted ? 'admission relabel out of enforcement by a bypass holder' : 'admission relabel refused',
+        {
+          audit: true,
+          ...who,
+          groups: req.userInfo?.groups,
+          leaving: escapes.map((e) => `${e.kind}/${e.namespace}/${e.name}`),
+        },
+      );
+      metrics.ruled(name, 'RELABEL_ESCAPE', permitted ? 'warned' : 'denied');
+      const text = escapes.map((e) => `${e.kind} "${e.name}" (${e.action})`).join(', ');
+      if (permitted)
+        return {
+          ...allowed,
+          warnings: [
+            ...verdict.warnings,
+            `leaves ${text}, allowed by the bypass permission of ${who.user ?? ''}`,
+          ],
+        };
+      return {
+        type: 'deny',
+        messages: [
+          `this label change takes ${subject.kind} ${subject.name} out of ${text} that is enforcing on it; only a user with the bypass permission may do that while it enforces`,
+        ],
+      };
+    })();
   };
 
   const validateResource = (req: AdmissionRequest, name: WebhookName): Outcome => {
@@ -150,15 +203,7 @@ export function createAdmissionHandler(options: AdmissionHandlerOptions): Admiss
         metrics.reviewed(name, 'error', (performance.now() - startedAt) / 1000);
         return httpError(400, req);
       }
-      let outcome: Outcome;
-      try {
-        outcome =
-          name === 'mutate-pods'
-            ? mutate(req)
-            : name === 'validate-workloads'
-              ? validateWorkload(req, name)
-              : validateResource(req, name);
-      } catch (err) {
+      const failed = (err: unknown): Outcome => {
         logger.error('admission review failed', {
           webhook: name,
           uid: req.uid,
@@ -166,21 +211,45 @@ export function createAdmissionHandler(options: AdmissionHandlerOptions): Admiss
           namespace: req.namespace,
           err,
         });
-        // Injection always fails open: a pod without telemetry beats a pod that cannot start.
-        outcome = { type: 'error', failOpen: name === 'mutate-pods' || failOpen };
-      }
-      let answer: HttpAnswer;
+        // Mutations always fail open: a pod without telemetry beats a pod that cannot start, and an
+        // unapproved bypass is simply not honoured.
+        return { type: 'error', failOpen: name === 'mutate-pods' || name === 'mutate-bypass' || failOpen };
+      };
+      let pending: Outcome | Promise<Outcome>;
       try {
-        answer = reviewAnswer(req.uid, outcome);
+        pending =
+          name === 'mutate-pods'
+            ? mutate(req)
+            : name === 'mutate-bypass'
+              ? (options.bypassGate?.review(req) ?? { type: 'allow' })
+              : name === 'validate-workloads'
+                ? validateWorkload(req, name)
+                : validateResource(req, name);
       } catch (err) {
-        logger.error('admission response failed', { webhook: name, uid: req.uid, err });
-        outcome = { type: 'error', failOpen: name === 'mutate-pods' || failOpen };
-        answer = reviewAnswer(req.uid, outcome);
+        pending = failed(err);
       }
-      metrics.reviewed(name, outcomeName(outcome), (performance.now() - startedAt) / 1000);
-      return answer;
+      if (pending instanceof Promise)
+        return pending.then(
+          (outcome) => answer(name, req, outcome, startedAt),
+          (err: unknown) => answer(name, req, failed(err), startedAt),
+        );
+      return answer(name, req, pending, startedAt);
     },
   };
+
+  function answer(name: WebhookName, req: AdmissionRequest, first: Outcome, startedAt: number): HttpAnswer {
+    let outcome = first;
+    let answer: HttpAnswer;
+    try {
+      answer = reviewAnswer(req.uid, outcome);
+    } catch (err) {
+      logger.error('admission response failed', { webhook: name, uid: req.uid, err });
+      outcome = { type: 'error', failOpen: name === 'mutate-pods' || name === 'mutate-bypass' || failOpen };
+      answer = reviewAnswer(req.uid, outcome);
+    }
+    metrics.reviewed(name, outcomeName(outcome), (performance.now() - startedAt) / 1000);
+    return answer;
+  }
 }
 
 function outcomeName(outcome: Outcome): ReviewOutcome {

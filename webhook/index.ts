@@ -26,6 +26,7 @@ import { noopWebhookMetrics } from './metrics.ts';
 import type { CertificatePair, CertificateSource, WebhookServer } from './server.ts';
 import { createWebhookServer } from './server.ts';
 import type { AdmissionView } from './view.ts';
+import type { BypassGate } from './bypass/gate.ts';
 
 export type WebhookCertificates =
   /** cert-manager mode: a mounted Secret (tls.crt, tls.key in certDir), watched for renewals. */
@@ -69,6 +70,8 @@ export interface AdmissionWebhookOptions {
   /** /readyz says 503 this long before the listener closes, at shutdown. Default 0. */
   readonly drainDelayMs?: number;
   readonly schema?: SchemaCheck;
+  /** Approves bypass annotations and relabelling by holders of the bypass permission. */
+  readonly bypassGate?: BypassGate;
 }
 
 export interface AdmissionWebhook extends Component {
@@ -92,6 +95,7 @@ export function createAdmissionWebhook(options: AdmissionWebhookOptions): Admiss
     metrics,
     ...(options.exemptUsernames ? { exemptUsernames: options.exemptUsernames } : {}),
     ...(options.failOpen !== undefined ? { failOpen: options.failOpen } : {}),
+    ...(options.bypassGate ? { bypassGate: options.bypassGate } : {}),
   });
 
   const certs = options.certificates;

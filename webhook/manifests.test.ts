@@ -22,7 +22,8 @@ describe('webhook registrations', () => {
     const options = { endpoint: { url: 'https://127.0.0.1:9443/' }, caBundle: 'Q0E=' };
     const mutating = mutatingWebhookConfiguration(options)['webhooks'] as Hook[];
     const validating = validatingWebhookConfiguration(options)['webhooks'] as Hook[];
-    expect(mutating.map((h) => h.failurePolicy)).toEqual(['Ignore', 'Ignore']);
+    // The third mutating webhook approves bypass annotations (issue 12): failing open leaves them unapproved.
+    expect(mutating.map((h) => h.failurePolicy)).toEqual(['Ignore', 'Ignore', 'Ignore']);
     expect(validating.map((h) => h.failurePolicy)).toEqual(['Fail', 'Ignore']);
     for (const h of [...mutating, ...validating]) {
       expect(h.timeoutSeconds).toBeLessThanOrEqual(5);
@@ -30,7 +31,7 @@ describe('webhook registrations', () => {
       expect(h.admissionReviewVersions).toEqual(['v1']);
       expect(h.clientConfig.caBundle).toBe('Q0E=');
       expect(h.clientConfig.url).toMatch(
-        /^https:\/\/127\.0\.0\.1:9443\/(mutate-pods|validate-workloads|validate-genops)$/,
+        /^https:\/\/127\.0\.0\.1:9443\/(mutate-pods|mutate-bypass|validate-workloads|validate-genops)$/,
       );
       expect(h.namespaceSelector.matchExpressions).toContainEqual({
         key: 'kubernetes.io/metadata.name',

@@ -130,6 +130,35 @@ export function mutatingWebhookConfiguration(options: WebhookRegistrationOptions
           matchExpressions: [{ key: ENABLE_LABEL, operator: 'NotIn', values: ['true', 'false'] }],
         },
       },
+      {
+        // Approves genops.ai/bypass annotations of users holding the bypass permission (webhook/bypass).
+        // Fails open: a bypass set while the webhook is down carries no approval and is ignored.
+        name: 'bypass.policy.genops.ai',
+        admissionReviewVersions: ['v1'],
+        sideEffects: 'None',
+        failurePolicy: 'Ignore',
+        matchPolicy: 'Equivalent',
+        reinvocationPolicy: 'Never',
+        timeoutSeconds: Math.min(options.timeoutSeconds ?? 3, 5),
+        clientConfig: clientConfig(options, PATHS['mutate-bypass']),
+        rules: [
+          {
+            apiGroups: ['apps'],
+            apiVersions: ['v1'],
+            resources: ['deployments', 'statefulsets'],
+            operations: ['CREATE', 'UPDATE'],
+            scope: 'Namespaced',
+          },
+          {
+            apiGroups: [''],
+            apiVersions: ['v1'],
+            resources: ['namespaces'],
+            operations: ['CREATE', 'UPDATE'],
+            scope: 'Cluster',
+          },
+        ],
+        namespaceSelector: { matchExpressions: [excludeSystem(options)] },
+      },
     ],
   };
 }

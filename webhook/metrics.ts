@@ -1,7 +1,7 @@
 // Owns the metrics port of the admission webhook: what it counts, by meaning. The observability stage
 // adapts it to Prometheus; tests and benchmarks use the no-op or a recording implementation.
 
-export type WebhookName = 'mutate-pods' | 'validate-workloads' | 'validate-genops';
+export type WebhookName = 'mutate-pods' | 'mutate-bypass' | 'validate-workloads' | 'validate-genops';
 export type ReviewOutcome = 'allowed' | 'patched' | 'warned' | 'denied' | 'bypassed' | 'error';
 
 export interface WebhookMetrics {

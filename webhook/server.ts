@@ -210,7 +210,10 @@ export function createWebhookServer(options: WebhookServerOptions): WebhookServe
     req.on('end', () => {
       if (refused) return;
       const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
-      send(res, options.handler.review(path, body, startedAt));
+      const answer = options.handler.review(path, body, startedAt);
+      // Most reviews are answered at once; a SubjectAccessReview makes some asynchronous (never rejected).
+      if (answer instanceof Promise) void answer.then((a) => send(res, a));
+      else send(res, answer);
     });
     req.on('error', () => {
       // Client went away; nothing to answer.

@@ -4,6 +4,7 @@
 
 import type { AIBudget, AIPolicy } from '../crds/index.ts';
 import type { DecisionSet } from '../enforcer/decision/types.ts';
+import type { BypassVerifier } from '../enforcer/decision/engine.ts';
 
 export interface AdmissionView {
   /** The latest decisions (budgets' and policies' states, workloads' decisions). */
@@ -18,6 +19,11 @@ export interface AdmissionView {
   namespaceAnnotations?(namespace: string): Readonly<Record<string, string>> | undefined;
   /** False until the informers behind the view have synced; the webhook is not ready before. Default true. */
   synced?(): boolean;
+  /**
+   * Checks the webhook's approval marker of a bypass annotation; when set, a bypass without a valid
+   * marker is ignored. Unset (local mode, tests of other rules): every well-formed bypass counts.
+   */
+  verifyBypass?: BypassVerifier;
 }
 
 export const EMPTY_DECISIONS: DecisionSet = {

@@ -97,6 +97,10 @@ describe('genops operator flags', () => {
       '30',
       '--trusted-peers',
       '10.0.0.0/8, 10.1.2.3',
+      '--trusted-namespaces',
+      'observability, otel',
+      '--bypass-max-duration',
+      '90m',
       '--scale-resource',
       'Rollout=argoproj.io/v1alpha1/rollouts',
     ]);
@@ -111,6 +115,8 @@ describe('genops operator flags', () => {
       writeBurst: 10,
       leaseDurationMs: 30_000,
       trustedPeers: ['10.0.0.0/8', '10.1.2.3'],
+      trustedNamespaces: ['observability', 'otel'],
+      bypassMaxDurationMs: 90 * 60_000,
     });
     expect(o.webhook?.certificates).toEqual({ mode: 'self-signed', url: 'https://127.0.0.1:9443' });
   });

@@ -30,6 +30,14 @@ export function parseScaleResource(value: string, previous: ResourceType[] = [])
   return [...previous, { kind: m[1]!, group: m[2] ?? '', version: m[3]!, plural: m[4]!, namespaced: true }];
 }
 
+/** `24h`, `90m`, `3600s` (a positive duration) in ms. */
+export function parseDuration(value: string): number {
+  const m = /^(\d+(?:\.\d+)?)(h|m|s)$/.exec(value.trim());
+  const n = m ? Number(m[1]) * { h: 3_600_000, m: 60_000, s: 1000 }[m[2] as 'h' | 'm' | 's'] : NaN;
+  if (!(n > 0)) throw new InvalidArgumentError('expected a duration such as 24h, 90m or 3600s');
+  return n;
+}
+
 function parseFraction(value: string): number {
   const n = Number(value);
   if (!(n > 0 && n < 1)) throw new InvalidArgumentError('must be between 0 and 1 (exclusive)');
@@ -67,6 +75,8 @@ interface Flags {
   walDir?: string;
   workers?: number;
   trustedPeers?: string;
+  trustedNamespaces?: string;
+  bypassMaxDuration: number;
   syncTimeout: number;
   maxBodyMib?: number;
   maxQueueMib?: number;
@@ -140,7 +150,16 @@ export function operatorOptions(flags: Flags, ctx: CommandContext): OperatorOpti
     ...(flags.trustedPeers === undefined
       ? {}
       : { trustedPeers: flags.trustedPeers.split(',').map((s) => s.trim()) }),
+    ...(flags.trustedNamespaces === undefined
+      ? {}
+      : {
+          trustedNamespaces: flags.trustedNamespaces
+            .split(',')
+            .map((s) => s.trim())
+            .filter((s) => s !== ''),
+        }),
     syncTimeoutMs: flags.syncTimeout * 1000,
+    bypassMaxDurationMs: flags.bypassMaxDuration,
     ...(flags.scaleResource === undefined ? {} : { extraScalable: flags.scaleResource }),
     version: packageVersion(),
   };
@@ -217,6 +236,16 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     )
     .option('--workers <n>', 'decode worker threads (default: one per core)', parseWholeNumber)
     .option('--trusted-peers <cidrs>', 'comma-separated addresses/CIDRs of trusted OpenTelemetry Collectors')
+    .option(
+      '--trusted-namespaces <names>',
+      'comma-separated namespaces whose pods are trusted forwarders (where your Collectors run)',
+    )
+    .option(
+      '--bypass-max-duration <duration>',
+      'longest emergency bypass the webhook approves, from approval (e.g. 24h, 90m)',
+      parseDuration,
+      24 * 3_600_000,
+    )
     .option(
       '--scale-resource <Kind=group/version/plural>',
       'another workload kind to throttle/block through its /scale subresource (repeatable; grant get/patch on it and on its scale in RBAC)',

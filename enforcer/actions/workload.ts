@@ -1,6 +1,7 @@
 // Owns applying one workload's decision to the cluster, level-based and idempotent:
 //   warn      -> annotations genops.ai/status + genops.ai/reason
-//   throttle  -> record original replicas (annotation), clamp a targeting HPA, scale via /scale to a fraction
+//   throttle  -> record original replicas (annotation), clamp a targeting HPA, scale via /scale down to a
+//                fraction (never up: fewer replicas set by the owner stay)
 //   block     -> the same, to zero
 //   allow / bypassed -> restore the HPA, scale back to the recorded original, remove our annotations
 // The record is written before scaling down and removed after restoring, so a crash in between never
@@ -260,8 +261,10 @@ export function createWorkloadActuator(options: WorkloadActuatorOptions): Worklo
       }
       // 2. Keep an HPA from scaling it back up.
       if (await reconcileHpa(ref, rt, target)) progress.wrote = true;
-      // 3. Scale.
-      if (current !== target) {
+      // 3. Scale, down only: a throttle never raises replicas (a workload its owner scaled below the
+      // target stays there). The one exception is our own block being relaxed to a throttle.
+      const ourBlock = current === 0 && ann[STATUS_ANNOTATION] === 'block';
+      if (current > target || (ourBlock && target > current)) {
         await counted(ref.namespace, ref.kind, 'scale', () =>
           api.patch(
             rt,

@@ -14,6 +14,8 @@
 //   the future (5 minutes of clock skew tolerated).
 
 export const BYPASS_ANNOTATION = 'genops.ai/bypass';
+/** Written by the admission webhook after checking the user's bypass permission (webhook/bypass). */
+export const BYPASS_APPROVAL_ANNOTATION = 'genops.ai/bypass-approval';
 export const APPROVED_BY_ANNOTATION = 'genops.ai/approved-by';
 export const APPROVED_AT_ANNOTATION = 'genops.ai/approved-at';
 

@@ -95,6 +95,7 @@ export function samePolicyState(a: PolicyState, b: PolicyState): boolean {
     a === b ||
     (a.action === b.action &&
       a.generation === b.generation &&
+      a.evaluationError === b.evaluationError &&
       sameSource(a.source, b.source) &&
       sameStrings(a.matchedWorkloads, b.matchedWorkloads) &&
       sameViolations(a.violations ?? [], b.violations ?? []))

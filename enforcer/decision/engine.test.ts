@@ -306,3 +306,57 @@ describe('engine contract', () => {
     expect(r.decisions.workloads.get(W)?.action).toBe('allow');
   });
 });
+
+describe('one resource that cannot be evaluated', () => {
+  // 1e30 is refused by the CRD schema; this input bypasses it (an old CRD, a bug) to prove isolation.
+  const absurd = budget('absurd', { allocation: { amount: 1e30 }, ...sel });
+  const absurdPolicy = policy('absurd-policy', { costLimits: { daily: 1e30 }, ...sel });
+
+  it('is reported on itself, and every other budget and policy is still evaluated and enforced', () => {
+    const h = harness('2025-03-20T12:00:00Z');
+    const r = h.run({
+      budgets: [absurd, blockingBudget],
+      policies: [absurdPolicy, strictPolicy],
+      usage: overUsage,
+    });
+    const bad = r.decisions.budgets.get('ai/absurd');
+    expect(bad?.evaluationError).toMatch(/cannot evaluate this AIBudget: not a decimal amount/);
+    expect(bad?.action).toBe('allow');
+    expect(r.decisions.policies.get('ai/absurd-policy')?.evaluationError).toMatch(
+      /cannot evaluate this AIPolicy/,
+    );
+    // The neighbours: evaluated as if the broken ones were not there.
+    expect(r.decisions.budgets.get('ai/money')?.evaluationError).toBeUndefined();
+    expect(r.decisions.budgets.get('ai/money')?.action).toBe('throttle');
+    expect(r.decisions.workloads.get(W)?.action).toBe('block');
+    expect(r.decisions.workloads.get(W)?.reasons.map((x) => x.source.name)).not.toContain('absurd');
+    const failed = r.events.filter((e) => e.type === 'EvaluationFailed');
+    expect(failed.map((e) => `${e.source?.kind}/${e.source?.name}`).sort()).toEqual([
+      'AIBudget/absurd',
+      'AIPolicy/absurd-policy',
+    ]);
+    expect(failed.every((e) => e.severity === 'Warning')).toBe(true);
+  });
+
+  it('reports the failure once, not on every evaluation, and again after its spec changes', () => {
+    const h = harness('2025-03-20T12:00:00Z');
+    h.run({ budgets: [absurd, blockingBudget], usage: overUsage });
+    h.clock.advance(1000);
+    const again = h.run({ budgets: [absurd, blockingBudget], usage: overUsage });
+    expect(again.events.filter((e) => e.type === 'EvaluationFailed')).toEqual([]);
+    h.clock.advance(1000);
+    const edited = budget('absurd', { allocation: { amount: 2e30 }, ...sel }, { generation: 2 });
+    const third = h.run({ budgets: [edited, blockingBudget], usage: overUsage });
+    expect(third.events.filter((e) => e.type === 'EvaluationFailed')).toHaveLength(1);
+  });
+
+  it('recovers when fixed: the same budget is evaluated normally', () => {
+    const h = harness('2025-03-20T12:00:00Z');
+    h.run({ budgets: [absurd], usage: overUsage });
+    h.clock.advance(1000);
+    const fixed = budget('absurd', { allocation: { amount: 5 }, ...sel }, { generation: 2 });
+    const r = h.run({ budgets: [fixed], usage: overUsage });
+    expect(r.decisions.budgets.get('ai/absurd')?.evaluationError).toBeUndefined();
+    expect(r.decisions.budgets.get('ai/absurd')?.exceeded).toBe(true);
+  });
+});

@@ -58,8 +58,22 @@ export interface DecisionMetrics {
 
 export const noopDecisionMetrics: DecisionMetrics = { evaluated: () => undefined };
 
+/**
+ * Checks the approval of a bypass annotation (the admission webhook's marker): who approved it and until
+ * when. Holder is `workload:<namespace/Kind/name>` or `namespace:<name>`. Without a verifier every
+ * well-formed bypass counts (local mode, where no webhook exists).
+ */
+export type BypassVerifier = (
+  holder: string,
+  raw: string,
+  marker: string | undefined,
+) =>
+  | { readonly ok: true; readonly user: string; readonly expires: number }
+  | { readonly ok: false; readonly problem: string };
+
 export interface DecisionEngineOptions {
   readonly clock: Clock;
+  readonly verifyBypass?: BypassVerifier;
   /** IANA zone of period boundaries; must match the pipeline's windows. Default UTC. */
   readonly timeZone?: string;
   readonly metrics?: DecisionMetrics;
@@ -70,6 +84,9 @@ export interface BypassAnnotations {
   readonly workloads?: ReadonlyMap<string, string>;
   /** Raw `genops.ai/bypass` values by namespace name. */
   readonly namespaces?: ReadonlyMap<string, string>;
+  /** Their approval markers (`genops.ai/bypass-approval`), keyed like the values. */
+  readonly workloadApprovals?: ReadonlyMap<string, string>;
+  readonly namespaceApprovals?: ReadonlyMap<string, string>;
 }
 
 export interface DecisionInput {
@@ -111,7 +128,7 @@ function byKey<T extends { metadata: { namespace?: string | undefined; name?: st
 type BypassCheck =
   | { readonly status: 'active'; readonly bypass: Bypass }
   | { readonly status: 'expired'; readonly bypass: Bypass; readonly problem: string }
-  | { readonly status: 'malformed'; readonly problem: string };
+  | { readonly status: 'malformed' | 'unapproved'; readonly problem: string };
 
 export function createDecisionEngine(options: DecisionEngineOptions): DecisionEngine {
   const calendar = createPeriodCalendar(options.timeZone ?? 'UTC');
@@ -122,6 +139,24 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
   let lastMemory: EnforcementMemory | undefined;
   let lastByOrdinal: readonly WorkloadDecision[] = [];
   const policyMemos = new WeakMap<AIPolicy, PolicyWorkloadMemo>();
+
+  /** A well-formed bypass counts only with a valid approval: approved user, expiry capped by it. */
+  function approvedBypass(holder: string, raw: string, marker: string | undefined, now: number): BypassCheck {
+    const check = checkBypass(raw, now);
+    const verify = options.verifyBypass;
+    if (verify === undefined || (check.status !== 'active' && check.status !== 'expired')) return check;
+    const v = verify(holder, raw, marker);
+    if (!v.ok) return { status: 'unapproved', problem: v.problem };
+    const base = check.bypass;
+    const bypass: Bypass = { reason: base.reason, by: v.user, expires: Math.min(base.expires, v.expires) };
+    if (bypass.expires <= now)
+      return {
+        status: 'expired',
+        bypass,
+        problem: `bypass expired at ${new Date(bypass.expires).toISOString()}`,
+      };
+    return { status: 'active', bypass };
+  }
 
   function checkBypass(raw: string, now: number): BypassCheck {
     let parsed = parsedBypass.get(raw);
@@ -166,11 +201,35 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
       for (const budget of byKey(input.budgets)) {
         const key = resourceKey(budget.metadata.namespace ?? '', budget.metadata.name ?? '');
         const matched = selection.select(budget, index);
-        const outcome = evaluateBudget(budget, matched, input.memory.budgets.get(key) ?? emptyBudgetMemory, {
-          now,
-          calendar,
-          intern: internFromList(last?.budgets.get(key)?.reasons),
-        });
+        const previousMemory = input.memory.budgets.get(key) ?? emptyBudgetMemory;
+        let outcome: ReturnType<typeof evaluateBudget>;
+        try {
+          outcome = evaluateBudget(budget, matched, previousMemory, {
+            now,
+            calendar,
+            intern: internFromList(last?.budgets.get(key)?.reasons),
+          });
+        } catch (err) {
+          // One budget that cannot be evaluated (a figure the schema should have refused, a bug) must
+          // not stop the cluster's evaluation: it is reported on itself and enforces nothing until fixed.
+          const failure = evaluationFailure(budget, 'AIBudget', err, now, last?.budgets.get(key), events);
+          budgets.set(key, {
+            source: failure.source,
+            periodStart: calendar.bounds('daily', now).start,
+            resetAt: calendar.bounds('daily', now).end,
+            spendMicros: 0,
+            limitMicros: 0,
+            utilizationPercent: 0,
+            projectedSpendMicros: 0,
+            action: 'allow',
+            pendingApproval: false,
+            matchedWorkloads: matched.map((w) => w.key),
+            ...(budget.metadata.generation === undefined ? {} : { generation: budget.metadata.generation }),
+            evaluationError: failure.message,
+          });
+          budgetMemory.set(key, previousMemory);
+          continue;
+        }
         budgets.set(key, outcome.state);
         budgetMemory.set(key, outcome.memory);
         events.push(...outcome.events);
@@ -187,12 +246,27 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
         const matched = selection.select(policy, index);
         let memo = policyMemos.get(policy);
         if (!memo) policyMemos.set(policy, (memo = createPolicyWorkloadMemo()));
-        const outcome = evaluatePolicy(policy, matched, {
-          now,
-          calendar,
-          memo,
-          intern: internFromViolations(last?.policies.get(key)?.violations),
-        });
+        let outcome: ReturnType<typeof evaluatePolicy>;
+        try {
+          outcome = evaluatePolicy(policy, matched, {
+            now,
+            calendar,
+            memo,
+            intern: internFromViolations(last?.policies.get(key)?.violations),
+          });
+        } catch (err) {
+          const failure = evaluationFailure(policy, 'AIPolicy', err, now, last?.policies.get(key), events);
+          policies.set(key, {
+            source: failure.source,
+            action: 'allow',
+            matchedWorkloads: matched.map((w) => w.key),
+            ...(policy.metadata.generation === undefined ? {} : { generation: policy.metadata.generation }),
+            violations: [],
+            evaluationError: failure.message,
+          });
+          policyMemory.set(key, input.memory.policies.get(key) ?? emptyPolicyMemory);
+          continue;
+        }
         wake(outcome.wakeAt);
         let action: Action = 'allow';
         outcome.violations.forEach((v, i) => {
@@ -229,10 +303,11 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
       const audit = (
         holder: string,
         raw: string,
+        marker: string | undefined,
         workload: string | undefined,
         namespace: string | undefined,
       ): void => {
-        const check = checkBypass(raw, now);
+        const check = approvedBypass(holder, raw, marker, now);
         holderChecks.set(holder, check);
         bypassMemory.set(holder, { raw, status: check.status });
         const prev = input.memory.bypasses.get(holder);
@@ -266,8 +341,11 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
           });
         }
       };
-      for (const [key, raw] of input.bypass?.workloads ?? []) audit(`workload:${key}`, raw, key, undefined);
-      for (const [ns, raw] of input.bypass?.namespaces ?? []) audit(`namespace:${ns}`, raw, undefined, ns);
+      const bp = input.bypass;
+      for (const [key, raw] of bp?.workloads ?? [])
+        audit(`workload:${key}`, raw, bp?.workloadApprovals?.get(key), key, undefined);
+      for (const [ns, raw] of bp?.namespaces ?? [])
+        audit(`namespace:${ns}`, raw, bp?.namespaceApprovals?.get(ns), undefined, ns);
       for (const [holder, prev] of input.memory.bypasses) {
         if (bypassMemory.has(holder) || prev.status !== 'active') continue;
         const isWorkload = holder.startsWith('workload:');
@@ -365,6 +443,40 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
       };
     },
   };
+}
+
+/**
+ * The report of a resource the engine could not evaluate: its source, a message, and an
+ * `EvaluationFailed` Event when the failure is new (not on every evaluation of the same spec).
+ */
+function evaluationFailure(
+  resource: AIBudget | AIPolicy,
+  kind: SourceRef['kind'],
+  err: unknown,
+  now: number,
+  before: { readonly evaluationError?: string; readonly generation?: number } | undefined,
+  events: DecisionEvent[],
+): { source: SourceRef; message: string } {
+  const source: SourceRef = {
+    kind,
+    namespace: resource.metadata.namespace ?? '',
+    name: resource.metadata.name ?? '',
+  };
+  const detail = err instanceof Error ? err.message : String(err);
+  const message = `cannot evaluate this ${kind}: ${detail.slice(0, 512)}; it enforces nothing until its spec is fixed`;
+  if (before?.evaluationError !== message || before.generation !== resource.metadata.generation) {
+    events.push({
+      type: 'EvaluationFailed',
+      severity: 'Warning',
+      at: now,
+      source,
+      workload: undefined,
+      namespace: undefined,
+      message,
+      figures: { error: detail.slice(0, 512) },
+    });
+  }
+  return { source, message };
 }
 
 /** Keeps the previous object for every unchanged entry (cheap diffs downstream); reports changes. */

@@ -85,7 +85,7 @@ export interface PolicyMemory {
 
 export interface BypassMemory {
   readonly raw: string;
-  readonly status: 'active' | 'expired' | 'malformed';
+  readonly status: 'active' | 'expired' | 'malformed' | 'unapproved';
 }
 
 export interface EnforcementMemory {
@@ -145,7 +145,9 @@ export type DecisionEventType =
   | 'BypassExpired'
   | 'BypassRejected'
   | 'ViolationStarted'
-  | 'ViolationEnded';
+  | 'ViolationEnded'
+  /** An AIBudget/AIPolicy could not be evaluated; the others are evaluated as usual. */
+  | 'EvaluationFailed';
 
 export interface DecisionEvent {
   /** Also a good Kubernetes Event `reason`. */

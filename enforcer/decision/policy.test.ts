@@ -193,8 +193,8 @@ describe('modelGovernance', () => {
       a: {
         labels,
         models: [
-          { provider: 'openai', model: 'davinci', lastUsed: now - 24 * 3_600_000 } as never,
-          { provider: 'openai', model: 'babbage', lastUsed: now - 60_000 } as never,
+          { provider: 'openai', model: 'davinci', lastUsed: now - 24 * 3_600_000 },
+          { provider: 'openai', model: 'babbage', lastUsed: now - 60_000 },
         ],
       },
     });

@@ -213,7 +213,9 @@ export function buildBudgetStatus(input: BudgetStatusInput): AIBudgetStatus {
       : `spend ${formatMicros(state.spendMicros)} of ${formatMicros(state.limitMicros)} USD`;
   const conditions = buildConditions(
     [
-      cond('Ready', true, 'Evaluated', `tracking ${matched} workload(s); ${budgetStateName(state)}`),
+      state.evaluationError === undefined
+        ? cond('Ready', true, 'Evaluated', `tracking ${matched} workload(s); ${budgetStateName(state)}`)
+        : cond('Ready', false, 'EvaluationFailed', state.evaluationError),
       cond(
         'BudgetExceeded',
         state.exceeded === true,
@@ -254,6 +256,15 @@ export function buildBudgetStatus(input: BudgetStatusInput): AIBudgetStatus {
     now,
   );
 
+  if (state.evaluationError !== undefined) {
+    // Nothing was computed: keep the last figures and enforcement record, say why they are stale.
+    return {
+      ...previous,
+      ...(generation === undefined ? {} : { observedGeneration: generation }),
+      conditions,
+      lastUpdated: iso(now),
+    };
+  }
   const status: AIBudgetStatus = {
     ...(generation === undefined ? {} : { observedGeneration: generation }),
     conditions,
@@ -361,7 +372,9 @@ export function buildPolicyStatus(input: PolicyStatusInput): AIPolicyStatus {
 
   const conditions = buildConditions(
     [
-      cond('Ready', true, 'Evaluated', `evaluated for ${matched} workload(s)`),
+      state.evaluationError === undefined
+        ? cond('Ready', true, 'Evaluated', `evaluated for ${matched} workload(s)`)
+        : cond('Ready', false, 'EvaluationFailed', state.evaluationError),
       cond(
         'NoMatchingWorkloads',
         matched === 0,

@@ -81,6 +81,8 @@ export interface BudgetState {
   readonly expired?: boolean;
   /** The reasons this budget contributes, budget-wide and per workload. */
   readonly reasons?: readonly Reason[];
+  /** Set when the budget could not be evaluated: why. It then enforces nothing (Ready=False). */
+  readonly evaluationError?: string;
 }
 
 /** The state of one AIPolicy, as decided. */
@@ -93,6 +95,8 @@ export interface PolicyState {
   readonly generation?: number;
   /** Violations in force now, one per workload and reason code. */
   readonly violations?: readonly PolicyViolation[];
+  /** Set when the policy could not be evaluated: why. It then enforces nothing (Ready=False). */
+  readonly evaluationError?: string;
 }
 
 export interface PolicyViolation {

@@ -31,6 +31,8 @@ export interface LeaderElector extends Component {
   currentLeader(): string;
   /** Called with true when leadership starts and false when it ends; returns an unsubscribe. */
   onChange(listener: (leading: boolean) => void): () => void;
+  /** From now on never take the lease (a replica shutting down); what it holds it keeps until shutdown. */
+  stopAcquiring(): void;
 }
 
 export interface LeaderElectorOptions {
@@ -105,6 +107,7 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     const now = clock.now();
     const current = await api.get<LeaseObject>(RESOURCES.lease, namespace, name);
     if (current === undefined) {
+      if (!candidate) return false;
       try {
         lease = await api.create<LeaseObject>(RESOURCES.lease, namespace, {
           apiVersion: 'coordination.k8s.io/v1',
@@ -123,6 +126,8 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     const holder = current.spec?.holderIdentity ?? '';
     const durationMs = (current.spec?.leaseDurationSeconds ?? leaseDurationMs / 1000) * 1000;
     if (holder !== '' && holder !== identity && observedAt + durationMs > now) return false;
+    // A replica that is shutting down renews what it holds (to finish and release) but takes nothing.
+    if (!candidate && holder !== identity) return false;
     try {
       lease = await api.replace<LeaseObject>(RESOURCES.lease, namespace, name, {
         ...current,
@@ -153,6 +158,8 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
     }
     observed = rec;
   }
+
+  let candidate = true;
 
   async function run(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
@@ -215,7 +222,11 @@ export function createLeaderElector(options: LeaderElectorOptions): LeaderElecto
       }
       return Promise.resolve();
     },
+    stopAcquiring() {
+      candidate = false;
+    },
     async shutdown() {
+      candidate = false;
       if (controller === undefined) return;
       controller.abort();
       await loop;

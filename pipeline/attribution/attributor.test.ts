@@ -2,6 +2,10 @@ import { describe, expect, it } from 'vitest';
 import type { SenderIdentity } from '../partial.ts';
 import { attributionFromAttributes, createAttributor, trustedPeerList } from './attributor.ts';
 import type { PodDirectory, PodInfo } from './types.ts';
+import { UNATTRIBUTED_NAMESPACE, UNATTRIBUTED_REF } from './types.ts';
+import { workloadKey } from '../snapshot.ts';
+
+const UNATTRIBUTED_KEY = workloadKey(UNATTRIBUTED_REF);
 
 const pod = (name: string, namespace: string, ip: string, kind = 'Deployment', workload = name): PodInfo => ({
   uid: `uid-${name}`,
@@ -17,6 +21,7 @@ function directoryOf(pods: PodInfo[]): PodDirectory {
     byUid: (uid) => pods.find((p) => p.uid === uid),
     byNamespaceName: (ns, name) => pods.find((p) => p.namespace === ns && p.name === name),
     byIp: (ip) => pods.find((p) => p.ip === ip),
+    podsAt: (ip) => pods.filter((p) => p.ip === ip),
   };
 }
 
@@ -97,5 +102,54 @@ describe('attribution', () => {
     expect(list.check('172.16.0.10', 'ipv4')).toBe(false);
     expect(() => trustedPeerList(['collector.local'])).toThrow(RangeError);
     expect(() => trustedPeerList(['10.0.0.0/33'])).toThrow(RangeError);
+  });
+
+  it('charges an address that is no pod and no forwarder to no named workload, whatever it claims', () => {
+    const a = createAttributor({ directory, trustedPeers: ['192.168.1.1'] });
+    const claims: SenderIdentity = {
+      namespace: 'ai',
+      workloadKind: 'Deployment',
+      workloadName: 'chat',
+      labels: { team: 'a', app: 'chat' },
+    };
+    const r = a.resolve(claims, '10.9.9.9');
+    expect(r).toMatchObject({ key: UNATTRIBUTED_KEY, via: 'peer', spoofed: true, unattributed: true });
+    // Not the claimed workload, not its labels (no selector can match it), not its namespace.
+    expect(r.key).not.toBe('ai/Deployment/chat');
+    expect(r.labels).toEqual({});
+    expect(r.ref.namespace).toBe(UNATTRIBUTED_NAMESPACE);
+    // Claiming an existing pod by uid does not help either.
+    expect(a.resolve({ podUid: 'uid-chat', labels: {} }, '10.9.9.9').key).toBe(UNATTRIBUTED_KEY);
+    // The configured forwarder may still speak for that Deployment.
+    expect(a.resolve({ podUid: 'uid-chat', labels: {} }, '192.168.1.1').key).toBe('ai/Deployment/chat');
+  });
+
+  it('lets the attributes choose only among the pods behind a shared address (host network)', () => {
+    const node = '10.2.0.1';
+    const agentA = pod('agent-a', 'ai', node);
+    const agentB = pod('agent-b', 'research', node);
+    const a = createAttributor({ directory: directoryOf([chat, agentA, agentB]) });
+    // Honest spans: each pod names itself and pays for itself, not counted as spoofed.
+    expect(a.resolve({ podUid: 'uid-agent-a', labels: {} }, node)).toMatchObject({
+      key: 'ai/Deployment/agent-a',
+      spoofed: false,
+    });
+    expect(a.resolve({ namespace: 'research', podName: 'agent-b-abc', labels: {} }, node)).toMatchObject({
+      key: 'research/Deployment/agent-b',
+      spoofed: false,
+    });
+    // Naming a pod elsewhere, or nobody: neither of the two is billed for the other.
+    const elsewhere = a.resolve({ podUid: 'uid-chat', labels: {} }, node);
+    expect(elsewhere.key).toBe(UNATTRIBUTED_KEY);
+    expect(elsewhere.key).not.toBe('ai/Deployment/chat');
+    expect(a.resolve({ labels: {} }, node).key).toBe(UNATTRIBUTED_KEY);
+    // Several pods of one workload behind the address: that workload, whoever is named.
+    const same = createAttributor({
+      directory: directoryOf([
+        pod('w1', 'ai', node, 'DaemonSet', 'agent'),
+        pod('w2', 'ai', node, 'DaemonSet', 'agent'),
+      ]),
+    });
+    expect(same.resolve({ labels: {} }, node).key).toBe('ai/DaemonSet/agent');
   });
 });

@@ -1,12 +1,16 @@
 // Owns "which workload pays for these spans": resource attributes resolved through a pod
 // directory (uid, then namespace + name, then pod IP, then the connection's peer), falling back
-// to the attributes themselves (local mode), with the anti-spoofing rule for direct senders.
+// to the attributes themselves (local mode), with the anti-spoofing rule for direct senders: only
+// configured forwarders (addresses/CIDRs, pods of trusted namespaces) speak for others; a pod is charged
+// itself (among several pods behind one address, the one its attributes name); an address that is no
+// pod is charged to no named workload (UNATTRIBUTED).
 
 import { BlockList, isIPv4, isIPv6 } from 'node:net';
 import type { SenderIdentity } from '../partial.ts';
 import type { WorkloadRef } from '../snapshot.ts';
 import { workloadKey } from '../snapshot.ts';
 import type { Attribution, AttributionSource, PodDirectory, PodInfo } from './types.ts';
+import { UNATTRIBUTED_REF } from './types.ts';
 
 export interface AttributorOptions {
   /** Pods known in the cluster; absent in local mode (attributes only). */
@@ -119,23 +123,64 @@ export function createAttributor(options: AttributorOptions = {}): Attributor {
     (id.podName !== undefined && id.podName !== sender.name) ||
     (id.podIp !== undefined && sender.ip !== undefined && id.podIp !== sender.ip);
 
+  /** The pods behind an address (several for host-network pods on one node). */
+  const podsAt = (dir: PodDirectory, address: string): readonly PodInfo[] => {
+    if (dir.podsAt) return dir.podsAt(address);
+    const p = dir.byIp(address);
+    return p ? [p] : [];
+  };
+
+  /** Among the pods behind one address, the one the attributes name (uid, else namespace + name). */
+  const chosen = (senders: readonly PodInfo[], id: SenderIdentity): PodInfo | undefined => {
+    if (id.podUid !== undefined) return senders.find((p) => p.uid === id.podUid);
+    if (id.podName !== undefined)
+      return senders.find((p) => p.name === id.podName && (id.namespace ?? p.namespace) === p.namespace);
+    return undefined;
+  };
+
+  const believed = (dir: PodDirectory, identity: SenderIdentity): Attribution => {
+    const claimed = claimedPod(dir, identity);
+    if (claimed) return fromPod(claimed[0], claimed[1], false);
+    return attributionFromAttributes(identity);
+  };
+
   return {
     resolve(identity, peer) {
       if (!directory) return attributionFromAttributes(identity);
-      const direct = peer !== undefined && !isTrusted(peer);
-      if (direct) {
-        const sender = directory.byIp(peer);
-        if (sender && !trustedNamespaces.has(sender.namespace)) {
-          // A pod talking to us directly pays for its own spans, whatever its attributes say.
-          return fromPod(sender, 'peer', claimsOther(identity, sender));
-        }
+      // In-process callers and configured forwarders speak for others.
+      if (peer === undefined || isTrusted(peer)) return believed(directory, identity);
+      const senders = podsAt(directory, peer);
+      if (senders.length === 0) return UNATTRIBUTED;
+      if (senders.every((p) => trustedNamespaces.has(p.namespace))) return believed(directory, identity);
+      if (senders.length === 1) {
+        const sender = senders[0] as PodInfo;
+        // A pod talking to us directly pays for its own spans, whatever its attributes say.
+        return fromPod(sender, 'peer', claimsOther(identity, sender));
       }
-      const claimed = claimedPod(directory, identity);
-      if (claimed) return fromPod(claimed[0], claimed[1], false);
-      return attributionFromAttributes(identity);
+      // Several pods behind one address (host network): the attributes may choose among them only.
+      const pick = chosen(senders, identity);
+      if (pick) return fromPod(pick, 'peer', false);
+      const first = senders[0] as PodInfo;
+      if (senders.every((p) => workloadKey(p.workload) === workloadKey(first.workload))) {
+        return fromPod(first, 'peer', claimsOther(identity, first));
+      }
+      return UNATTRIBUTED;
     },
   };
 }
+
+/**
+ * Spend of an unidentified sender. Counted as spoofed (genops_spans_spoofed_total{namespace="(unattributed)"}):
+ * its attributes, whatever they claim, are not believed.
+ */
+const UNATTRIBUTED: Attribution = Object.freeze({
+  ref: UNATTRIBUTED_REF,
+  key: workloadKey(UNATTRIBUTED_REF),
+  labels: Object.freeze({}),
+  via: 'peer' as const,
+  spoofed: true,
+  unattributed: true as const,
+});
 
 const VIA_INDEX: Record<AttributionSource, number> = {
   'pod-uid': 0,

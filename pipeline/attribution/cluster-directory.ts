@@ -2,7 +2,8 @@
 // controller owner) kept by a reflector, plus metadata-only caches of ReplicaSets and Jobs for the
 // owner walk (ReplicaSet -> Deployment, Job -> CronJob). Deleted or finished pods stay resolvable
 // for a grace period, since their last spans arrive after they are gone. Host-network pods are not
-// indexed by IP (they share the node's address).
+// the answer of byIp (they share the node's address), but podsAt lists every pod behind an address,
+// host-network ones included, so the attributor can choose only among them.
 
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Clock } from '../../kernel/clock.ts';
@@ -41,6 +42,8 @@ interface PodRecord {
   readonly namespace: string;
   readonly name: string;
   readonly ip: string | undefined;
+  /** The address the pod sends from: its own IP, or the node's for a host-network pod. */
+  readonly sendsFrom: string | undefined;
   readonly labels: Readonly<Record<string, string>>;
   readonly owner: Owner | undefined;
   /** ms epoch when deleted or finished; 0 while running. */
@@ -70,6 +73,7 @@ export function createClusterPodDirectory(options: ClusterPodDirectoryOptions): 
   const byUid = new Map<string, PodRecord>();
   const byName = new Map<string, string>(); // ns/name -> uid
   const byIp = new Map<string, string>(); // ip -> uid
+  const atAddress = new Map<string, Set<string>>(); // sending address -> uids (host network shares one)
   const replicaSetOwners = new Map<string, Owner | undefined>(); // ns/name -> controller
   const jobOwners = new Map<string, Owner | undefined>();
   /** Owners deleted from the cluster, with when: forgotten after the grace period. */
@@ -134,6 +138,7 @@ export function createClusterPodDirectory(options: ClusterPodDirectoryOptions): 
       namespace: m.namespace ?? 'default',
       name: m.name,
       ip: spec?.hostNetwork ? undefined : status?.podIP || undefined,
+      sendsFrom: status?.podIP || undefined,
       labels: m.labels ? Object.freeze({ ...m.labels }) : EMPTY_LABELS,
       owner: controllerOf(obj),
       gone: finished ? clock.now() : 0,
@@ -147,6 +152,14 @@ export function createClusterPodDirectory(options: ClusterPodDirectoryOptions): 
     const key = nsName(p.namespace, p.name);
     if (byName.get(key) === p.uid) byName.delete(key);
     if (p.ip && byIp.get(p.ip) === p.uid) byIp.delete(p.ip);
+    leave(p);
+  };
+
+  const leave = (p: PodRecord): void => {
+    if (!p.sendsFrom) return;
+    const set = atAddress.get(p.sendsFrom);
+    set?.delete(p.uid);
+    if (set?.size === 0) atAddress.delete(p.sendsFrom);
   };
 
   const upsertPod = (obj: KubeObject): void => {
@@ -155,6 +168,7 @@ export function createClusterPodDirectory(options: ClusterPodDirectoryOptions): 
     const prev = byUid.get(next.uid);
     if (prev) {
       if (prev.ip && prev.ip !== next.ip && byIp.get(prev.ip) === prev.uid) byIp.delete(prev.ip);
+      if (prev.sendsFrom !== next.sendsFrom) leave(prev);
       // A finished pod keeps the time it finished.
       if (prev.gone > 0 && next.gone > 0) next.gone = prev.gone;
       // Unchanged labels keep their object, so attribution caches stay valid.
@@ -165,6 +179,11 @@ export function createClusterPodDirectory(options: ClusterPodDirectoryOptions): 
     const key = nsName(next.namespace, next.name);
     const holder = byUid.get(byName.get(key) ?? '');
     if (!holder || holder === next || holder.gone > 0 || next.gone === 0) byName.set(key, next.uid);
+    if (next.sendsFrom) {
+      let set = atAddress.get(next.sendsFrom);
+      if (!set) atAddress.set(next.sendsFrom, (set = new Set()));
+      set.add(next.uid);
+    }
     if (next.ip) {
       const ipHolder = byUid.get(byIp.get(next.ip) ?? '');
       // A running pod wins an address over one that is gone.
@@ -240,6 +259,19 @@ export function createClusterPodDirectory(options: ClusterPodDirectoryOptions): 
     byUid: (uid) => infoOf(byUid.get(uid)),
     byNamespaceName: (namespace, name) => infoOf(byUid.get(byName.get(nsName(namespace, name)) ?? '')),
     byIp: (ip) => infoOf(byUid.get(byIp.get(ip) ?? '')),
+    podsAt(address) {
+      const uids = atAddress.get(address);
+      if (!uids) return [];
+      // Running pods only, when there are any: an address is reused once its old pod is gone.
+      const live: PodInfo[] = [];
+      const gone: PodInfo[] = [];
+      for (const uid of uids) {
+        const p = byUid.get(uid);
+        const info = infoOf(p);
+        if (info) (p?.gone === 0 ? live : gone).push(info);
+      }
+      return live.length > 0 ? live : gone;
+    },
     hasSynced: () => started && reflectors.every((r) => r.hasSynced()),
     size: () => byUid.size,
     status(uid) {

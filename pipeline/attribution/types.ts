@@ -19,6 +19,11 @@ export interface PodDirectory {
   byUid(uid: string): PodInfo | undefined;
   byNamespaceName(namespace: string, name: string): PodInfo | undefined;
   byIp(ip: string): PodInfo | undefined;
+  /**
+   * Every resolvable pod that sends from this address: one normally, several for host-network pods
+   * on one node. Optional: a directory without it answers byIp only.
+   */
+  podsAt?(address: string): readonly PodInfo[];
 }
 
 export type AttributionSource = 'pod-uid' | 'pod-name' | 'pod-ip' | 'peer' | 'attributes';
@@ -31,4 +36,21 @@ export interface Attribution {
   readonly via: AttributionSource;
   /** The resource attributes named another pod or namespace than the sending pod; charged to the sender. */
   readonly spoofed: boolean;
+  /**
+   * The sender could not be identified (an address that is no pod and no trusted forwarder, or several
+   * pods behind one address none of which the attributes name): charged to UNATTRIBUTED, which no
+   * selector matches, whatever the attributes claim.
+   */
+  readonly unattributed?: true;
 }
+
+/**
+ * Where spend of unidentified senders goes: a namespace no Kubernetes namespace can be named (not a
+ * DNS label), so no AIBudget or AIPolicy selects it, yet it is visible in metrics and status.
+ */
+export const UNATTRIBUTED_NAMESPACE = '(unattributed)';
+export const UNATTRIBUTED_REF: WorkloadRef = Object.freeze({
+  namespace: UNATTRIBUTED_NAMESPACE,
+  kind: 'Unattributed',
+  name: 'unattributed',
+});

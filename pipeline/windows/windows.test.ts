@@ -112,6 +112,7 @@ describe('usage windows', () => {
         cacheWriteTokens: 0,
         reasoningTokens: 5,
         unpriced: false,
+        lastUsed: clock.now(),
       },
     ]);
     expect(u.classifications).toEqual(['']);

@@ -187,7 +187,9 @@ const M_COST = 0,
   M_CW = 5,
   M_RS = 6,
   M_UNPRICED = 7,
-  M_WIDTH = 8;
+  /** When the model was last charged (ms epoch): how long a policy's model violation holds. */
+  M_LAST = 8,
+  M_WIDTH = 9;
 
 /** One tracked workload: identity and references; its numbers live in slab rows. */
 class WorkloadState {
@@ -308,6 +310,7 @@ class ModelUsageRecord implements ModelUsage {
   readonly cacheWriteTokens: number;
   readonly reasoningTokens: number;
   readonly unpriced: boolean;
+  readonly lastUsed: number | undefined;
   constructor(provider: string, model: string, m: Float64Array, r: number) {
     this.provider = provider;
     this.model = model;
@@ -319,6 +322,7 @@ class ModelUsageRecord implements ModelUsage {
     this.cacheWriteTokens = m[r + M_CW]!;
     this.reasoningTokens = m[r + M_RS]!;
     this.unpriced = m[r + M_UNPRICED]! > 0;
+    this.lastUsed = m[r + M_LAST]! > 0 ? m[r + M_LAST]! : undefined;
   }
 }
 
@@ -876,6 +880,7 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
         m[mr + M_CR]! += c.cacheReadTokens;
         m[mr + M_CW]! += c.cacheWriteTokens;
         m[mr + M_RS]! += c.reasoningTokens;
+        if (delta.at > m[mr + M_LAST]!) m[mr + M_LAST] = delta.at;
         if (c.unpriced) m[mr + M_UNPRICED] = 1;
       }
       if (live && c.unpriced) metrics.spansUnpriced(c.requests, c.provider, c.model);

@@ -155,9 +155,13 @@ describe('span attribution in a cluster', () => {
     const honest = attributor.resolve({ namespace, podName: 'solo', labels: {} }, '127.0.0.1');
     expect(honest).toMatchObject({ ref: { kind: 'Pod', name: 'solo' }, spoofed: false });
 
-    // A peer that is no pod (a node, an external sender): attributes, then pod IP attribute.
+    // A peer that is no pod and no forwarder (a node, an external sender) is not believed: its spend
+    // goes to the unattributed total, never to the pod its attributes name (issue 12 item 5).
     const byIpAttr = attributor.resolve({ podIp: '10.77.0.5', labels: {} }, '192.0.2.1');
-    expect(byIpAttr).toMatchObject({ ref: { kind: 'Deployment', name: 'chat' }, via: 'pod-ip' });
+    expect(byIpAttr).toMatchObject({ ref: { kind: 'Unattributed' }, unattributed: true, spoofed: true });
+    // Through the forwarder the pod IP attribute is believed.
+    const viaForwarder = attributor.resolve({ podIp: '10.77.0.5', labels: {} }, '10.200.3.4');
+    expect(viaForwarder).toMatchObject({ ref: { kind: 'Deployment', name: 'chat' }, via: 'pod-ip' });
   });
 
   it('charges spans to the pod that sent them over OTLP, whatever its attributes claim', async () => {

@@ -187,6 +187,30 @@ describe('enforcer actions on the real API server', () => {
     expect(await replicasOf(admin, ns, 'batch')).toBe(3);
   });
 
+  it('throttle never raises replicas: a workload its owner scaled below the target stays there', async () => {
+    const ref = { namespace: ns, kind: 'Deployment', name: 'small' };
+    await createDeployment(admin, ns, 'small', { team: 'a' }, 4);
+    const a = actuator();
+    expect((await a.reconcile(ref, decision(ref, 'throttle'))).replicas).toEqual({ from: 4, to: 2 });
+    // The owner scales it to 1 while throttled (target 2): the next reconciles leave it at 1.
+    await admin.patch(
+      RESOURCES.deployment,
+      ns,
+      'small',
+      { spec: { replicas: 1 } },
+      { type: 'merge', subresource: 'scale' },
+    );
+    for (let i = 0; i < 2; i++) {
+      const out = await a.reconcile(ref, decision(ref, 'throttle'));
+      expect(out.replicas).toBeUndefined();
+      expect(await replicasOf(admin, ns, 'small')).toBe(1);
+    }
+    // Our own block relaxed to a throttle is the one raise allowed: 0 -> the throttled target.
+    expect((await a.reconcile(ref, decision(ref, 'block'))).replicas).toEqual({ from: 1, to: 0 });
+    expect((await a.reconcile(ref, decision(ref, 'throttle'))).replicas).toEqual({ from: 0, to: 2 });
+    expect(await replicasOf(admin, ns, 'small')).toBe(2);
+  });
+
   it('scales a StatefulSet through its scale subresource the same way', async () => {
     const ref = { namespace: ns, kind: 'StatefulSet', name: 'vector-db' };
     await createDeployment(admin, ns, 'vector-db', { team: 'a' }, 2, 'StatefulSet');

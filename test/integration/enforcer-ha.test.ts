@@ -61,6 +61,10 @@ function startReplica(id: string, lease: string): Promise<Replica> {
       '--health-port',
       '0',
       '--no-webhook',
+      // The test process sends the spans from loopback as a Collector would: a trusted forwarder
+      // (an address that is no pod and no forwarder is charged to no named workload).
+      '--trusted-peers',
+      '127.0.0.1',
       '--lease-name',
       lease,
       '--lease-duration',

@@ -66,6 +66,25 @@ describe('leader election on a real Lease', () => {
     return { e, clock };
   };
 
+  it('a replica that is shutting down never takes the Lease; a live one does', async () => {
+    const lease = uniqueName('lease');
+    const a = make(operator, lease, 'replica-a');
+    await a.e.start();
+    await eventually('a leads', () => (a.e.isLeader() ? true : undefined));
+    const leaving = make(operator, lease, 'replica-leaving');
+    await leaving.e.start();
+    leaving.e.stopAcquiring();
+    await a.e.shutdown();
+    // The released Lease is free, but the leaving replica must not take it.
+    await new Promise((r) => setTimeout(r, 600));
+    expect(leaving.e.isLeader()).toBe(false);
+    const free = await admin.get<LeaseObject>(RESOURCES.lease, OPERATOR_NAMESPACE, lease);
+    expect(free?.spec?.holderIdentity ?? '').not.toBe('replica-leaving');
+    const c = make(operator, lease, 'replica-c');
+    await c.e.start();
+    await eventually('c leads', () => (c.e.isLeader() ? true : undefined), 5000);
+  });
+
   it('one leader; release hands over at once; expiry is judged on the observer clock', async () => {
     const lease = uniqueName('lease');
     const a = make(operator, lease, 'replica-a');

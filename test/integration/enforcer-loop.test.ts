@@ -9,6 +9,7 @@ import { startOperator, type OperatorRuntime } from '../../cmd/operator-main.ts'
 import type { KubeApi } from '../../enforcer/kube/api.ts';
 import { RESOURCES, type KubeObject } from '../../enforcer/kube/resources.ts';
 import { createManualClock, type ManualClock } from '../../kernel/clock.ts';
+import { signApproval } from '../../webhook/bypass/approval.ts';
 import {
   annotationsOf,
   apiFor,
@@ -239,13 +240,41 @@ describe('enforcement loop on the real API server', () => {
       cond(await budgetOf(ns), 'Throttled') === 'True' ? true : undefined,
     );
 
-    // Emergency bypass for an hour, on the workload.
+    // Emergency bypass for an hour, on the workload. Written without the admission webhook's approval
+    // (as while it is down, or by a controller), it is ignored: still throttled, and reported.
     const expires = new Date(clock.now() + 3_600_000).toISOString();
+    const raw = `reason=incident-42;expires=${expires};by=bob`;
     await admin.patch(
       RESOURCES.deployment,
       ns,
       'chat',
-      { metadata: { annotations: { 'genops.ai/bypass': `reason=incident-42;expires=${expires};by=bob` } } },
+      { metadata: { annotations: { 'genops.ai/bypass': raw } } },
+      { type: 'merge' },
+    );
+    await eventually('unapproved bypass reported', async () => {
+      const ev = await eventsFor(admin, ns, 'Deployment', 'chat');
+      return ev.some((e) => e.reason === 'BypassRejected' && (e.note ?? '').includes('approval'))
+        ? true
+        : undefined;
+    });
+    moveTo('2031-05-20T08:00:02Z');
+    expect(await replicasOf(admin, ns, 'chat')).toBe(2);
+    // Approved as the webhook approves it (the marker signed with the operator's key), for bob.
+    const secret = await admin.get<KubeObject & { data?: Record<string, string> }>(
+      { group: '', version: 'v1', plural: 'secrets', kind: 'Secret', namespaced: true },
+      OPERATOR_NAMESPACE,
+      'genops-bypass-key',
+    );
+    const key = Buffer.from(secret?.data?.['key'] ?? '', 'base64');
+    const marker = signApproval(key, `workload:${ns}/Deployment/chat`, raw, {
+      user: 'bob@example.com',
+      expires: Date.parse(expires),
+    });
+    await admin.patch(
+      RESOURCES.deployment,
+      ns,
+      'chat',
+      { metadata: { annotations: { 'genops.ai/bypass-approval': marker } } },
       { type: 'merge' },
     );
     await eventually('restored while bypassed', async () =>
@@ -259,7 +288,7 @@ describe('enforcement loop on the real API server', () => {
     );
     await eventually('bypass audited', async () => {
       const ev = await eventsFor(admin, ns, 'Deployment', 'chat');
-      return ev.some((e) => e.reason === 'BypassActivated') &&
+      return ev.some((e) => e.reason === 'BypassActivated' && (e.note ?? '').includes('bob@example.com')) &&
         ev.some((e) => e.reason === 'EnforcementBypassed')
         ? true
         : undefined;

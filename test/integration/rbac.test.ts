@@ -65,10 +65,9 @@ const NEEDED = [
   'create leases.coordination.k8s.io -n genops-system',
   'create configmaps -n genops-system',
   'update configmaps -n genops-system',
-  // built-in certificate mode: the one Secret, and the two webhook configurations by name
-  'get secrets/genops-webhook-ca -n genops-system',
-  'update secrets/genops-webhook-ca -n genops-system',
-  'patch mutatingwebhookconfigurations.admissionregistration.k8s.io/genops-mutating-webhook',
+  // bypass approvals: the user's permission asked of the API server, the one HMAC key Secret
+  'create subjectaccessreviews.authorization.k8s.io',
+  'get secrets/genops-bypass-key -n genops-system',
 ];
 
 const REFUSED = [
@@ -109,6 +108,10 @@ const REFUSED = [
   'patch mutatingwebhookconfigurations.admissionregistration.k8s.io/someone-elses-webhook',
   'delete validatingwebhookconfigurations.admissionregistration.k8s.io/genops-validating-webhook',
   'patch customresourcedefinitions.apiextensions.k8s.io',
+  // the operator checks the bypass permission of others; it holds none itself
+  'bypass aibudgets.genops.ai -n ai-platform',
+  'bypass aipolicies.genops.ai -n ai-platform',
+  'update secrets/genops-bypass-key -n genops-system',
   // wildcards
   '* * --all-namespaces',
   '* deployments.apps -n ai-platform',
@@ -161,5 +164,39 @@ describe('RBAC of the operator on the real API server', () => {
     // Secrets only through the namespaced Role, never the ClusterRole.
     const clusterRules = docs.filter((d) => d.kind === 'ClusterRole').flatMap((d) => d.rules ?? []);
     expect(clusterRules.filter((r) => r.resources?.some((x) => x.startsWith('secrets')))).toEqual([]);
+  });
+});
+
+describe('RBAC of the built-in certificate mode (deploy/overlays/self-signed)', () => {
+  beforeAll(async () => {
+    const docs = [
+      ...(await loadRbacDocs(join(root, 'config/rbac'))),
+      ...(await loadRbacDocs(join(root, 'deploy/overlays/self-signed'))),
+    ];
+    await bindOperatorRbac({ kubeconfig: adminKubeconfig, docs });
+  });
+
+  // Only this overlay grants them (issue 12 item 10): with cert-manager the operator never writes these.
+  const SELF_SIGNED = [
+    'get secrets/genops-webhook-ca -n genops-system',
+    'update secrets/genops-webhook-ca -n genops-system',
+    'patch mutatingwebhookconfigurations.admissionregistration.k8s.io/genops-mutating-webhook',
+    'get validatingwebhookconfigurations.admissionregistration.k8s.io/genops-validating-webhook',
+  ];
+  it.each(SELF_SIGNED)('can %s', (check) => {
+    expect(can(check)).toBe('yes');
+  });
+  it.each([
+    'patch mutatingwebhookconfigurations.admissionregistration.k8s.io/someone-elses-webhook',
+    'get secrets/other -n genops-system',
+  ])('still cannot %s', (check) => {
+    expect(can(check)).toBe('no');
+  });
+
+  it('config/rbac alone holds none of those rules', async () => {
+    const docs = (await loadRbacDocs(join(root, 'config/rbac'))) as { kind: string; rules?: Rule[] }[];
+    const rules = docs.flatMap((d) => d.rules ?? []);
+    expect(rules.filter((r) => (r.apiGroups ?? []).includes('admissionregistration.k8s.io'))).toEqual([]);
+    expect(rules.filter((r) => (r.resourceNames ?? []).includes('genops-webhook-ca'))).toEqual([]);
   });
 });

@@ -40,7 +40,7 @@ const COVERAGE: Readonly<Record<string, Coverage>> = {
   'kubectl apply -f config/crd/bases/': { run: true, expect: /aibudgets\.genops\.ai/ },
   'kubectl apply -f config/rbac/': { run: true, expect: /serviceaccount\/genops-controller-manager/ },
   'kubectl apply -f config/manager/': { run: true, expect: /deployment\.apps\/genops-controller-manager/ },
-  'kubectl apply -f config/webhook/': {
+  'kubectl get crd certificates.cert-manager.io && kubectl apply -f config/webhook/': {
     coveredBy: 'test/integration/install.test.ts',
     fragment: "'config/webhook/'",
   },
@@ -58,7 +58,7 @@ const COVERAGE: Readonly<Record<string, Coverage>> = {
   'npx genops validate examples/': { run: true, expect: /valid/ },
   'kubectl annotate aibudget team-budget -n ai-platform genops.ai/approved-by=jane@example.com genops.ai/approved-at=$(date -u +%Y-%m-%dT%H:%M:%SZ)':
     { run: true, expect: /annotated/ },
-  'kubectl annotate deployment chat-assistant -n ai-platform genops.ai/bypass="reason=incident-1234;expires=2026-12-01T18:00:00Z;by=oncall@example.com"':
+  'kubectl annotate deployment chat-assistant -n ai-platform genops.ai/bypass="reason=incident-1234;expires=$(date -u -d \'+2 hours\' +%Y-%m-%dT%H:%M:%SZ);by=oncall@example.com"':
     { run: true, expect: /annotated/ },
   'kubectl apply -f examples/monitoring/grafana-dashboard.yaml': {
     run: true,

@@ -164,7 +164,11 @@ describe('admission webhook through the real API server', () => {
     }
     await bindOperatorRbac({
       kubeconfig: kubeconfigPath,
-      docs: await loadRbacDocs(join(ROOT, 'config/rbac')),
+      // Built-in certificates: the rights of that overlay too (they are not in config/rbac).
+      docs: [
+        ...(await loadRbacDocs(join(ROOT, 'config/rbac'))),
+        ...(await loadRbacDocs(join(ROOT, 'deploy/overlays/self-signed'))),
+      ],
     });
     await apply({
       apiVersion: 'v1',

@@ -2,6 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { createManualClock } from '../../kernel/clock.ts';
 import { createRecordingLogger } from '../../kernel/logger.ts';
 import type { AdmissionReview } from '../admission/types.ts';
+import type { HttpAnswer } from '../admission/respond.ts';
+import type { AIPolicy } from '../../crds/index.ts';
 import { createAdmissionHandler } from '../handler.ts';
 import { injectionConfig } from '../inject/config.ts';
 import { createRecordingWebhookMetrics } from '../metrics.ts';
@@ -20,6 +22,12 @@ import { createStaticAdmissionView } from '../view.ts';
 
 const NOW = Date.UTC(2026, 6, 20, 12);
 
+/** These reviews need no API call, so the handler answers them synchronously. */
+function sync(answer: HttpAnswer | Promise<HttpAnswer>): HttpAnswer {
+  if (answer instanceof Promise) throw new Error('expected a synchronous answer');
+  return answer;
+}
+
 function setup() {
   const view = createStaticAdmissionView();
   view.setNamespace('ai', { 'genops.ai/policy-enforcement': 'enabled' });
@@ -36,7 +44,7 @@ function setup() {
     exemptUsernames: ['system:serviceaccount:genops-system:genops-controller-manager'],
   });
   const call = (path: string, r: AdmissionReview) => {
-    const answer = handler.review(path, Buffer.from(JSON.stringify(r)), performance.now());
+    const answer = sync(handler.review(path, Buffer.from(JSON.stringify(r)), performance.now()));
     expect(answer.status).toBe(200);
     const out = JSON.parse(answer.body) as AdmissionReview;
     expect(out.response?.uid).toBe(r.request?.uid);
@@ -187,6 +195,62 @@ describe('workload admission: budgets and policies in block state', () => {
     expect(out.status?.message).toBe(
       'AIPolicy "prod-policy" is blocking the workloads it selects: daily spend 512.00 USD exceeds 500.00 USD; until 2026-07-21T00:00:00Z',
     );
+  });
+
+  it('a per-request violation refuses only the violating workload, a shared cost limit all selected', () => {
+    const s = setup();
+    s.view.setPolicies([
+      policy('prod-policy', {
+        modelGovernance: { allowedModels: ['gpt-4*'] },
+        costLimits: { daily: 500, enforcement: 'block' },
+        selector: { matchLabels: { env: 'prod' } },
+      }),
+    ]);
+    const violation = (workload: string, category: 'modelGovernance' | 'costLimits') => ({
+      workload,
+      category,
+      reason: {
+        code: category === 'costLimits' ? ('COST_LIMIT_EXCEEDED' as const) : ('POLICY_DENY_MODEL' as const),
+        action: 'block' as const,
+        source: { kind: 'AIPolicy' as const, namespace: 'ai', name: 'prod-policy' },
+        message: category === 'costLimits' ? 'daily spend exceeds 500.00 USD' : 'model gpt-3.5 not allowed',
+        figures: {},
+        until: Date.UTC(2026, 6, 21),
+      },
+    });
+    const matched = ['ai/Deployment/chat', 'ai/Deployment/neighbour'];
+    s.view.setDecisions(
+      decisionSet({
+        policies: [
+          {
+            ...policyState('prod-policy', 'block', matched),
+            violations: [violation('ai/Deployment/chat', 'modelGovernance')],
+          },
+        ],
+      }),
+    );
+    // The neighbour (selected, no violation of its own) is admitted, without a warning about blocking.
+    const neighbour = s.workloads(create(deployment({ name: 'neighbour', labels: { env: 'prod' } })));
+    expect(neighbour.allowed).toBe(true);
+    expect(neighbour.warnings ?? []).toEqual([]);
+    // The violating workload is refused.
+    const chat = s.workloads(create(deployment({ name: 'chat', labels: { env: 'prod' } })));
+    expect(chat.allowed).toBe(false);
+    expect(chat.status?.message).toContain('model gpt-3.5 not allowed');
+    // A shared cost limit acts on every workload the policy selects.
+    s.view.setDecisions(
+      decisionSet({
+        policies: [
+          {
+            ...policyState('prod-policy', 'block', matched),
+            violations: [violation('ai/Deployment/chat', 'costLimits')],
+          },
+        ],
+      }),
+    );
+    const after = s.workloads(create(deployment({ name: 'neighbour', labels: { env: 'prod' } })));
+    expect(after.allowed).toBe(false);
+    expect(after.status?.message).toContain('daily spend exceeds 500.00 USD');
   });
 
   it('honours and audits a valid bypass annotation; ignores an expired one', () => {
@@ -372,9 +436,9 @@ describe('review envelope', () => {
       logger: s.logger,
       metrics: s.metrics,
     });
-    expect(handler.review('/validate-workloads', Buffer.from('{"kind":"nope"}'), 0).status).toBe(400);
+    expect(sync(handler.review('/validate-workloads', Buffer.from('{"kind":"nope"}'), 0)).status).toBe(400);
     const r = create(deployment({ name: 'chat', labels: { team: 'a' } }));
-    const answer = handler.review('/validate-workloads', Buffer.from(JSON.stringify(r)), 0);
+    const answer = sync(handler.review('/validate-workloads', Buffer.from(JSON.stringify(r)), 0));
     expect(answer.body).not.toContain('secret internal detail');
     const res = (JSON.parse(answer.body) as AdmissionReview).response!;
     expect(res.allowed).toBe(false);
@@ -402,5 +466,32 @@ describe('review envelope', () => {
       review({ resource: RESOURCES.aibudgets, namespace: 'ai', object: budget({ name: 'usd', team: 'b' }) }),
     );
     expect(other.allowed).toBe(true);
+  });
+});
+
+describe('the examples agree with each other', () => {
+  it('the example workload is admitted by the example production policy (and refused without its classification)', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { parse } = await import('yaml');
+    const root = new URL('../../examples/', import.meta.url);
+    const prodPolicy = parse(
+      readFileSync(new URL('policies/production-policy.yaml', root), 'utf8'),
+    ) as AIPolicy;
+    const workload = parse(readFileSync(new URL('workloads/chat-assistant.yaml', root), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    const s = setup();
+    s.view.setNamespace('ai-platform', { 'genops.ai/policy-enforcement': 'enabled' });
+    s.view.setPolicies([prodPolicy]);
+    const ok = s.workloads(create({ ...workload }, 'ai-platform'));
+    expect(ok.allowed, ok.status?.message).toBe(true);
+    const bare = structuredClone(workload) as {
+      spec: { template: { metadata: { labels: Record<string, string> } } };
+    };
+    delete bare.spec.template.metadata.labels['genops.ai/data-classification'];
+    expect(s.workloads(create(bare as unknown as Record<string, unknown>, 'ai-platform')).allowed).toBe(
+      false,
+    );
   });
 });

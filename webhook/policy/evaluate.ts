@@ -5,7 +5,9 @@
 //   the pod (template) labels or the workload's own labels, or when the decision stage already lists the
 //   workload among its matches (scale requests carry no labels).
 // - Create and scale-up are refused while a selecting AIBudget/AIPolicy is in block state; throttle and
-//   warn states admit with a warning. Scale-down, deletes and other updates are always admitted.
+//   warn states admit with a warning. An AIPolicy blocks a workload through its shared cost limit, or
+//   through a violation of that workload itself (models, providers, classification, safety, rates):
+//   one workload's disallowed model does not refuse its neighbours. Scale-down, deletes and other updates are always admitted.
 // - AIPolicy rules on the object (classification, models) refuse creates, and updates that add a
 //   violation the old object did not have (so the operator can still annotate and scale old objects).
 // - An AIPolicy/AIBudget annotated genops.ai/admission=warn only warns (a dry run for admission).
@@ -13,8 +15,13 @@
 
 import type { AIBudget, AIPolicy } from '../../crds/index.ts';
 import { matchesSelector } from '../../kernel/selector.ts';
-import { parseBypass, BYPASS_ANNOTATION } from '../../enforcer/decision/annotations.ts';
+import {
+  BYPASS_ANNOTATION,
+  BYPASS_APPROVAL_ANNOTATION,
+  parseBypass,
+} from '../../enforcer/decision/annotations.ts';
 import type { Action, BudgetState, DecisionSet, PolicyState, Reason } from '../../enforcer/decision/types.ts';
+import { actionRank } from '../../enforcer/decision/types.ts';
 import type { AdmissionView } from '../view.ts';
 import { ruleViolations } from './rules.ts';
 import type { Subject } from './subject.ts';
@@ -148,26 +155,48 @@ export function enforcementEnabled(view: AdmissionView, namespace: string): bool
 }
 
 function findBypass(input: EvaluateInput, decisions: DecisionSet): BypassUse | undefined {
-  const valid = (raw: string | undefined, from: BypassUse['from']): BypassUse | undefined => {
+  const verify = input.view.verifyBypass;
+  const valid = (
+    annotations: Readonly<Record<string, string>> | undefined,
+    holder: string,
+    from: BypassUse['from'],
+  ): BypassUse | undefined => {
+    const raw = annotations?.[BYPASS_ANNOTATION];
     if (raw === undefined) return undefined;
     const parsed = parseBypass(raw);
-    if (!parsed.ok || parsed.bypass.expires <= input.now) return undefined;
-    return { ...parsed.bypass, from };
+    if (!parsed.ok) return undefined;
+    let bypass = parsed.bypass;
+    if (verify !== undefined) {
+      // Only what the webhook approved for this very object counts, with the approved user and expiry.
+      const approval = verify(holder, raw, annotations?.[BYPASS_APPROVAL_ANNOTATION]);
+      if (!approval.ok) return undefined;
+      bypass = { ...bypass, by: approval.user, expires: Math.min(bypass.expires, approval.expires) };
+    }
+    if (bypass.expires <= input.now) return undefined;
+    return { ...bypass, from };
   };
-  for (const a of input.subject.annotations) {
-    const found = valid(a?.[BYPASS_ANNOTATION], 'object');
+  const s = input.subject;
+  for (const a of s.annotations) {
+    const found = valid(a, `workload:${s.namespace}/${s.kind}/${s.name}`, 'object');
     if (found) return found;
   }
-  const ns = valid(
-    input.view.namespaceAnnotations?.(input.subject.namespace)?.[BYPASS_ANNOTATION],
-    'namespace',
-  );
+  const ns = valid(input.view.namespaceAnnotations?.(s.namespace), `namespace:${s.namespace}`, 'namespace');
   if (ns) return ns;
   for (const key of input.subject.workloadKeys) {
     const b = decisions.workloads.get(key)?.bypass;
     if (b && b.expires > input.now) return { ...b, from: 'decision' };
   }
   return undefined;
+}
+
+/** The action a policy in force takes on this object: shared cost limits, or its own violations. */
+export function policyActionFor(state: PolicyState, workloadKeys: readonly string[]): Action {
+  let action: Action = 'allow';
+  for (const v of state.violations ?? []) {
+    if (v.category !== 'costLimits' && !workloadKeys.includes(v.workload)) continue;
+    if (actionRank[v.reason.action] > actionRank[action]) action = v.reason.action;
+  }
+  return action;
 }
 
 function warnOnly(resource: Resource | undefined): boolean {
@@ -240,7 +269,11 @@ export function evaluate(input: EvaluateInput): Verdict {
         const resource = policies.get(`${s.namespace}/${s.name}`);
         const selector = resource ? resource.spec.selector : null;
         if (!selects(selector, state.matchedWorkloads, `AIPolicy/${s.namespace}/${s.name}`)) continue;
-        judge(state.action, (verb) => policyMessage(state, verb, reasons), resource, 'POLICY');
+        // Blast radius: a shared cost limit acts on every selected workload; the per-request sections
+        // (models, providers, classification, safety, rate limits) only on the workload that violated.
+        const action = policyActionFor(state, subject.workloadKeys);
+        if (action === 'allow') continue;
+        judge(action, (verb) => policyMessage({ ...state, action }, verb, reasons), resource, 'POLICY');
       }
     }
   }
