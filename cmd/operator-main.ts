@@ -115,6 +115,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
   let leaderRef: LeaderGate = alwaysLeader;
   const metrics = createMetrics({
     clock,
+    defaultMetrics: true,
     // Gauges from the whole cluster's usage (own windows + the other replicas' records), exported by
     // the leader; counters from this replica's own windows only, which Prometheus sums over replicas.
     snapshot: () => usage.merged.current(),

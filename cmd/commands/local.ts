@@ -85,6 +85,7 @@ export async function startLocal(
   // run at scrape time, after the pipeline and the decisions below exist.
   const metrics = createMetrics({
     clock: deps.clock,
+    defaultMetrics: true,
     clusterGauges: 'always',
     snapshot: () => pipeline.windows.current(),
     decisions: () => decisions.decisions(),
