@@ -32,6 +32,7 @@ import type { DemoTraffic } from '../demo/traffic.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT } from '../context.ts';
 import { parsePort, parsePositiveInteger, parseTimeZone } from '../flags.ts';
+import { isPortUnavailable } from '../unavailable.ts';
 
 export interface LocalOptions {
   readonly policies: string;
@@ -290,11 +291,8 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
           );
         } catch (err) {
           // A missing directory or a busy port is a prerequisite problem, not a crash.
-          const code = (err as NodeJS.ErrnoException).code;
           const unavailable =
-            code === 'EADDRINUSE' ||
-            code === 'EACCES' ||
-            (err instanceof GenOpsError && err.code === 'policies-missing');
+            isPortUnavailable(err) || (err instanceof GenOpsError && err.code === 'policies-missing');
           ctx.stderr(`genops local: ${err instanceof Error ? err.message : String(err)}\n`);
           setExit(unavailable ? EXIT.unavailable : EXIT.failure);
           return;

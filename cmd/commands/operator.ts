@@ -14,6 +14,7 @@ import type { WebhookCertificates } from '../../webhook/index.ts';
 import type { ResourceType } from '../../enforcer/kube/resources.ts';
 import { createSelfTracing } from '../../observability/tracing.ts';
 import { loadPriceTableConfig } from '../../pipeline/pricing/overrides.ts';
+import { isPortUnavailable } from '../unavailable.ts';
 
 /** Where the cert-manager Secret is mounted in the manager Deployment (kubebuilder's convention). */
 export const DEFAULT_WEBHOOK_CERT_DIR = '/tmp/k8s-webhook-server/serving-certs';
@@ -238,10 +239,8 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
         );
       } catch (err) {
         await tracing.shutdown();
-        const code = (err as NodeJS.ErrnoException).code;
         const unavailable =
-          code === 'EADDRINUSE' ||
-          code === 'EACCES' ||
+          isPortUnavailable(err) ||
           (err instanceof GenOpsError && (err.code === 'KUBECONFIG' || err.errorClass === 'retryable'));
         ctx.stderr(`genops operator: ${err instanceof Error ? err.message : String(err)}\n`);
         setExit(unavailable ? EXIT.unavailable : EXIT.failure);
