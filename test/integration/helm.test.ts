@@ -69,6 +69,19 @@ function run(command: string, args: string[], input?: string) {
 }
 
 const helm = (args: string[]) => run(helmBinary, args);
+
+// The README's helm commands, run as typed (test/integration/readme.test.ts checks they are these).
+const README_INSTALL =
+  'helm install genops charts/genops-operator --namespace genops-system --create-namespace';
+const README_UPGRADE =
+  'helm upgrade genops charts/genops-operator --namespace genops-system --set replicas=3 --set webhook.certificates=self-signed --set serviceMonitor.enabled=true';
+const README_UNINSTALL = 'helm uninstall genops --namespace genops-system';
+
+function readmeHelm(command: string) {
+  const [program, ...args] = command.split(' ');
+  expect(program).toBe('helm');
+  return helm(args);
+}
 const kubectl = (args: string[], input?: string) => run('kubectl', args, input);
 
 function docs(text: string): K8sDoc[] {
@@ -272,9 +285,9 @@ describe('the Helm chart', () => {
     );
   });
 
-  it('installs, upgrades and uninstalls on the API server', () => {
-    const ns = 'genops-helm';
-    const installed = helm(['install', 'genops', CHART, '--namespace', ns, '--create-namespace']);
+  it("installs, upgrades and uninstalls on the API server with the README's helm commands", () => {
+    const ns = 'genops-system';
+    const installed = readmeHelm(README_INSTALL);
     expect(installed.code, installed.err).toBe(0);
     expect(installed.out).toContain('STATUS: deployed');
     const deployment = () =>
@@ -297,19 +310,7 @@ describe('the Helm chart', () => {
     expect(mutating.code, mutating.err).toBe(0);
     expect(mutating.out).toContain(`"cert-manager.io/inject-ca-from": "${ns}/genops-webhook-cert"`);
 
-    const upgraded = helm([
-      'upgrade',
-      'genops',
-      CHART,
-      '--namespace',
-      ns,
-      '--set',
-      'replicas=3',
-      '--set',
-      'webhook.certificates=self-signed',
-      '--set',
-      'serviceMonitor.enabled=true',
-    ]);
+    const upgraded = readmeHelm(README_UPGRADE);
     expect(upgraded.code, upgraded.err).toBe(0);
     expect(upgraded.out).toContain('REVISION: 2');
     expect(deployment().spec.replicas).toBe(3);
@@ -322,7 +323,7 @@ describe('the Helm chart', () => {
     expect(monitor.out).toContain('"honorLabels": true');
     expect(helm(['history', 'genops', '--namespace', ns]).out).toMatch(/\n2\s.*deployed/);
 
-    const removed = helm(['uninstall', 'genops', '--namespace', ns]);
+    const removed = readmeHelm(README_UNINSTALL);
     expect(removed.code, removed.err).toBe(0);
     expect(helm(['list', '--namespace', ns, '-q']).out.trim()).toBe('');
     const left = kubectl([
