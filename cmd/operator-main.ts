@@ -311,21 +311,22 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
 
   try {
     healthPort = await listen(healthServer, options.host, options.healthPort);
-    await view.start();
-    await usage.start();
-    await pods.start();
-    const syncTimeout = options.syncTimeoutMs ?? 60_000;
-    const synced =
-      (await view.waitForSync(syncTimeout)) &&
-      (await usage.waitForSync(syncTimeout)) &&
-      (await waitUntil(() => pods.hasSynced(), syncTimeout));
-    if (!synced) {
-      throw new GenOpsError(
-        'retryable',
-        'INFORMERS_NOT_SYNCED',
-        `cluster caches did not sync within ${syncTimeout} ms (API server reachable? RBAC of the operator complete?)`,
-      );
-    }
+    // One deadline for starting and syncing every cache: an API server that never answers must not
+    // hold the replica NotReady past --sync-timeout (each step waiting its own timeout did).
+    await withinSyncTimeout(
+      options.syncTimeoutMs ?? 60_000,
+      kubeConfig.getCurrentCluster()?.server,
+      async (left) => {
+        await view.start();
+        await usage.start();
+        await pods.start();
+        return (
+          (await view.waitForSync(left())) &&
+          (await usage.waitForSync(left())) &&
+          (await waitUntil(() => pods.hasSynced(), left()))
+        );
+      },
+    );
     updatePrices();
     // Before any span is received: the period continues where this replica left off.
     await usage.restore();
@@ -342,7 +343,8 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     }, 60_000);
     gcTimer.unref();
   } catch (err) {
-    await shutdown();
+    // Nothing was received or decided yet: a short shutdown, so the exit follows the error at once.
+    await shutdown(Date.now() + 5_000);
     throw err;
   }
   state = 'ready';
@@ -368,6 +370,32 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     metrics,
     shutdown,
   };
+}
+
+/** Runs `body` (true when synced) and throws INFORMERS_NOT_SYNCED when it is false or still running at the deadline. */
+async function withinSyncTimeout(
+  timeoutMs: number,
+  server: string | undefined,
+  body: (left: () => number) => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const gaveUp = () =>
+    new GenOpsError(
+      'retryable',
+      'INFORMERS_NOT_SYNCED',
+      `cluster caches did not sync within ${timeoutMs / 1000} s: the API server ${server ?? '(none configured)'} ` +
+        "did not answer, or the operator's RBAC is incomplete (see kubectl auth can-i --list)",
+    );
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(gaveUp()), timeoutMs);
+  });
+  try {
+    const synced = await Promise.race([body(() => Math.max(0, deadline - Date.now())), expired]);
+    if (!synced) throw gaveUp();
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
