@@ -56,6 +56,8 @@ export interface OperatorOptions {
         readonly certificates: WebhookCertificates;
         readonly exemptUsernames?: readonly string[];
         readonly failOpen?: boolean;
+        /** Value of the OpenTelemetry Operator's inject-<language> annotation for pods with genops.ai/language. */
+        readonly autoInstrumentation?: string;
       }
     | undefined;
   readonly leaderElect: boolean;
@@ -237,6 +239,9 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
         ? {}
         : { exemptUsernames: options.webhook.exemptUsernames }),
       ...(options.webhook.failOpen === undefined ? {} : { failOpen: options.webhook.failOpen }),
+      ...(options.webhook.autoInstrumentation === undefined
+        ? {}
+        : { injection: { autoInstrumentation: options.webhook.autoInstrumentation } }),
     });
   }
 

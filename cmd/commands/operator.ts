@@ -51,6 +51,7 @@ interface Flags {
   webhookUrl?: string;
   webhookFailOpen?: boolean;
   webhookExemptUser?: string[];
+  injectAutoInstrumentation?: string;
   leaderElect: boolean;
   leaseName: string;
   leaseDuration: number;
@@ -116,6 +117,9 @@ export function operatorOptions(flags: Flags, ctx: CommandContext): OperatorOpti
             certificates,
             exemptUsernames: exempt,
             ...(flags.webhookFailOpen === true ? { failOpen: true } : {}),
+            ...(flags.injectAutoInstrumentation === undefined
+              ? {}
+              : { autoInstrumentation: flags.injectAutoInstrumentation }),
           },
     leaderElect: flags.leaderElect,
     leaseName: flags.leaseName,
@@ -164,6 +168,10 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     .option(
       '--webhook-exempt-user <name...>',
       'users never refused by admission (default: the operator service account)',
+    )
+    .option(
+      '--inject-auto-instrumentation <value>',
+      'pods declaring genops.ai/language get the OpenTelemetry Operator annotation instrumentation.opentelemetry.io/inject-<language>: <value> ("true" or namespace/Instrumentation)',
     )
     .option('--leader-elect', 'elect a leader through a Lease; only the leader acts (default)', true)
     .addOption(new Option('--no-leader-elect', 'act without leader election (single replica only)'))
