@@ -35,6 +35,7 @@ import { createUsageStore, type UsageStore } from '../enforcer/state/usage-store
 import { statusBuilders } from '../enforcer/status/builders.ts';
 import { createAdmissionWebhook, type AdmissionWebhook, type WebhookCertificates } from '../webhook/index.ts';
 import type { AdmissionView } from '../webhook/view.ts';
+import { createWatchHealth } from './watch-health.ts';
 
 export interface OperatorOptions {
   readonly kubeconfig?: string | undefined;
@@ -164,7 +165,9 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     metrics: metrics.usageStore,
     ...(options.usageWriteIntervalMs === undefined ? {} : { writeIntervalMs: options.usageWriteIntervalMs }),
   });
-  const view = createClusterView({ api, logger, metrics: metrics.informer });
+  // A watch failing longer than the sync timeout is dead: /healthz turns 503 and the kubelet restarts us.
+  const watchHealth = createWatchHealth(metrics.informer, clock, options.syncTimeoutMs ?? 60_000);
+  const view = createClusterView({ api, logger, metrics: watchHealth.metrics });
 
   let elector: LeaderElector | undefined;
   if (options.leaderElect) {
@@ -252,8 +255,13 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
   const healthServer = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === '/healthz' || path === '/livez') {
-      const alive = state !== 'stopped';
-      res.writeHead(alive ? 200 : 503, { 'content-type': 'text/plain' }).end(alive ? 'ok\n' : 'stopped\n');
+      const dead = state === 'ready' ? watchHealth.dead() : [];
+      const alive = state !== 'stopped' && dead.length === 0;
+      const why =
+        state === 'stopped'
+          ? 'stopped\n'
+          : `watch failing: ${dead.map((d) => `${d.resource} for ${Math.round(d.failingForMs / 1000)} s`).join(', ')}\n`;
+      res.writeHead(alive ? 200 : 503, { 'content-type': 'text/plain' }).end(alive ? 'ok\n' : why);
     } else if (path === '/readyz') {
       const ready = isReady();
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ok\n' : 'not ready\n');
