@@ -9,6 +9,7 @@ import { EXIT } from './context.ts';
 import { createLogger } from '../kernel/logger.ts';
 import { systemClock } from '../kernel/clock.ts';
 import { commandModules } from './commands/index.ts';
+import { versionLine } from './commands/version.ts';
 
 async function main(argv: readonly string[]): Promise<number> {
   const env = readEnv(process.env);
@@ -22,6 +23,7 @@ async function main(argv: readonly string[]): Promise<number> {
   };
   const program = new Command('genops')
     .description('GenOps: cost, budgets and policy enforcement for AI workloads on Kubernetes')
+    .version(versionLine(), '-V, --version', 'print the version of genops and Node.js')
     .exitOverride()
     .configureOutput({ writeOut: ctx.stdout, writeErr: ctx.stderr });
   let exitCode: number = EXIT.ok;

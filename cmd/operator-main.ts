@@ -43,6 +43,7 @@ import { verifyApproval } from '../webhook/bypass/approval.ts';
 import { createBypassGate, createKubeAccessReviewer } from '../webhook/bypass/gate.ts';
 import { loadBypassKey } from '../webhook/bypass/key.ts';
 import type { BypassVerifier } from '../enforcer/decision/engine.ts';
+import { createWatchHealth } from './watch-health.ts';
 
 export interface OperatorOptions {
   readonly kubeconfig?: string | undefined;
@@ -64,6 +65,8 @@ export interface OperatorOptions {
         readonly certificates: WebhookCertificates;
         readonly exemptUsernames?: readonly string[];
         readonly failOpen?: boolean;
+        /** Value of the OpenTelemetry Operator's inject-<language> annotation for pods with genops.ai/language. */
+        readonly autoInstrumentation?: string;
       }
     | undefined;
   readonly leaderElect: boolean;
@@ -134,6 +137,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
   let leaderRef: LeaderGate = alwaysLeader;
   const metrics = createMetrics({
     clock,
+    defaultMetrics: true,
     // Gauges from the whole cluster's usage (own windows + the other replicas' records), exported by
     // the leader; counters from this replica's own windows only, which Prometheus sums over replicas.
     snapshot: () => usage.merged.current(),
@@ -195,7 +199,9 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     ...(journal === undefined ? {} : { journal }),
     ...(options.usageWriteIntervalMs === undefined ? {} : { writeIntervalMs: options.usageWriteIntervalMs }),
   });
-  const view = createClusterView({ api, logger, metrics: metrics.informer });
+  // A watch failing longer than the sync timeout is dead: /healthz turns 503 and the kubelet restarts us.
+  const watchHealth = createWatchHealth(metrics.informer, clock, options.syncTimeoutMs ?? 60_000);
+  const view = createClusterView({ api, logger, metrics: watchHealth.metrics });
 
   let elector: LeaderElector | undefined;
   if (options.leaderElect) {
@@ -294,6 +300,9 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
         : { exemptUsernames: options.webhook.exemptUsernames }),
       ...(options.webhook.failOpen === undefined ? {} : { failOpen: options.webhook.failOpen }),
       bypassGate,
+      ...(options.webhook.autoInstrumentation === undefined
+        ? {}
+        : { injection: { autoInstrumentation: options.webhook.autoInstrumentation } }),
     });
   }
 
@@ -304,8 +313,13 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
   const healthServer = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];
     if (path === '/healthz' || path === '/livez') {
-      const alive = state !== 'stopped';
-      res.writeHead(alive ? 200 : 503, { 'content-type': 'text/plain' }).end(alive ? 'ok\n' : 'stopped\n');
+      const dead = state === 'ready' ? watchHealth.dead() : [];
+      const alive = state !== 'stopped' && dead.length === 0;
+      const why =
+        state === 'stopped'
+          ? 'stopped\n'
+          : `watch failing: ${dead.map((d) => `${d.resource} for ${Math.round(d.failingForMs / 1000)} s`).join(', ')}\n`;
+      res.writeHead(alive ? 200 : 503, { 'content-type': 'text/plain' }).end(alive ? 'ok\n' : why);
     } else if (path === '/readyz') {
       const ready = isReady();
       res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ok\n' : 'not ready\n');
@@ -377,21 +391,22 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
       // Fail safe: without the key no bypass is approved or honoured; enforcement goes on.
       logger.error('bypass approval key unavailable; emergency bypasses are ignored', { err });
     }
-    await view.start();
-    await usage.start();
-    await pods.start();
-    const syncTimeout = options.syncTimeoutMs ?? 60_000;
-    const synced =
-      (await view.waitForSync(syncTimeout)) &&
-      (await usage.waitForSync(syncTimeout)) &&
-      (await waitUntil(() => pods.hasSynced(), syncTimeout));
-    if (!synced) {
-      throw new GenOpsError(
-        'retryable',
-        'INFORMERS_NOT_SYNCED',
-        `cluster caches did not sync within ${syncTimeout} ms (API server reachable? RBAC of the operator complete?)`,
-      );
-    }
+    // One deadline for starting and syncing every cache: an API server that never answers must not
+    // hold the replica NotReady past --sync-timeout (each step waiting its own timeout did).
+    await withinSyncTimeout(
+      options.syncTimeoutMs ?? 60_000,
+      kubeConfig.getCurrentCluster()?.server,
+      async (left) => {
+        await view.start();
+        await usage.start();
+        await pods.start();
+        return (
+          (await view.waitForSync(left())) &&
+          (await usage.waitForSync(left())) &&
+          (await waitUntil(() => pods.hasSynced(), left()))
+        );
+      },
+    );
     updatePrices();
     // Before any span is received: the period continues where this replica left off.
     await usage.restore();
@@ -411,7 +426,8 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     }, 60_000);
     gcTimer.unref();
   } catch (err) {
-    await shutdown();
+    // Nothing was received or decided yet: a short shutdown, so the exit follows the error at once.
+    await shutdown(Date.now() + 5_000);
     throw err;
   }
   state = 'ready';
@@ -437,6 +453,32 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     metrics,
     shutdown,
   };
+}
+
+/** Runs `body` (true when synced) and throws INFORMERS_NOT_SYNCED when it is false or still running at the deadline. */
+async function withinSyncTimeout(
+  timeoutMs: number,
+  server: string | undefined,
+  body: (left: () => number) => Promise<boolean>,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const gaveUp = () =>
+    new GenOpsError(
+      'retryable',
+      'INFORMERS_NOT_SYNCED',
+      `cluster caches did not sync within ${timeoutMs / 1000} s: the API server ${server ?? '(none configured)'} ` +
+        "did not answer, or the operator's RBAC is incomplete (see kubectl auth can-i --list)",
+    );
+  let timer: NodeJS.Timeout | undefined;
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(gaveUp()), timeoutMs);
+  });
+  try {
+    const synced = await Promise.race([body(() => Math.max(0, deadline - Date.now())), expired]);
+    if (!synced) throw gaveUp();
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {

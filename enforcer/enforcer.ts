@@ -17,6 +17,7 @@ import { ORIGINAL_REPLICAS_ANNOTATION, STATUS_ANNOTATION } from './actions/annot
 import { createEventRecorder, type EventRecorder, type ObjectRef } from './actions/events.ts';
 import { defaultThrottle, type ThrottleOptions } from './actions/throttle.ts';
 import { createWorkloadActuator, DEFAULT_SCALABLE, type WorkloadActuator } from './actions/workload.ts';
+import { createKedaPauser } from './actions/keda.ts';
 import type { KubeApi } from './kube/api.ts';
 import { RESOURCES, type ResourceType } from './kube/resources.ts';
 import { createWorkQueue, type WorkQueue, type WorkQueueMetrics } from './kube/workqueue.ts';
@@ -143,6 +144,7 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     throttle: options.throttle ?? defaultThrottle,
     scalable,
     hpas: (ns) => view.hpas.list(ns),
+    keda: createKedaPauser({ api, logger: options.logger, clock }),
     metrics: enforcementMetrics,
     instance: options.identity,
   });

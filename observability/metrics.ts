@@ -134,11 +134,24 @@ function seriesKey(def: MetricDef, labels: Record<string, string>): string {
   return def.labels.map((n) => labels[n]).join('\u0000');
 }
 
+/** prom-client's default gauges whose names end in _total; dropped, their per-type twins stay. */
+export const PROM_CLIENT_TOTAL_GAUGES = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+] as const;
+
 export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
   const clock = options.clock ?? systemClock;
   const registry = new Registry();
   if (options.defaultLabels) registry.setDefaultLabels({ ...options.defaultLabels });
-  if (options.defaultMetrics) collectDefaultMetrics({ register: registry });
+  if (options.defaultMetrics) {
+    // process_* and nodejs_* (CPU, memory, fds, heap, event-loop lag, GC) on this registry only.
+    collectDefaultMetrics({ register: registry });
+    // Gauges named *_total break the exposition conventions (promtool check metrics); each is the sum
+    // of its per-type twin without the suffix (nodejs_active_handles{type}), which stays.
+    for (const name of PROM_CLIENT_TOTAL_GAUGES) registry.removeSingleMetric(name);
+  }
   const capOf = (name: string) =>
     options.seriesCaps?.[name] ?? options.maxSeriesPerMetric ?? DEFAULT_MAX_SERIES_PER_METRIC;
 

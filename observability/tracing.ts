@@ -1,20 +1,25 @@
 // Owns the operator's own traces (reconcile, decision, enforcement, admission): an OpenTelemetry
-// NodeSDK exporting over OTLP/gRPC, configured by the standard OTEL_* variables that cmd/env.ts
+// tracer provider exporting over OTLP (gRPC by default; http/protobuf or http/json with
+// OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL), configured by the standard OTEL_* variables that cmd/env.ts
 // hands over as a record, and off unless OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) or
 // OTEL_TRACES_EXPORTER=otlp is set. Stages receive the Tracer; shutdown flushes what is buffered.
 //
 // Only traces: the operator's metrics are the Prometheus registry (metrics.ts) and its logs are the
-// JSON lines of kernel/logger.ts, so the SDK's metrics and logs pipelines are switched off here.
+// JSON lines of kernel/logger.ts, so only a tracer provider is set up (no metrics or logs SDK).
 
 import { context, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Attributes, Span, Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-grpc';
+import { OTLPTraceExporter as OTLPHttpJsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as OTLPHttpProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { Metadata } from '@grpc/grpc-js';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { NodeSDK } from '@opentelemetry/sdk-node';
+import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
+  BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
   TraceIdRatioBasedSampler,
@@ -50,10 +55,16 @@ export interface SelfTracing extends Component {
   readonly tracer: Tracer;
 }
 
+/** OTEL_EXPORTER_OTLP_PROTOCOL values the operator exports with. */
+export type TracesProtocol = 'grpc' | 'http/protobuf' | 'http/json';
+const PROTOCOLS: readonly string[] = ['grpc', 'http/protobuf', 'http/json'];
+
 /** What the OTEL_* variables ask for; pure, so the rules are tested without the SDK. */
 export interface TracingSettings {
   readonly enabled: boolean;
+  /** Full URL of the traces endpoint (for HTTP with /v1/traces). */
   readonly endpoint: string;
+  readonly protocol: TracesProtocol;
   readonly headers: Record<string, string>;
   readonly serviceName: string;
   readonly resourceAttributes: Record<string, string>;
@@ -126,19 +137,36 @@ export function tracingSettings(
     if (e !== 'otlp' && e !== 'none') warnings.push(`OTEL_TRACES_EXPORTER ${e} is not supported; only otlp`);
   }
   const enabled = !disabled && (explicitEndpoint !== undefined || exporters.includes('otlp'));
-  const protocol = env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ?? env['OTEL_EXPORTER_OTLP_PROTOCOL'];
-  if (enabled && protocol !== undefined && protocol !== 'grpc') {
+  const asked = env['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL'] ?? env['OTEL_EXPORTER_OTLP_PROTOCOL'];
+  // gRPC stays the default (the spec's is http/protobuf): the operator's traces went over gRPC before
+  // the variable was read, and Collectors' gateway configs here listen on 4317.
+  let protocol: TracesProtocol = 'grpc';
+  if (asked !== undefined && PROTOCOLS.includes(asked)) protocol = asked as TracesProtocol;
+  else if (enabled && asked !== undefined) {
     warnings.push(
-      `OTEL_EXPORTER_OTLP_PROTOCOL ${protocol} is not supported for the operator's traces; using grpc`,
+      `OTEL_EXPORTER_OTLP_PROTOCOL ${asked} is not supported (grpc, http/protobuf, http/json); using grpc`,
     );
   }
+  const http = protocol !== 'grpc';
+  // The signal-specific endpoint is used as is; the generic one is a base URL that HTTP extends by
+  // /v1/traces (OTLP exporter specification).
+  const tracesEndpoint = env['OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'];
+  const base = env['OTEL_EXPORTER_OTLP_ENDPOINT'];
+  const endpoint = !enabled
+    ? ''
+    : tracesEndpoint !== undefined
+      ? tracesEndpoint
+      : http
+        ? `${(base ?? 'http://localhost:4318').replace(/\/+$/, '')}/v1/traces`
+        : (base ?? 'http://localhost:4317');
   const samplerName = env['OTEL_TRACES_SAMPLER'] ?? 'parentbased_always_on';
   const resourceAttributes = parseKeyValues(env['OTEL_RESOURCE_ATTRIBUTES']);
   if (podName) resourceAttributes['k8s.pod.name'] ??= podName;
   if (podNamespace) resourceAttributes['k8s.namespace.name'] ??= podNamespace;
   return {
     enabled,
-    endpoint: enabled ? (explicitEndpoint ?? 'http://localhost:4317') : '',
+    endpoint,
+    protocol,
     headers: {
       ...parseKeyValues(env['OTEL_EXPORTER_OTLP_HEADERS']),
       ...parseKeyValues(env['OTEL_EXPORTER_OTLP_TRACES_HEADERS']),
@@ -151,10 +179,24 @@ export function tracingSettings(
   };
 }
 
+function traceExporter(settings: TracingSettings) {
+  switch (settings.protocol) {
+    case 'http/protobuf':
+      return new OTLPHttpProtoTraceExporter({ url: settings.endpoint, headers: settings.headers });
+    case 'http/json':
+      return new OTLPHttpJsonTraceExporter({ url: settings.endpoint, headers: settings.headers });
+    case 'grpc': {
+      const metadata = new Metadata();
+      for (const [k, v] of Object.entries(settings.headers)) metadata.set(k, v);
+      return new OTLPTraceExporter({ url: settings.endpoint, metadata });
+    }
+  }
+}
+
 export function createSelfTracing(options: SelfTracingOptions): SelfTracing {
   const settings = tracingSettings(options.env, options.podName, options.podNamespace);
   const log = options.logger.child({ component: 'self-tracing' });
-  let sdk: NodeSDK | undefined;
+  let provider: BasicTracerProvider | undefined;
   let state: 'new' | 'started' | 'stopped' = 'new';
 
   return {
@@ -168,31 +210,34 @@ export function createSelfTracing(options: SelfTracingOptions): SelfTracing {
       for (const w of settings.warnings) log.warn(w);
       if (!settings.enabled) return Promise.resolve();
       // TLS files and compression (OTEL_EXPORTER_OTLP_CERTIFICATE, ..._COMPRESSION) are read by the exporter itself.
-      const metadata = new Metadata();
-      for (const [k, v] of Object.entries(settings.headers)) metadata.set(k, v);
-      const exporter = new OTLPTraceExporter({ url: settings.endpoint, metadata });
-      sdk = new NodeSDK({
-        serviceName: settings.serviceName,
+      const exporter = traceExporter(settings);
+      // A tracer provider with context propagation, not the NodeSDK: that package pulls every metrics,
+      // logs, Zipkin and Prometheus exporter into the image (about 150 MB) for a trace-only operator.
+      provider = new BasicTracerProvider({
         resource: resourceFromAttributes({
           ...settings.resourceAttributes,
+          'service.name': settings.serviceName,
           'service.version': options.version,
         }),
-        autoDetectResources: false,
         sampler: settings.sampler,
         spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 2000 })],
-        metricReaders: [],
-        logRecordProcessors: [],
       });
-      sdk.start();
-      log.info('self-tracing on', { endpoint: settings.endpoint, sampler: settings.samplerName });
+      context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
+      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+      trace.setGlobalTracerProvider(provider);
+      log.info('self-tracing on', {
+        endpoint: settings.endpoint,
+        protocol: settings.protocol,
+        sampler: settings.samplerName,
+      });
       return Promise.resolve();
     },
     async shutdown(deadlineMs = 5000) {
       if (state === 'stopped') return;
       state = 'stopped';
-      if (!sdk) return;
-      const running = sdk;
-      sdk = undefined;
+      if (!provider) return;
+      const running = provider;
+      provider = undefined;
       let timer: NodeJS.Timeout | undefined;
       try {
         // Flushes the batch processor, then closes the exporter.

@@ -38,6 +38,7 @@ import { EXIT } from '../context.ts';
 import { parsePort, parsePositiveInteger, parseTimeZone, parseUnknownModelPriceFlag } from '../flags.ts';
 import type { IngestLimitFlags } from '../ingest-limits.ts';
 import { addIngestLimitOptions, ingestLimitFlags, ingestLimitOptions } from '../ingest-limits.ts';
+import { isPortUnavailable } from '../unavailable.ts';
 
 export interface LocalOptions {
   readonly policies: string;
@@ -103,6 +104,7 @@ export async function startLocal(
   // run at scrape time, after the pipeline and the decisions below exist.
   const metrics = createMetrics({
     clock: deps.clock,
+    defaultMetrics: true,
     clusterGauges: 'always',
     snapshot: () => pipeline.windows.current(),
     decisions: () => decisions.decisions(),
@@ -355,11 +357,8 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
           );
         } catch (err) {
           // A missing directory or a busy port is a prerequisite problem, not a crash.
-          const code = (err as NodeJS.ErrnoException).code;
           const unavailable =
-            code === 'EADDRINUSE' ||
-            code === 'EACCES' ||
-            (err instanceof GenOpsError && err.code === 'policies-missing');
+            isPortUnavailable(err) || (err instanceof GenOpsError && err.code === 'policies-missing');
           ctx.stderr(`genops local: ${err instanceof Error ? err.message : String(err)}\n`);
           setExit(unavailable ? EXIT.unavailable : EXIT.failure);
           return;

@@ -121,6 +121,12 @@ describe('genops operator flags', () => {
     expect(o.webhook?.certificates).toEqual({ mode: 'self-signed', url: 'https://127.0.0.1:9443' });
   });
 
+  it('passes --inject-auto-instrumentation to the webhook, and sets nothing without it', () => {
+    const o = parse(['--webhook-self-signed', '--inject-auto-instrumentation', 'observability/python']);
+    expect(o.webhook?.autoInstrumentation).toBe('observability/python');
+    expect(parse(['--webhook-self-signed']).webhook).not.toHaveProperty('autoInstrumentation');
+  });
+
   it('accepts --leader-elect as the manifests pass it', () => {
     expect(parse(['--leader-elect']).leaderElect).toBe(true);
   });

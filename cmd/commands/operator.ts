@@ -16,6 +16,7 @@ import type { ResourceType } from '../../enforcer/kube/resources.ts';
 import { createSelfTracing } from '../../observability/tracing.ts';
 import type { UnknownModelPrice } from '../../pipeline/pricing/overrides.ts';
 import { loadPriceTableConfig, withUnknownModelPrice } from '../../pipeline/pricing/overrides.ts';
+import { isPortUnavailable } from '../unavailable.ts';
 
 /** Where the cert-manager Secret is mounted in the manager Deployment (kubebuilder's convention). */
 export const DEFAULT_WEBHOOK_CERT_DIR = '/tmp/k8s-webhook-server/serving-certs';
@@ -60,6 +61,7 @@ interface Flags {
   webhookUrl?: string;
   webhookFailOpen?: boolean;
   webhookExemptUser?: string[];
+  injectAutoInstrumentation?: string;
   leaderElect: boolean;
   leaseName: string;
   leaseDuration: number;
@@ -132,6 +134,9 @@ export function operatorOptions(flags: Flags, ctx: CommandContext): OperatorOpti
             certificates,
             exemptUsernames: exempt,
             ...(flags.webhookFailOpen === true ? { failOpen: true } : {}),
+            ...(flags.injectAutoInstrumentation === undefined
+              ? {}
+              : { autoInstrumentation: flags.injectAutoInstrumentation }),
           },
     leaderElect: flags.leaderElect,
     leaseName: flags.leaseName,
@@ -191,6 +196,10 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     .option(
       '--webhook-exempt-user <name...>',
       'users never refused by admission (default: the operator service account)',
+    )
+    .option(
+      '--inject-auto-instrumentation <value>',
+      'pods declaring genops.ai/language get the OpenTelemetry Operator annotation instrumentation.opentelemetry.io/inject-<language>: <value> ("true" or namespace/Instrumentation)',
     )
     .option('--leader-elect', 'elect a leader through a Lease; only the leader acts (default)', true)
     .addOption(new Option('--no-leader-elect', 'act without leader election (single replica only)'))
@@ -287,10 +296,8 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
         );
       } catch (err) {
         await tracing.shutdown();
-        const code = (err as NodeJS.ErrnoException).code;
         const unavailable =
-          code === 'EADDRINUSE' ||
-          code === 'EACCES' ||
+          isPortUnavailable(err) ||
           (err instanceof GenOpsError && (err.code === 'KUBECONFIG' || err.errorClass === 'retryable'));
         ctx.stderr(`genops operator: ${err instanceof Error ? err.message : String(err)}\n`);
         setExit(unavailable ? EXIT.unavailable : EXIT.failure);

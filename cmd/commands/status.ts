@@ -7,6 +7,9 @@ import type { AIBudget, AIPolicy } from '../../crds/index.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT } from '../context.ts';
 import { renderStatus, type OutputFormat, type StatusDocument } from '../status/document.ts';
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 
 interface StatusOptions {
   local?: string | true;
@@ -36,7 +39,9 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
         const doc =
           opts.local !== undefined
             ? await fromLocal(opts.local === true ? DEFAULT_LOCAL : opts.local)
-            : await fromCluster(opts.kubeconfig ?? ctx.env.kubeconfig, opts.namespace);
+            : await fromCluster(opts.kubeconfig ?? (ctx.env.kubeconfig || undefined), opts.namespace, {
+                inCluster: ctx.env.inCluster,
+              });
         const filtered = opts.namespace === undefined ? doc : onlyNamespace(doc, opts.namespace);
         ctx.stdout(renderStatus(filtered, opts.output, ctx.clock.now()));
         setExit(EXIT.ok);
@@ -72,11 +77,34 @@ async function fromLocal(base: string): Promise<StatusDocument> {
 async function fromCluster(
   kubeconfig: string | undefined,
   namespace: string | undefined,
+  where: { inCluster: boolean },
 ): Promise<StatusDocument> {
   const k8s = await import('@kubernetes/client-node');
   const kc = new k8s.KubeConfig();
-  if (kubeconfig !== undefined) kc.loadFromFile(kubeconfig);
-  else kc.loadFromDefault();
+  if (kubeconfig !== undefined) {
+    try {
+      kc.loadFromFile(kubeconfig);
+    } catch (err) {
+      throw new GenOpsError(
+        'invalid',
+        'kubeconfig-unreadable',
+        `cannot read kubeconfig ${kubeconfig}: ${(err as Error).message}`,
+      );
+    }
+  } else {
+    // Without any config the client falls back to http://localhost:8080 and the error then blames TLS;
+    // name the real cause instead.
+    const defaultFile = join(homedir(), '.kube', 'config');
+    if (!where.inCluster && !existsSync(defaultFile)) {
+      throw new GenOpsError(
+        'invalid',
+        'no-kubeconfig',
+        `no kubeconfig found: KUBECONFIG is not set, ${defaultFile} does not exist and this is not a pod in a ` +
+          'cluster; pass --kubeconfig FILE or set KUBECONFIG (or read a running genops local with --local)',
+      );
+    }
+    kc.loadFromDefault();
+  }
   const api = kc.makeApiClient(k8s.CustomObjectsApi);
   const list = async (plural: string): Promise<unknown[]> => {
     for (let attempt = 1; ; attempt++) {

@@ -8,11 +8,14 @@ interface PackageJson {
   version: string;
 }
 
+/** `genops 0.1.0 (node v24.x)`: what `genops version` and `genops --version` print. */
+export function versionLine(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as PackageJson;
+  return `genops ${pkg.version} (node ${process.version})`;
+}
+
 export function command(ctx: CommandContext): Command {
   return new Command('version').description('print the version of genops and Node.js').action(() => {
-    const pkg = JSON.parse(
-      readFileSync(new URL('../../package.json', import.meta.url), 'utf8'),
-    ) as PackageJson;
-    ctx.stdout(`genops ${pkg.version} (node ${process.version})\n`);
+    ctx.stdout(`${versionLine()}\n`);
   });
 }

@@ -26,6 +26,7 @@ import {
 import { noopEnforcementMetrics, type EnforcementMetrics } from '../metrics.ts';
 import type { EventRecorder, ObjectRef } from './events.ts';
 import { throttledReplicas, type ThrottleOptions } from './throttle.ts';
+import type { KedaPauser } from './keda.ts';
 
 export type WorkloadStatus = 'warn' | 'throttle' | 'block' | 'bypassed';
 
@@ -51,6 +52,8 @@ export interface WorkloadActuatorOptions {
   readonly scalable: ReadonlyMap<string, ResourceType>;
   /** HPAs in a namespace (from an informer). */
   readonly hpas: (namespace: string) => readonly HpaObject[];
+  /** Pauses a KEDA ScaledObject instead of clamping the HPA KEDA owns (keda.ts); absent: no KEDA. */
+  readonly keda?: KedaPauser;
   readonly metrics?: EnforcementMetrics;
   /** Identity written into audit records. */
   readonly instance: string;
@@ -259,8 +262,10 @@ export function createWorkloadActuator(options: WorkloadActuatorOptions): Worklo
         );
         progress.wrote = true;
       }
-      // 2. Keep an HPA from scaling it back up.
-      if (await reconcileHpa(ref, rt, target)) progress.wrote = true;
+      // 2. Keep an autoscaler from scaling it back up: KEDA's pause when a ScaledObject scales it, else the HPA.
+      const keda = await options.keda?.reconcile(ref, rt, target);
+      if (keda?.wrote === true) progress.wrote = true;
+      if (keda?.scaledBy === undefined && (await reconcileHpa(ref, rt, target))) progress.wrote = true;
       // 3. Scale, down only: a throttle never raises replicas (a workload its owner scaled below the
       // target stays there). The one exception is our own block being relaxed to a throttle.
       const ourBlock = current === 0 && ann[STATUS_ANNOTATION] === 'block';
@@ -278,6 +283,7 @@ export function createWorkloadActuator(options: WorkloadActuatorOptions): Worklo
       }
     } else {
       // Restore: HPA bounds first (else it would scale back down), then replicas, then drop the record.
+      if ((await options.keda?.reconcile(ref, rt, undefined))?.wrote === true) progress.wrote = true;
       if (await reconcileHpa(ref, rt, undefined)) progress.wrote = true;
       if (recorded !== undefined) {
         const scale = await api.get<ScaleObject>(rt, ref.namespace, ref.name, 'scale');

@@ -38,6 +38,8 @@ export interface Informer<T extends KubeObject> extends Component {
 export interface InformerMetrics {
   /** The informer failed and restarts after a backoff. */
   restart(resource: string): void;
+  /** A list succeeded or a watch ended normally: the API server answers (liveness, cmd/watch-health.ts). */
+  healthy?(resource: string): void;
 }
 
 export interface InformerOptions<T extends KubeObject> {
@@ -150,6 +152,7 @@ export function createInformer<T extends KubeObject>(options: InformerOptions<T>
           await relist(signal);
           needList = false;
           backoff.reset();
+          options.metrics?.healthy?.(resource.plural);
         }
         if (signal.aborted) break;
         await api.watch<T>(
@@ -165,6 +168,7 @@ export function createInformer<T extends KubeObject>(options: InformerOptions<T>
           apply,
         );
         // The server ended the watch normally: continue from the last version without a relist.
+        options.metrics?.healthy?.(resource.plural);
       } catch (err) {
         if (signal.aborted) break;
         if (isGone(err)) {

@@ -159,12 +159,51 @@ describe('installation on the real API server', () => {
   it.each(readdirSync(join(root, 'deploy/overlays')).sort())(
     'overlay %s applies (server-side dry run)',
     (name) => {
-      const r = kubectl(['apply', '-k', `deploy/overlays/${name}`, '--dry-run=server']);
-      expect(r.err).toBe('');
-      expect(r.code).toBe(0);
-      expect(r.out).toContain('deployment.apps/genops-controller-manager');
+      // A dry run creates no namespace: one the overlay installs into is created for the run and removed.
+      const built = parseAllDocuments(kubectl(['kustomize', `deploy/overlays/${name}`]).out).map(
+        (d) => d.toJS() as K8sDoc,
+      );
+      const created = built
+        .filter((d) => d.kind === 'Namespace')
+        .map((d) => d.metadata.name)
+        .filter((ns) => kubectl(['create', 'namespace', ns]).code === 0);
+      try {
+        const r = kubectl(['apply', '-k', `deploy/overlays/${name}`, '--dry-run=server']);
+        expect(r.err).toBe('');
+        expect(r.code).toBe(0);
+        expect(r.out).toContain('deployment.apps/genops-controller-manager');
+      } finally {
+        for (const ns of created) kubectl(['delete', 'namespace', ns, '--wait=false']);
+      }
     },
   );
+
+  it('the namespace overlay moves every namespaced name, certificate and webhook setting', () => {
+    const built = kubectl(['kustomize', 'deploy/overlays/namespace']);
+    expect(built.code, built.err).toBe(0);
+    expect(built.out).not.toContain('genops-system');
+    const docs = parseAllDocuments(built.out).map((d) => d.toJS() as Record<string, unknown> & K8sDoc);
+    const certificate = docs.find((d) => d.kind === 'Certificate') as unknown as {
+      spec: { dnsNames: string[] };
+    };
+    expect(certificate.spec.dnsNames).toEqual([
+      'genops-webhook-service.genops-ai.svc',
+      'genops-webhook-service.genops-ai.svc.cluster.local',
+    ]);
+    for (const kind of ['MutatingWebhookConfiguration', 'ValidatingWebhookConfiguration']) {
+      const config = docs.find((d) => d.kind === kind) as unknown as {
+        metadata: { annotations: Record<string, string> };
+        webhooks: { clientConfig: { service: { namespace: string } }; namespaceSelector: unknown }[];
+      };
+      expect(config.metadata.annotations['cert-manager.io/inject-ca-from']).toBe(
+        'genops-ai/genops-webhook-cert',
+      );
+      for (const w of config.webhooks) {
+        expect(w.clientConfig.service.namespace).toBe('genops-ai');
+        expect(JSON.stringify(w.namespaceSelector)).toContain('"kube-system","genops-ai"');
+      }
+    }
+  });
 
   it('the production overlay sets its knobs and the self-signed overlay drops cert-manager', () => {
     const production = parseAllDocuments(kubectl(['kustomize', 'deploy/overlays/production']).out).map(
@@ -183,14 +222,20 @@ describe('installation on the real API server', () => {
     expect(container.image).toBe('registry.example.com/platform/genops-operator:0.1.0');
     expect(container.args).toEqual(expect.arrayContaining(['--trusted-peers=10.42.0.0/16']));
     expect(container.env.find((e) => e.name === 'GENOPS_LOG_LEVEL')?.value).toBe('warn');
+    // Patched by name: the downward-API entries are untouched, the endpoint is added once.
+    expect(container.env.filter((e) => e.name === 'POD_NAMESPACE')).toHaveLength(1);
+    expect(container.env.filter((e) => e.name === 'OTEL_EXPORTER_OTLP_ENDPOINT')).toHaveLength(1);
     const selfSigned = parseAllDocuments(kubectl(['kustomize', 'deploy/overlays/self-signed']).out).map(
       (d) => d.toJS() as K8sDoc,
     );
     expect(selfSigned.filter((d) => d.apiVersion.startsWith('cert-manager.io/'))).toEqual([]);
     expect(selfSigned.filter((d) => d.kind.endsWith('WebhookConfiguration'))).toEqual([]);
-    expect(JSON.stringify(selfSigned.find((d) => d.kind === 'Deployment'))).toContain(
-      '--webhook-self-signed',
-    );
+    const selfSignedDeployment = JSON.stringify(selfSigned.find((d) => d.kind === 'Deployment'));
+    expect(selfSignedDeployment).toContain('--webhook-self-signed');
+    // The cert-manager Secret's volume and mount are gone, the tmp volume stays.
+    expect(selfSignedDeployment).not.toContain('webhook-certs');
+    expect(selfSignedDeployment).not.toContain('serving-certs');
+    expect(selfSignedDeployment).toContain('"mountPath":"/tmp"');
   });
 
   it('the manager pod passes Pod Security "restricted" admission', () => {

@@ -44,6 +44,28 @@ const COVERAGE: Readonly<Record<string, Coverage>> = {
     coveredBy: 'test/integration/install.test.ts',
     fragment: "'config/webhook/'",
   },
+  'helm install genops charts/genops-operator --namespace genops-system --create-namespace': {
+    coveredBy: 'test/integration/helm.test.ts',
+    fragment: "'helm install genops charts/genops-operator --namespace genops-system --create-namespace'",
+  },
+  'helm upgrade genops charts/genops-operator --namespace genops-system --set replicas=3 --set webhook.certificates=self-signed --set serviceMonitor.enabled=true':
+    {
+      coveredBy: 'test/integration/helm.test.ts',
+      fragment:
+        "'helm upgrade genops charts/genops-operator --namespace genops-system --set replicas=3 --set webhook.certificates=self-signed --set serviceMonitor.enabled=true'",
+    },
+  'helm uninstall genops --namespace genops-system': {
+    coveredBy: 'test/integration/helm.test.ts',
+    fragment: "'helm uninstall genops --namespace genops-system'",
+  },
+  'kubectl apply -f deploy/release/genops-operator.yaml': {
+    coveredBy: 'test/integration/helm.test.ts',
+    fragment: "kubectl(['apply', '-f', 'deploy/release/genops-operator.yaml'])",
+  },
+  'kubectl apply -k deploy/overlays/namespace': {
+    coveredBy: 'test/integration/install.test.ts',
+    fragment: "'deploy/overlays/namespace'",
+  },
   'kubectl get pods -n genops-system': { run: true, expect: /genops-controller-manager-/, eventually: true },
   'kubectl get crd | grep genops.ai': { run: true, expect: /aipolicies\.genops\.ai/ },
   'kubectl get validatingwebhookconfigurations,mutatingwebhookconfigurations | grep genops': {

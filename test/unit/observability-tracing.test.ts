@@ -64,9 +64,80 @@ describe('self-tracing settings', () => {
     });
     expect(s.headers).toEqual({ authorization: 'Bearer abc' });
     expect(s.sampler.toString()).toContain('TraceIdRatioBased{0.25}');
-    expect(s.warnings).toEqual([expect.stringContaining('http/protobuf is not supported')]);
+    // http/protobuf is honoured now (it used to warn and export over gRPC anyway).
+    expect(s.warnings).toEqual([]);
+    expect(s.protocol).toBe('http/protobuf');
     expect(parseKeyValues('a=1,,=x,b = 2')).toEqual({ a: '1', b: '2' });
   });
+});
+
+describe('self-tracing protocol', () => {
+  it('honours OTEL_EXPORTER_OTLP_PROTOCOL and the per-signal variables, HTTP endpoints end in /v1/traces', () => {
+    expect(tracingSettings({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317' })).toMatchObject({
+      protocol: 'grpc',
+      endpoint: 'http://c:4317',
+    });
+    expect(
+      tracingSettings({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4318/',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+      }),
+    ).toMatchObject({ protocol: 'http/protobuf', endpoint: 'http://c:4318/v1/traces', warnings: [] });
+    expect(
+      tracingSettings({ OTEL_TRACES_EXPORTER: 'otlp', OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' }),
+    ).toMatchObject({
+      protocol: 'http/json',
+      endpoint: 'http://localhost:4318/v1/traces',
+    });
+    // The signal-specific endpoint is taken as is; the signal-specific protocol wins over the generic one.
+    expect(
+      tracingSettings({
+        OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://t:9999/custom',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+        OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: 'http/protobuf',
+      }),
+    ).toMatchObject({ protocol: 'http/protobuf', endpoint: 'http://t:9999/custom' });
+    const unknown = tracingSettings({
+      OTEL_EXPORTER_OTLP_ENDPOINT: 'http://c:4317',
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'udp',
+    });
+    expect(unknown.protocol).toBe('grpc');
+    expect(unknown.warnings).toEqual([expect.stringContaining('udp is not supported')]);
+  });
+
+  it.each(['http/protobuf', 'http/json'] as const)(
+    'exports stage spans over OTLP %s to a real HTTP receiver, none over gRPC',
+    async (protocol) => {
+      const metrics = createMetrics();
+      pipeline = createIngestPipeline({
+        grpc: { host: '127.0.0.1', port: 0 },
+        http: { host: '127.0.0.1', port: 0 },
+        metrics: metrics.ingest,
+        pool: { threads: 1 },
+      });
+      await pipeline.start();
+      const tracing = createSelfTracing({
+        env: {
+          OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${pipeline.ports().http}`,
+          OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+        },
+        logger: silentLogger,
+        version: 'test',
+      });
+      await tracing.start();
+      await inSpan(tracing.tracer, SPAN.reconcile, {}, async () => {
+        await inSpan(tracing.tracer, SPAN.decision, {}, () => undefined);
+      });
+      await tracing.shutdown(10_000);
+      const text = await metrics.render();
+      // The receiver tells the encodings apart: the spans came in the one the variable asked for.
+      const transport = protocol === 'http/json' ? 'otlp-http-json' : 'otlp-http-protobuf';
+      const other = protocol === 'http/json' ? 'otlp-http-protobuf' : 'otlp-http-json';
+      expect(text).toContain(`genops_spans_received_total{transport="${transport}"} 2\n`);
+      expect(text).not.toContain(`genops_spans_received_total{transport="${other}"}`);
+      expect(text).not.toContain('genops_spans_received_total{transport="otlp-grpc"}');
+    },
+  );
 });
 
 describe('self-tracing', () => {

@@ -13,6 +13,9 @@ export const LANGUAGE_KEY = 'genops.ai/language';
 /** Annotation the webhook sets on pods it injected, so `kubectl get pod -o yaml` shows why the env is there. */
 export const INJECTED_ANNOTATION = 'genops.ai/telemetry-injected';
 
+/** The OpenTelemetry Operator's pod annotations: instrumentation.opentelemetry.io/inject-<language>. */
+export const OTEL_OPERATOR_INJECT_PREFIX = 'instrumentation.opentelemetry.io/inject-';
+
 /** Languages the OpenTelemetry Operator knows (annotation instrumentation.opentelemetry.io/inject-<language>). */
 export const AUTO_INSTRUMENTATION_LANGUAGES = [
   'java',

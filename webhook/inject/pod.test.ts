@@ -3,7 +3,7 @@ import { applyPatch, escapeToken, pointer } from '../admission/jsonpatch.ts';
 import type { Pod } from '../admission/types.ts';
 import { replicaSetPod } from '../testing/fixtures.ts';
 import { injectionConfig } from './config.ts';
-import { buildInjectionPatch, defaultServiceName, shouldInject } from './pod.ts';
+import { buildInjectionPatch, defaultServiceName, otelOperatorInjects, shouldInject } from './pod.ts';
 
 type Env = Array<{ name: string; value?: string; valueFrom?: unknown }>;
 const config = injectionConfig({ receiverHost: 'http://genops-otlp.genops-system.svc' });
@@ -173,6 +173,106 @@ describe('telemetry injection', () => {
     });
     const again = buildInjectionPatch(userSet, injectionConfig({ autoInstrumentation: 'true' }));
     expect(again.some((op) => op.path.includes('inject-python'))).toBe(false);
+  });
+
+  describe('next to the OpenTelemetry Operator', () => {
+    // What the OpenTelemetry Operator's pod webhook does with an Instrumentation whose exporter is a
+    // Collector: it sets each variable only when the container does not have it yet.
+    const otelOperator = (pod: unknown): unknown => {
+      const out = structuredClone(pod) as { spec: { containers: Array<{ env?: Env }> } };
+      for (const c of out.spec.containers) {
+        const env = (c.env ??= []);
+        const setIfAbsent = (name: string, value: string) => {
+          const at = env.findIndex((e) => e.name === name);
+          if (at < 0) env.push({ name, value });
+          else if (name === 'OTEL_RESOURCE_ATTRIBUTES' && env[at]!.value !== undefined)
+            env[at]!.value = `${env[at]!.value},${value}`;
+        };
+        setIfAbsent('OTEL_SERVICE_NAME', 'chat-from-otel-operator');
+        setIfAbsent('OTEL_EXPORTER_OTLP_ENDPOINT', 'http://otel-collector.observability.svc:4318');
+        setIfAbsent('OTEL_EXPORTER_OTLP_PROTOCOL', 'http/protobuf');
+        setIfAbsent('OTEL_RESOURCE_ATTRIBUTES', 'k8s.node.name=$(OTEL_RESOURCE_ATTRIBUTES_NODE_NAME)');
+      }
+      return out;
+    };
+    const annotated = (value: string) =>
+      replicaSetPod({
+        labels: { team: 'search', 'genops.ai/enable': 'true' },
+        annotations: { 'instrumentation.opentelemetry.io/inject-python': value },
+      });
+
+    it('leaves the exporter to it on a pod annotated inject-<language>, and keeps attribution', () => {
+      const pod = annotated('true');
+      expect(otelOperatorInjects(pod)).toBe(true);
+      const ours = applyPatch(pod, buildInjectionPatch(pod, config));
+      const env = envOf(ours);
+      // Not ours to set: endpoint, protocol, service name, and no switching its metrics and logs off.
+      for (const name of [
+        'OTEL_EXPORTER_OTLP_ENDPOINT',
+        'OTEL_EXPORTER_OTLP_PROTOCOL',
+        'OTEL_SERVICE_NAME',
+        'OTEL_METRICS_EXPORTER',
+        'OTEL_LOGS_EXPORTER',
+      ]) {
+        expect(valueOf(env, name), name).toBeUndefined();
+      }
+      // Ours: what charging the right workload needs, and the GenAI semantic conventions.
+      expect(valueOf(env, 'OTEL_RESOURCE_ATTRIBUTES')).toContain('k8s.pod.label.team=search');
+      expect(valueOf(env, 'OTEL_RESOURCE_ATTRIBUTES')).toContain('k8s.deployment.name=chat');
+      expect(env.find((e) => e.name === 'GENOPS_POD_NAME')?.valueFrom).toBeDefined();
+      expect(valueOf(env, 'OTEL_SEMCONV_STABILITY_OPT_IN')).toBe('gen_ai_latest_experimental');
+
+      // Our webhook is called first; the OpenTelemetry Operator then sets its exporter and merges its attributes.
+      const both = envOf(otelOperator(ours));
+      expect(valueOf(both, 'OTEL_EXPORTER_OTLP_ENDPOINT')).toBe(
+        'http://otel-collector.observability.svc:4318',
+      );
+      expect(valueOf(both, 'OTEL_SERVICE_NAME')).toBe('chat-from-otel-operator');
+      expect(valueOf(both, 'OTEL_METRICS_EXPORTER')).toBeUndefined();
+      expect(valueOf(both, 'OTEL_RESOURCE_ATTRIBUTES')).toMatch(
+        /k8s\.pod\.label\.team=search.*k8s\.node\.name=/,
+      );
+      // Reinvoked after it (reinvocationPolicy IfNeeded): nothing more to do, its values stay.
+      expect(buildInjectionPatch(otelOperator(ours) as typeof pod, config)).toEqual([]);
+    });
+
+    it('in the other order too: its settings survive our webhook', () => {
+      const first = otelOperator(annotated('true')) as ReturnType<typeof annotated>;
+      const env = envOf(applyPatch(first, buildInjectionPatch(first, config)));
+      expect(valueOf(env, 'OTEL_EXPORTER_OTLP_ENDPOINT')).toBe(
+        'http://otel-collector.observability.svc:4318',
+      );
+      expect(valueOf(env, 'OTEL_SERVICE_NAME')).toBe('chat-from-otel-operator');
+      expect(valueOf(env, 'OTEL_LOGS_EXPORTER')).toBeUndefined();
+      expect(valueOf(env, 'OTEL_RESOURCE_ATTRIBUTES')).toContain('k8s.pod.label.team=search');
+    });
+
+    it('routes the pod to genops when the annotation is "false" or absent', () => {
+      for (const pod of [annotated('false'), replicaSetPod({ labels: { 'genops.ai/enable': 'true' } })]) {
+        expect(otelOperatorInjects(pod)).toBe(false);
+        const env = envOf(applyPatch(pod, buildInjectionPatch(pod, config)));
+        expect(valueOf(env, 'OTEL_EXPORTER_OTLP_ENDPOINT')).toBe('http://genops-otlp.genops-system.svc:4318');
+        expect(valueOf(env, 'OTEL_METRICS_EXPORTER')).toBe('none');
+      }
+    });
+
+    it('routes the pod to genops when the annotation is its own (--inject-auto-instrumentation)', () => {
+      const pod = replicaSetPod({ labels: { 'genops.ai/language': 'python', 'genops.ai/enable': 'true' } });
+      const withAgent = injectionConfig({ autoInstrumentation: 'true' });
+      const out = applyPatch(pod, buildInjectionPatch(pod, withAgent));
+      expect(valueOf(envOf(out), 'OTEL_EXPORTER_OTLP_ENDPOINT')).toBe(
+        'http://genops-otlp.genops-system.svc:4318',
+      );
+      expect(
+        (out as { metadata: { annotations: Record<string, string> } }).metadata.annotations,
+      ).toMatchObject({
+        'instrumentation.opentelemetry.io/inject-python': 'true',
+      });
+      // The OpenTelemetry Operator then adds its agent but keeps our endpoint.
+      expect(valueOf(envOf(otelOperator(out)), 'OTEL_EXPORTER_OTLP_ENDPOINT')).toBe(
+        'http://genops-otlp.genops-system.svc:4318',
+      );
+    });
   });
 
   it('decides which pods are injected', () => {

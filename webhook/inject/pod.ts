@@ -8,6 +8,17 @@
 //   the list: they are inserted first.
 // Variables set through envFrom are invisible here; env wins over envFrom, so such pods should opt out
 // with genops.ai/enable=false (documented in docs/webhook.md).
+//
+// Next to the OpenTelemetry Operator (docs/operations.md, "Next to the OpenTelemetry Operator"): a pod
+// that arrives annotated instrumentation.opentelemetry.io/inject-<language> (not "false") is exported by
+// the OpenTelemetry Operator to its Instrumentation's endpoint (usually a Collector, which forwards
+// traces to genops: otel-config/gateway.yaml). There the exporter belongs to it: no endpoint, protocol,
+// service name or metrics/logs exporter from us, only what attribution needs (the resource attributes,
+// merged, and the downward-API variables they reference) and the GenAI semconv opt-in. Our webhook runs
+// first (configurations are called in name order, genops-* before opentelemetry-*) and the OpenTelemetry
+// Operator sets only what is still unset, so leaving these out is what keeps its settings. When the
+// annotation is ours (--inject-auto-instrumentation with genops.ai/language), the pod is routed to us as
+// before: we set the endpoint, the OpenTelemetry Operator adds the agent.
 
 import type { Container, EnvVar, Pod } from '../admission/types.ts';
 import type { PatchOperation } from '../admission/jsonpatch.ts';
@@ -18,6 +29,7 @@ import {
   INJECTED_ANNOTATION,
   LANGUAGE_KEY,
   NAMESPACE_INJECTION_LABEL,
+  OTEL_OPERATOR_INJECT_PREFIX,
 } from './config.ts';
 import type { InjectionConfig } from './config.ts';
 
@@ -122,8 +134,21 @@ function literal(env: readonly EnvVar[], byName: Map<string, number>, name: stri
   return i === undefined ? undefined : env[i]?.value;
 }
 
+/** Whether the pod arrived with the OpenTelemetry Operator's injection annotation (set by its user). */
+export function otelOperatorInjects(pod: Pod): boolean {
+  const annotations = pod.metadata?.annotations ?? {};
+  return Object.entries(annotations).some(
+    ([key, value]) =>
+      key.startsWith(OTEL_OPERATOR_INJECT_PREFIX) &&
+      value.trim() !== '' &&
+      value.trim().toLowerCase() !== 'false',
+  );
+}
+
 interface ContainerContext {
   readonly config: InjectionConfig;
+  /** The OpenTelemetry Operator owns the exporter of this pod (see the header). */
+  readonly exporterOwnedElsewhere: boolean;
   readonly podAttributes: ReadonlyArray<readonly [string, string]>;
   readonly serviceName: string | undefined;
 }
@@ -139,7 +164,8 @@ function containerPatch(container: Container, base: string, ctx: ContainerContex
   // Endpoint and protocol: a container that already routes its traces is left alone.
   const userProtocol = literal(env, byName, 'OTEL_EXPORTER_OTLP_PROTOCOL');
   const protocol: string = userProtocol ?? ctx.config.protocol;
-  if (!has('OTEL_EXPORTER_OTLP_ENDPOINT') && !has('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT')) {
+  const ours = !ctx.exporterOwnedElsewhere;
+  if (ours && !has('OTEL_EXPORTER_OTLP_ENDPOINT') && !has('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT')) {
     const endpoint = protocol === 'grpc' ? ctx.config.grpcEndpoint : ctx.config.httpEndpoint;
     appended.push({ name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: endpoint });
     // The operator receives traces only: an SDK that also exports metrics or logs would send them to
@@ -151,7 +177,7 @@ function containerPatch(container: Container, base: string, ctx: ContainerContex
       }
     }
   }
-  if (!has('OTEL_EXPORTER_OTLP_PROTOCOL') && !has('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL')) {
+  if (ours && !has('OTEL_EXPORTER_OTLP_PROTOCOL') && !has('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL')) {
     appended.push({ name: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: ctx.config.protocol });
   }
 
@@ -188,6 +214,7 @@ function containerPatch(container: Container, base: string, ctx: ContainerContex
 
   // OTEL_SERVICE_NAME wins over service.name in OTEL_RESOURCE_ATTRIBUTES: set it only when neither is set.
   if (
+    ours &&
     !has('OTEL_SERVICE_NAME') &&
     !userKeys.has('service.name') &&
     raVar?.valueFrom === undefined &&
@@ -235,7 +262,12 @@ export function buildInjectionPatch(pod: Pod, config: InjectionConfig): PatchOpe
     const value = labels[key];
     if (value !== undefined && value !== '') podAttributes.push([`k8s.pod.label.${key}`, value]);
   }
-  const ctx: ContainerContext = { config, podAttributes, serviceName: defaultServiceName(pod) };
+  const ctx: ContainerContext = {
+    config,
+    exporterOwnedElsewhere: otelOperatorInjects(pod),
+    podAttributes,
+    serviceName: defaultServiceName(pod),
+  };
 
   const ops: PatchOperation[] = [];
   (pod.spec?.containers ?? []).forEach((c, i) =>
@@ -256,7 +288,7 @@ export function buildInjectionPatch(pod: Pod, config: InjectionConfig): PatchOpe
     language !== undefined &&
     (AUTO_INSTRUMENTATION_LANGUAGES as readonly string[]).includes(language)
   ) {
-    const key = `instrumentation.opentelemetry.io/inject-${language}`;
+    const key = `${OTEL_OPERATOR_INJECT_PREFIX}${language}`;
     if (annotations?.[key] === undefined) wantedAnnotations[key] = config.autoInstrumentation;
   }
   const keys = Object.keys(wantedAnnotations);
