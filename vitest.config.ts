@@ -9,7 +9,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            '{cmd,kernel,crds,pipeline,enforcer,webhook,observability,bench}/**/*.test.ts',
+            '{cmd,kernel,crds,pipeline,enforcer,webhook,observability,bench,authz}/**/*.test.ts',
             'test/unit/**/*.test.ts',
           ],
           testTimeout: 20_000,
