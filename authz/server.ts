@@ -328,9 +328,15 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       socket.off('data', onData);
       socket.pause();
       socket.unshift(seen);
-      const isHttp2 = seen.subarray(0, PREFACE.length).equals(PREFACE);
-      (isHttp2 ? http2Server : httpServer).emit('connection', socket);
-      socket.resume();
+      // The http2 session reads what was put back itself (on the next tick) and takes over the
+      // socket's handle: resuming here would hand those bytes to nobody. The http server needs the
+      // socket flowing again.
+      if (seen.subarray(0, PREFACE.length).equals(PREFACE)) {
+        http2Server.emit('connection', socket);
+      } else {
+        httpServer.emit('connection', socket);
+        socket.resume();
+      }
     };
     socket.on('data', onData);
   });
