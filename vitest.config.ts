@@ -28,6 +28,16 @@ export default defineConfig({
       },
       {
         test: {
+          // Gateway authorization against real clients: Envoy's generated gRPC client (Python venv,
+          // built once and cached) and a real nginx with auth_request.
+          name: 'gateway',
+          include: ['test/gateway/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 20 * 60_000,
+        },
+      },
+      {
+        test: {
           name: 'collector',
           include: ['test/collector/**/*.test.ts'],
           // The first run compiles the test Collector (many minutes on 2 cores); later runs use the cache.
