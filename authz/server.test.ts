@@ -82,8 +82,12 @@ function grpcCall(port: number, body: Uint8Array, path = CHECK_PATH) {
       const chunks: Buffer[] = [];
       let headers: Record<string, unknown> = {};
       let trailers: Record<string, unknown> = {};
-      req.on('response', (h) => (headers = h));
-      req.on('trailers', (t) => (trailers = t));
+      req.on('response', (h) => {
+        headers = h;
+      });
+      req.on('trailers', (t) => {
+        trailers = t as Record<string, unknown>;
+      });
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
         session.close();
