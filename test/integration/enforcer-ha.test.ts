@@ -61,6 +61,8 @@ function startReplica(id: string, lease: string): Promise<Replica> {
       '--health-port',
       '0',
       '--no-webhook',
+      '--authz-port',
+      '0',
       '--lease-name',
       lease,
       '--lease-duration',
