@@ -127,6 +127,27 @@ function resourcesIn<T extends AIPolicy | AIBudget>(list: readonly T[], namespac
   return (index.get(namespace) ?? []) as unknown as readonly T[];
 }
 
+const budgetsByName = new WeakMap<readonly AIBudget[], Map<string, AIBudget>>();
+/** AIBudget by `namespace/name`. */
+function budgetNamed(list: readonly AIBudget[], key: string): AIBudget | undefined {
+  let index = budgetsByName.get(list);
+  if (!index) {
+    index = new Map(list.map((b) => [`${b.metadata.namespace ?? 'default'}/${b.metadata.name ?? ''}`, b]));
+    budgetsByName.set(list, index);
+  }
+  return index.get(key);
+}
+
+const providersOf = new WeakMap<readonly string[], readonly string[]>();
+function normalisedProviders(list: readonly string[]): readonly string[] {
+  let out = providersOf.get(list);
+  if (!out) {
+    out = list.map(normaliseProvider);
+    providersOf.set(list, out);
+  }
+  return out;
+}
+
 const kindIndex = new WeakMap<DecisionSet, Map<string, string>>();
 /** The kind of a workload the decisions know by namespace and name (for a bare X-Genops-Workload). */
 export function knownKind(set: DecisionSet, namespace: string, name: string): string | undefined {
@@ -199,7 +220,7 @@ function policyDenials(policy: AIPolicy, identity: CallerIdentity, facts: CallFa
   const name = `AIPolicy "${policy.metadata.name}"`;
   const mg = policy.spec.modelGovernance;
   if (isEnabled(mg) && mg) {
-    const providers = mg.allowedProviders?.map(normaliseProvider);
+    const providers = mg.allowedProviders && normalisedProviders(mg.allowedProviders);
     if (providers !== undefined && facts.provider !== undefined && !providers.includes(facts.provider)) {
       out.push({
         status: 403,
@@ -295,11 +316,10 @@ export function check(input: CheckInput): CheckVerdict {
   }
 
   // 3. Budgets of the namespace selecting the workload (also one that has not spent yet).
-  const budgets = resourcesIn(view.budgets(), identity.ref.namespace);
-  const specs = new Map(budgets.map((b) => [b.metadata.name ?? '', b]));
+  const budgets = view.budgets();
   let tightest: { state: BudgetState; remaining: number } | undefined;
   for (const state of budgetStatesIn(set, identity.ref.namespace)) {
-    const spec = specs.get(state.source.name);
+    const spec = budgetNamed(budgets, `${state.source.namespace}/${state.source.name}`);
     const selects =
       decided.has(`AIBudget/${state.source.namespace}/${state.source.name}`) ||
       state.matchedWorkloads.includes(identity.key) ||

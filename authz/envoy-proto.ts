@@ -109,8 +109,8 @@ function malformed(detail: string): GenOpsError {
   return new GenOpsError('invalid', 'AUTHZ_MALFORMED', `malformed CheckRequest: ${detail}`);
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: false });
-const text = (buf: Uint8Array, [s, e]: [number, number]): string => decoder.decode(buf.subarray(s, e));
+// Buffer#toString over a range: no subarray view and a fast path for ASCII, which headers are.
+const text = (buf: Uint8Array, [s, e]: [number, number]): string => (buf as Buffer).toString('utf8', s, e);
 
 /** Calls fn(field, wireType, reader) for each field of buf[start, end). */
 function fields(
@@ -151,8 +151,9 @@ function mapEntry(buf: Uint8Array, range: [number, number]): [string, string] {
   return [key, value];
 }
 
-export function decodeCheckRequest(buf: Uint8Array): EnvoyCheckRequest {
-  if (buf.length > MAX_DEPTH_BYTES) throw malformed('too large');
+export function decodeCheckRequest(input: Uint8Array): EnvoyCheckRequest {
+  if (input.length > MAX_DEPTH_BYTES) throw malformed('too large');
+  const buf = Buffer.isBuffer(input) ? input : Buffer.from(input.buffer, input.byteOffset, input.byteLength);
   let sourceAddress: string | undefined;
   let sourcePrincipal: string | undefined;
   let method = '';
@@ -263,62 +264,54 @@ export function decodeCheckRequest(buf: Uint8Array): EnvoyCheckRequest {
 
 // ---- encoding ------------------------------------------------------------------------------------------
 
-const encoder = new TextEncoder();
-
-/** A growable byte writer; nested messages are built inside out (content first, then tag + length). */
+/**
+ * A growable byte writer. Nested messages are written into their own writer and copied in with
+ * their length (a CheckResponse is a few hundred bytes: one copy per level is cheaper than sizing).
+ */
 class Writer {
-  private chunks: Uint8Array[] = [];
-  private size = 0;
-  push(bytes: Uint8Array): this {
-    this.chunks.push(bytes);
-    this.size += bytes.length;
-    return this;
+  private buf: Buffer = Buffer.allocUnsafe(256);
+  private pos = 0;
+  private ensure(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n));
+    this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+  }
+  private raw(value: number): void {
+    this.ensure(10);
+    let v = value;
+    while (v >= 0x80) {
+      this.buf[this.pos++] = (v % 0x80) | 0x80;
+      v = Math.floor(v / 0x80);
+    }
+    this.buf[this.pos++] = v;
   }
   varint(field: number, value: number): this {
     if (value === 0) return this;
-    return this.push(concat(tagBytes(field, 0), varintBytes(value)));
+    this.raw(field * 8);
+    this.raw(value);
+    return this;
   }
   string(field: number, value: string): this {
     if (value === '') return this;
-    return this.message(field, encoder.encode(value));
+    const len = Buffer.byteLength(value, 'utf8');
+    this.raw(field * 8 + 2);
+    this.raw(len);
+    this.ensure(len);
+    this.pos += this.buf.write(value, this.pos, 'utf8');
+    return this;
   }
   message(field: number, content: Uint8Array): this {
-    return this.push(concat(tagBytes(field, 2), varintBytes(content.length), content));
+    this.raw(field * 8 + 2);
+    this.raw(content.length);
+    this.ensure(content.length);
+    this.buf.set(content, this.pos);
+    this.pos += content.length;
+    return this;
   }
-  finish(): Uint8Array {
-    const out = new Uint8Array(this.size);
-    let at = 0;
-    for (const c of this.chunks) {
-      out.set(c, at);
-      at += c.length;
-    }
-    return out;
+  finish(): Buffer {
+    return this.buf.subarray(0, this.pos);
   }
-}
-
-function varintBytes(value: number): Uint8Array {
-  const out: number[] = [];
-  let v = value;
-  while (v >= 0x80) {
-    out.push((v % 0x80) | 0x80);
-    v = Math.floor(v / 0x80);
-  }
-  out.push(v);
-  return Uint8Array.from(out);
-}
-
-const tagBytes = (field: number, wireType: number): Uint8Array => varintBytes(field * 8 + wireType);
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  let len = 0;
-  for (const p of parts) len += p.length;
-  const out = new Uint8Array(len);
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
 }
 
 /** HeaderValueOption { header = 1: HeaderValue { key = 1, value = 2 }, append_action = 3 }. */

@@ -8,7 +8,7 @@ export type CheckOutcome = 'allowed' | 'denied' | 'bypassed' | 'error' | 'unavai
 export interface AuthzMetrics {
   /**
    * One check answered. `reason` is the deny code of the first denial (BUDGET_EXCEEDED, RATE_LIMITED,
-   * POLICY_DENY_MODEL, ...), "" when allowed; seconds from request complete to answer written.
+   * POLICY_DENY_MODEL, ...), "" when allowed; seconds from request arrival to answer written.
    */
   checked(protocol: AuthzProtocol, outcome: CheckOutcome, reason: string, seconds: number): void;
 }

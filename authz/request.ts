@@ -155,9 +155,22 @@ export interface CallSource {
   readonly body: string | undefined;
 }
 
+// Gateways send the same few paths and hosts over and over: remember their facts (bounded).
+const CACHE_SIZE = 1024;
+const pathCache = new Map<string, PathFacts>();
+const hostCache = new Map<string, string | undefined>();
+function cached<T>(cache: Map<string, T>, key: string, compute: (k: string) => T): T {
+  const hit = cache.get(key);
+  if (hit !== undefined || cache.has(key)) return hit as T;
+  const value = compute(key);
+  if (cache.size >= CACHE_SIZE) cache.clear();
+  cache.set(key, value);
+  return value;
+}
+
 export function callFacts(source: CallSource): CallFacts {
   const h = source.headers;
-  const path = factsFromPath(source.path);
+  const path = cached(pathCache, source.path, factsFromPath);
   const body = factsFromBody(source.body);
   const headerProvider = nonEmpty(h['x-genops-provider']);
   const headerMax = h['x-genops-max-tokens'];
@@ -166,7 +179,7 @@ export function callFacts(source: CallSource): CallFacts {
     provider:
       headerProvider !== undefined
         ? normaliseProvider(headerProvider)
-        : (path.provider ?? providerFromHost(source.host)),
+        : (path.provider ?? cached(hostCache, source.host, providerFromHost)),
     model: nonEmpty(h['x-genops-model']) ?? path.model ?? body.model,
     maxTokens: parsedMax ?? body.maxTokens,
     classification: nonEmpty(h['x-genops-data-classification'])?.toLowerCase(),

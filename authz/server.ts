@@ -134,11 +134,17 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       res.writeHead(404, { 'content-type': 'application/json' }).end('{"error":"not found"}');
       return;
     }
-    readBody(req, (body) => answerHttp(req, res, path, body));
+    const started = performance.now();
+    readBody(req, (body) => answerHttp(req, res, path, body, started));
   });
 
-  const answerHttp = (req: IncomingMessage, res: ServerResponse, path: string, body: string | undefined) => {
-    const started = performance.now();
+  const answerHttp = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    path: string,
+    body: string | undefined,
+    started: number,
+  ) => {
     if (!ready() || stopping) {
       res
         .writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' })
@@ -185,7 +191,11 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
 
   // ---- gRPC (Envoy ext_authz) ------------------------------------------------------------------------
 
-  const http2Server = createHttp2Server({ maxSessionMemory: 16 });
+  const http2Server = createHttp2Server({
+    // Envoy multiplexes every check of a gateway over a few connections: room for bursts of streams.
+    maxSessionMemory: 64,
+    settings: { maxConcurrentStreams: 10_000 },
+  });
   http2Server.on('session', (session) => {
     sessions.add(session);
     session.once('close', () => sessions.delete(session));
@@ -206,6 +216,8 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
   };
 
   const onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
+    // Timed from the stream's arrival: reading the message is part of answering it.
+    const started = performance.now();
     stream.on('error', () => undefined);
     const path = headers[h2.HTTP2_HEADER_PATH];
     const contentType = String(headers['content-type'] ?? '');
@@ -235,7 +247,6 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       else chunks.push(c);
     });
     stream.on('end', () => {
-      const started = performance.now();
       if (tooLarge) {
         grpcError(stream, GRPC.RESOURCE_EXHAUSTED, 'CheckRequest larger than 4 MiB');
         record('grpc', 'error', '', started);
