@@ -192,9 +192,11 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
   // ---- gRPC (Envoy ext_authz) ------------------------------------------------------------------------
 
   const http2Server = createHttp2Server({
-    // Envoy multiplexes every check of a gateway over a few connections: room for bursts of streams.
+    // Envoy multiplexes the checks of a gateway over a few connections. Past 256 streams in flight a
+    // client queues on its side instead of piling streams up here (which nghttp2 would end with
+    // ENHANCE_YOUR_CALM for the whole connection).
     maxSessionMemory: 64,
-    settings: { maxConcurrentStreams: 10_000 },
+    settings: { maxConcurrentStreams: 256 },
   });
   http2Server.on('session', (session) => {
     sessions.add(session);
