@@ -13,6 +13,7 @@ describe('authz benchmark', () => {
       });
       expect(result.name).toBe(`authz-${protocol}`);
       expect(result.errors).toBe(0);
+      expect(result.dropped).toBe(0);
       expect(result.checksPerSecond).toBeGreaterThan(50);
       // One in eight teams of the realistic view is over its budget.
       expect(result.denied).toBeGreaterThan(0);

@@ -362,6 +362,7 @@ async function main(): Promise<void> {
         p999Ms: a.p999Ms,
         clientP99Ms: a.clientP99Ms,
         errors: a.errors,
+        dropped: a.dropped,
         ingestSpansPerSecond: a.ingestSpansPerSecond,
       })),
     ],
@@ -426,7 +427,7 @@ async function main(): Promise<void> {
         .map(
           (a) =>
             `${a.name}: ${a.checksPerSecond} checks/s offered 5000/s, server p50 ${a.p50Ms.toFixed(3)} ms, p99 ${a.p99Ms.toFixed(3)} ms (goal <= 1), ` +
-            `client p99 ${a.clientP99Ms.toFixed(1)} ms, ${a.errors} errors, while ingesting ${a.ingestSpansPerSecond} spans/s\n`,
+            `client p99 ${a.clientP99Ms.toFixed(1)} ms, ${a.errors} errors, ${a.dropped} not sent (512 in flight), while ingesting ${a.ingestSpansPerSecond} spans/s\n`,
         )
         .join('') +
       `windows memory: ${heap.bytesPer1k} bytes per 1k workloads (${(heap.bytesPer1k / 1024 / 1024).toFixed(2)} MiB; goal <= 2 MiB), ${heap.workloads} workloads\n` +
