@@ -182,6 +182,8 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
         'x-genops-message': headerSafe(first.message),
         // nginx auth_request cannot pass the check's body on: the whole answer as one header.
         'x-genops-deny': headerSafe(text),
+        // A length rather than chunked encoding: one write, and what auth_request clients expect.
+        'content-length': String(Buffer.byteLength(text)),
       };
       if (first.resetAt !== undefined) headers['retry-after'] = String(retryAfter(first.resetAt, now));
       res.writeHead(verdict.status, headers).end(text);
