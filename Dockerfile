@@ -26,8 +26,9 @@ COPY pipeline ./pipeline
 COPY enforcer ./enforcer
 COPY webhook ./webhook
 COPY observability ./observability
+COPY authz ./authz
 # 65532 is the conventional "nonroot" id; the Deployment sets the same (runAsNonRoot needs a numeric user).
 USER 65532:65532
-EXPOSE 4317 4318 8080 8081 9443
+EXPOSE 4317 4318 8080 8081 9191 9443
 ENTRYPOINT ["node", "cmd/genops.ts"]
 CMD ["operator"]

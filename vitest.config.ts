@@ -9,7 +9,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            '{cmd,kernel,crds,pipeline,enforcer,webhook,observability,bench}/**/*.test.ts',
+            '{cmd,kernel,crds,pipeline,enforcer,webhook,observability,bench,authz}/**/*.test.ts',
             'test/unit/**/*.test.ts',
             // Hostile-input suite (issue 13): fuzzing, bombs, slow and flooding clients on loopback.
             'test/hostile/**/*.test.ts',
@@ -26,6 +26,16 @@ export default defineConfig({
           hookTimeout: 180_000,
           // One control plane is shared; files run one after another so they do not fight over it.
           fileParallelism: false,
+        },
+      },
+      {
+        test: {
+          // Gateway authorization against real clients: Envoy's generated gRPC client (Python venv,
+          // built once and cached) and a real nginx with auth_request.
+          name: 'gateway',
+          include: ['test/gateway/**/*.test.ts'],
+          testTimeout: 120_000,
+          hookTimeout: 20 * 60_000,
         },
       },
       {

@@ -4,6 +4,7 @@
 // with the load generator included:
 // - spansPerSecond accepted for OTLP/HTTP protobuf, OTLP/gRPC and OTLP/HTTP JSON,
 // - p99DecisionMs: request receipt -> its aggregate visible in a published snapshot, at the HTTP rate,
+// - authz-grpc / authz-http: gateway authorization checks at 5000/s while ingesting (bench/authz.ts),
 // - heapBytesPer1kWorkloads: windows memory (JS heap + typed-array stores) per 1000 tracked workloads.
 //
 //   npm run bench -- [--json out.json] [--seconds 10] [--warmup 2] [--workers N] [--concurrency N] [--wal]
@@ -33,6 +34,7 @@ import { createUsageJournal, type UsageJournal } from '../pipeline/wal/journal.t
 import { openWal } from '../pipeline/wal/wal.ts';
 import type { LoadResult, LoadTransport, RunSpec } from './load.ts';
 import { runWebhookBench } from './webhook.ts';
+import { runAuthzBench, type AuthzBenchResult } from './authz.ts';
 
 export interface BenchEntry {
   readonly name: string;
@@ -334,6 +336,19 @@ async function main(): Promise<void> {
     rate: 500,
     ingest: true,
   });
+  // Gateway authorization checks at 5000/s, gRPC then HTTP forward-auth, while spans are ingested (bench/authz.ts).
+  const authz: AuthzBenchResult[] = [];
+  for (const protocol of ['grpc', 'http'] as const) {
+    authz.push(
+      await runAuthzBench({
+        protocol,
+        durationMs: seconds * 1000,
+        warmupMs: warmup * 1000,
+        rate: 5000,
+        ingest: true,
+      }),
+    );
+  }
   const get = (t: LoadTransport): ThroughputResult => throughput.get(t)!;
   const sps = (r: ThroughputResult): number => Math.round(r.load.spans / r.load.seconds);
   const report: BenchReport = {
@@ -363,6 +378,17 @@ async function main(): Promise<void> {
         p50Ms: Math.round(webhook.p50Ms * 100) / 100,
         ingestSpansPerSecond: Math.round(webhook.ingestSpansPerSecond),
       },
+      ...authz.map((a) => ({
+        name: a.name,
+        checksPerSecond: a.checksPerSecond,
+        p99Ms: a.p99Ms,
+        p50Ms: a.p50Ms,
+        p999Ms: a.p999Ms,
+        clientP99Ms: a.clientP99Ms,
+        errors: a.errors,
+        dropped: a.dropped,
+        ingestSpansPerSecond: a.ingestSpansPerSecond,
+      })),
     ],
     heapBytesPer1kWorkloads: heap.bytesPer1k,
   };
@@ -422,6 +448,13 @@ async function main(): Promise<void> {
       '\n' +
       `webhook: ${Math.round(webhook.reviewsPerSecond)} reviews/s offered 500/s, server p50 ${webhook.p50Ms.toFixed(2)} ms, p99 ${webhook.p99Ms.toFixed(2)} ms (goal <= 5), ` +
       `while ingesting ${Math.round(webhook.ingestSpansPerSecond)} spans/s\n` +
+      authz
+        .map(
+          (a) =>
+            `${a.name}: ${a.checksPerSecond} checks/s offered 5000/s, server p50 ${a.p50Ms.toFixed(3)} ms, p99 ${a.p99Ms.toFixed(3)} ms (goal <= 1), ` +
+            `client p99 ${a.clientP99Ms.toFixed(1)} ms, ${a.errors} errors, ${a.dropped} not sent (512 in flight), while ingesting ${a.ingestSpansPerSecond} spans/s\n`,
+        )
+        .join('') +
       `windows memory: ${heap.bytesPer1k} bytes per 1k workloads (${(heap.bytesPer1k / 1024 / 1024).toFixed(2)} MiB; goal <= 2 MiB), ${heap.workloads} workloads\n` +
       `total time ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
   );

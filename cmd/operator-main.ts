@@ -44,6 +44,7 @@ import { createBypassGate, createKubeAccessReviewer } from '../webhook/bypass/ga
 import { loadBypassKey } from '../webhook/bypass/key.ts';
 import type { BypassVerifier } from '../enforcer/decision/engine.ts';
 import { createWatchHealth } from './watch-health.ts';
+import { createGatewayAuthz, type AuthzServer } from '../authz/index.ts';
 
 export interface OperatorOptions {
   readonly kubeconfig?: string | undefined;
@@ -58,6 +59,8 @@ export interface OperatorOptions {
   readonly otlpHttpPort: number;
   readonly metricsPort: number;
   readonly healthPort: number;
+  /** Gateway authorization (Envoy ext_authz gRPC + HTTP forward-auth) port; undefined disables it. */
+  readonly authzPort?: number | undefined;
   /** undefined disables the admission webhook. */
   readonly webhook?:
     | {
@@ -113,7 +116,7 @@ export interface OperatorDeps {
 }
 
 export interface OperatorRuntime {
-  ports(): { grpc: number; http: number; metrics: number; health: number; webhook: number };
+  ports(): { grpc: number; http: number; metrics: number; health: number; webhook: number; authz: number };
   ready(): boolean;
   readonly enforcer: Enforcer;
   readonly pipeline: IngestPipeline;
@@ -170,14 +173,15 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
 
   // Spans are charged to the pod that sent them (or that their attributes name, from trusted Collectors).
   const pods = createClusterPodDirectory({ kubeConfig, clock, logger });
+  const attributor = createAttributor({
+    directory: pods,
+    ...(options.trustedPeers === undefined ? {} : { trustedPeers: options.trustedPeers }),
+    ...(options.trustedNamespaces === undefined ? {} : { trustedNamespaces: options.trustedNamespaces }),
+  });
   const pipeline = createIngestPipeline({
     clock,
     logger,
-    attributor: createAttributor({
-      directory: pods,
-      ...(options.trustedPeers === undefined ? {} : { trustedPeers: options.trustedPeers }),
-      ...(options.trustedNamespaces === undefined ? {} : { trustedNamespaces: options.trustedNamespaces }),
-    }),
+    attributor,
     metrics: metrics.ingest,
     grpc: { host: options.host, port: options.otlpGrpcPort },
     http: { host: options.host, port: options.otlpHttpPort },
@@ -306,6 +310,23 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     });
   }
 
+  // Gateways ask before each LLM call; answered from the same decisions as admission.
+  const authz: AuthzServer | undefined =
+    options.authzPort === undefined
+      ? undefined
+      : createGatewayAuthz({
+          host: options.host,
+          port: options.authzPort,
+          view: admissionView,
+          clock,
+          logger,
+          metrics: metrics.authz,
+          attributor,
+          ...(options.trustedPeers === undefined ? {} : { trustedPeers: options.trustedPeers }),
+          ...(options.pricing === undefined ? {} : { pricing: options.pricing }),
+          ready: () => enforcer.ready(),
+        });
+
   let state: 'starting' | 'ready' | 'stopping' | 'stopped' = 'starting';
   const isReady = (): boolean =>
     state === 'ready' && pipeline.ready() && enforcer.ready() && usage.hasSynced();
@@ -362,6 +383,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
       };
       // 1. Intake: admission and OTLP receivers stop; the pool drains; windows publish a last time.
       if (webhook !== undefined) await step('webhook', () => webhook.shutdown(deadline));
+      if (authz !== undefined) await step('authz', () => authz.shutdown(deadline));
       await step('pipeline', () => pipeline.shutdown(deadline));
       // 2. State: this replica's usage record, with everything received.
       await step('usage', () => usage.shutdown(deadline));
@@ -418,6 +440,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     enforcer.evaluateNow();
     if (elector !== undefined) await elector.start();
     if (webhook !== undefined) await webhook.start();
+    if (authz !== undefined) await authz.start();
     metricsPort = await listen(metricsServer, options.host, options.metricsPort);
     gcTimer = setInterval(() => {
       if (leaderRef.isLeader()) {
@@ -436,6 +459,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     metrics: metricsPort,
     health: healthPort,
     webhook: webhook?.port() ?? 0,
+    authz: authz?.port() ?? 0,
   };
   logger.info('operator running', {
     ...ports,

@@ -41,7 +41,8 @@ export type LabelName =
   | 'stage'
   | 'effect'
   | 'version'
-  | 'instrumentation';
+  | 'instrumentation'
+  | 'protocol';
 
 export interface MetricDef {
   readonly name: string;
@@ -64,6 +65,7 @@ export type MetricGroup =
   | 'Policies and enforcement'
   | 'Ingest (OTLP)'
   | 'Admission webhook'
+  | 'Gateway authorization'
   | 'Controller'
   | 'Self';
 
@@ -87,11 +89,12 @@ export const LABELS: Readonly<Record<LabelName, string>> = {
   transport: 'otlp-grpc, otlp-http-protobuf or otlp-http-json.',
   outcome:
     'Result of an operation: success, error, retry; for admissions allowed, patched, warned, denied, bypassed, error; ' +
-    'for usage record writes written, failed.',
+    'for usage record writes written, failed; for gateway checks allowed, denied, bypassed, error, unavailable.',
   webhook: 'Admission webhook: mutate-pods, validate-workloads or validate-genops.',
   operation: 'Admission operation: CREATE, UPDATE, DELETE, CONNECT.',
   stage: 'Certificate step that failed: reload or rotate.',
   effect: 'What a webhook rule did to the request: denied or warned.',
+  protocol: 'Gateway authorization protocol: grpc (Envoy ext_authz) or http (forward-auth /v1/check).',
   kind: 'Kubernetes kind of the object acted upon.',
   queue: 'Controller work queue name.',
   resource: 'Kubernetes resource (plural) an informer watches.',
@@ -542,6 +545,27 @@ export const CATALOGUE: readonly MetricDef[] = [
     source: 'event',
     buckets: LATENCY_FAST,
     group: 'Admission webhook',
+  },
+
+  // ---- Gateway authorization -------------------------------------------------------------------------
+  {
+    name: 'genops_authz_checks_total',
+    type: 'counter',
+    help:
+      'Gateway authorization checks answered (Envoy ext_authz gRPC and HTTP forward-auth on --authz-port), by ' +
+      'protocol, outcome (allowed, denied, bypassed, error, unavailable) and deny reason code ("" when allowed).',
+    labels: ['protocol', 'outcome', 'reason'],
+    source: 'event',
+    group: 'Gateway authorization',
+  },
+  {
+    name: 'genops_authz_check_duration_seconds',
+    type: 'histogram',
+    help: 'Time to answer one gateway authorization check (request read to answer written).',
+    labels: ['protocol'],
+    source: 'event',
+    buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25],
+    group: 'Gateway authorization',
   },
 
   // ---- Controller ------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ const GROUP_ORDER: readonly MetricGroup[] = [
   'Policies and enforcement',
   'Ingest (OTLP)',
   'Admission webhook',
+  'Gateway authorization',
   'Controller',
   'Self',
 ];

@@ -17,6 +17,7 @@ import { microsToUsd, type Micros } from '../kernel/money.ts';
 import type { IngestMetrics } from '../pipeline/ingest-metrics.ts';
 import type { UsageSnapshot, WorkloadRef } from '../pipeline/snapshot.ts';
 import type { WebhookMetrics } from '../webhook/metrics.ts';
+import type { AuthzMetrics } from '../authz/metrics.ts';
 import { CATALOGUE, type MetricDef } from './catalogue.ts';
 import {
   decisionValues,
@@ -110,6 +111,7 @@ export interface GenOpsMetrics {
   readonly decision: DecisionMetrics;
   readonly violations: ViolationMetrics;
   readonly webhook: WebhookMetrics;
+  readonly authz: AuthzMetrics;
   readonly usageStore: UsageStoreMetrics;
   readonly wal: WalMetrics;
   readonly enforcement: EnforcementMetrics;
@@ -431,6 +433,16 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
     failed: () => walFailures(none, 1),
   };
 
+  // ---- gateway authorization port ----
+  const authzChecks = counter('genops_authz_checks_total');
+  const authzDuration = histogram('genops_authz_check_duration_seconds');
+  const authz: AuthzMetrics = {
+    checked: (protocol, outcome, reason, seconds) => {
+      authzChecks({ protocol, outcome, reason });
+      authzDuration({ protocol }, seconds);
+    },
+  };
+
   // ---- usage store port ----
   const recordWrites = counter('genops_usage_record_writes_total');
   const recordBytes = gauge('genops_usage_record_bytes');
@@ -495,6 +507,7 @@ export function createMetrics(options: MetricsOptions = {}): GenOpsMetrics {
     decision,
     violations,
     webhook,
+    authz,
     usageStore,
     wal,
     enforcement,

@@ -39,6 +39,7 @@ import { parsePort, parsePositiveInteger, parseTimeZone, parseUnknownModelPriceF
 import type { IngestLimitFlags } from '../ingest-limits.ts';
 import { addIngestLimitOptions, ingestLimitFlags, ingestLimitOptions } from '../ingest-limits.ts';
 import { isPortUnavailable } from '../unavailable.ts';
+import { createGatewayAuthz, DEFAULT_AUTHZ_PORT, type AuthzServer } from '../../authz/index.ts';
 
 export interface LocalOptions {
   readonly policies: string;
@@ -47,6 +48,8 @@ export interface LocalOptions {
   readonly otlpHttpPort: number;
   readonly metricsPort: number;
   readonly healthPort: number;
+  /** Gateway authorization (Envoy ext_authz gRPC + HTTP forward-auth); undefined: not served. */
+  readonly authzPort?: number;
   readonly timeZone: string;
   /** Decode worker threads; default the number of cores. */
   readonly workers?: number;
@@ -71,7 +74,7 @@ export interface LocalRuntime {
   readonly pipeline: IngestPipeline;
   /** Decisions and statuses as the operator would make them (nothing is enforced locally). */
   readonly decisions: OfflineDecisions;
-  ports(): { grpc: number; http: number; metrics: number; health: number };
+  ports(): { grpc: number; http: number; metrics: number; health: number; authz: number };
   resources(): { policies: readonly AIPolicy[]; budgets: readonly AIBudget[] };
   /** Re-reads the policy directory now (also done on file changes). */
   reload(): Promise<void>;
@@ -208,6 +211,20 @@ export async function startLocal(
     }
   });
 
+  // No pods here: the gateway names the caller with X-Genops-* headers.
+  const authz: AuthzServer | undefined =
+    options.authzPort === undefined
+      ? undefined
+      : createGatewayAuthz({
+          host: options.host,
+          port: options.authzPort,
+          view: { decisions: () => decisions.decisions(), policies: () => policies, budgets: () => budgets },
+          clock: deps.clock,
+          logger,
+          metrics: metrics.authz,
+          ...(pricing ? { pricing } : {}),
+        });
+
   const listen = (server: Server, port: number): Promise<number> =>
     new Promise((resolve, reject) => {
       server.once('error', reject);
@@ -234,6 +251,7 @@ export async function startLocal(
   const shutdown = async (): Promise<void> => {
     watcher?.close();
     if (demo) await demo.shutdown();
+    await authz?.shutdown();
     await pipeline.shutdown(Date.now() + 10_000);
     if (usageFile !== undefined) {
       await usageFile
@@ -256,6 +274,7 @@ export async function startLocal(
     await pipeline.start();
     await decisions.start();
     metricsPort = await listen(metricsServer, options.metricsPort);
+    await authz?.start();
   } catch (err) {
     await shutdown();
     throw err;
@@ -282,7 +301,7 @@ export async function startLocal(
     await demo.start();
   }
 
-  const ports = { ...pipeline.ports(), metrics: metricsPort, health: healthPort };
+  const ports = { ...pipeline.ports(), metrics: metricsPort, health: healthPort, authz: authz?.port() ?? 0 };
   logger.info('genops local running', ports);
   return {
     pipeline,
@@ -307,6 +326,12 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     .option('--otlp-http-port <port>', 'OTLP/HTTP port', parsePort, 4318)
     .option('--metrics-port <port>', 'Prometheus /metrics port', parsePort, 8080)
     .option('--health-port <port>', '/healthz and /readyz port', parsePort, 8081)
+    .option(
+      '--authz-port <port>',
+      'gateway authorization port (Envoy ext_authz gRPC and HTTP forward-auth /v1/check)',
+      parsePort,
+      DEFAULT_AUTHZ_PORT,
+    )
     .option('--time-zone <tz>', 'IANA time zone of budget periods', parseTimeZone, 'UTC')
     .option('--workers <n>', 'decode worker threads (default: one per core)', parsePositiveInteger)
     .option('--demo', 'also send demo GenAI traffic to the local receiver')
@@ -329,6 +354,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
           otlpHttpPort: number;
           metricsPort: number;
           healthPort: number;
+          authzPort: number;
           timeZone: string;
           workers?: number;
           demo?: boolean;
@@ -366,7 +392,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
         const p = runtime.ports();
         ctx.stdout(
           `genops local: OTLP gRPC :${p.grpc}, OTLP HTTP :${p.http}, metrics :${p.metrics}/metrics, ` +
-            `health :${p.health}/healthz (Ctrl-C to stop)\n`,
+            `health :${p.health}/healthz, authz :${p.authz} (Ctrl-C to stop)\n`,
         );
         const view = ctx.isTTY
           ? setInterval(() => {

@@ -17,6 +17,7 @@ import { createSelfTracing } from '../../observability/tracing.ts';
 import type { UnknownModelPrice } from '../../pipeline/pricing/overrides.ts';
 import { loadPriceTableConfig, withUnknownModelPrice } from '../../pipeline/pricing/overrides.ts';
 import { isPortUnavailable } from '../unavailable.ts';
+import { DEFAULT_AUTHZ_PORT } from '../../authz/index.ts';
 
 /** Where the cert-manager Secret is mounted in the manager Deployment (kubebuilder's convention). */
 export const DEFAULT_WEBHOOK_CERT_DIR = '/tmp/k8s-webhook-server/serving-certs';
@@ -55,6 +56,7 @@ interface Flags {
   metricsPort: number;
   healthPort: number;
   webhookPort: number;
+  authzPort?: number;
   webhook: boolean;
   webhookCertDir?: string;
   webhookSelfSigned?: boolean;
@@ -126,6 +128,7 @@ export function operatorOptions(flags: Flags, ctx: CommandContext): OperatorOpti
     otlpHttpPort: flags.otlpHttpPort,
     metricsPort: flags.metricsPort,
     healthPort: flags.healthPort,
+    ...(flags.authzPort === undefined ? {} : { authzPort: flags.authzPort }),
     webhook:
       certificates === undefined
         ? undefined
@@ -183,6 +186,12 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     .option('--health-port <port>', '/healthz and /readyz port', parsePort, 8081)
     .option('--webhook-port <port>', 'admission webhook HTTPS port', parsePort, 9443)
     .option('--no-webhook', 'do not serve the admission webhook')
+    .option(
+      '--authz-port <port>',
+      'gateway authorization port (Envoy ext_authz gRPC and HTTP forward-auth /v1/check)',
+      parsePort,
+      DEFAULT_AUTHZ_PORT,
+    )
     .option(
       '--webhook-cert-dir <dir>',
       `serving certificate directory with tls.crt/tls.key (in a cluster default ${DEFAULT_WEBHOOK_CERT_DIR})`,
@@ -306,7 +315,7 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
       const p = runtime.ports();
       ctx.stdout(
         `genops operator: OTLP gRPC :${p.grpc}, OTLP HTTP :${p.http}, metrics :${p.metrics}, health :${p.health}` +
-          `${p.webhook === 0 ? '' : `, webhook :${p.webhook}`}\n`,
+          `${p.webhook === 0 ? '' : `, webhook :${p.webhook}`}${p.authz === 0 ? '' : `, authz :${p.authz}`}\n`,
       );
       const signal = await new Promise<string>((resolve) => {
         process.once('SIGINT', () => resolve('SIGINT'));

@@ -65,6 +65,8 @@ function startReplica(id: string, lease: string): Promise<Replica> {
       // (an address that is no pod and no forwarder is charged to no named workload).
       '--trusted-peers',
       '127.0.0.1',
+      '--authz-port',
+      '0',
       '--lease-name',
       lease,
       '--lease-duration',

@@ -1,0 +1,25 @@
+import { describe, expect, it } from 'vitest';
+import { runAuthzBench } from './authz.ts';
+
+describe('authz benchmark', () => {
+  for (const protocol of ['grpc', 'http'] as const) {
+    it(`sends ${protocol} checks at a fixed rate and measures them server-side`, async () => {
+      const result = await runAuthzBench({
+        protocol,
+        durationMs: 1000,
+        warmupMs: 300,
+        rate: 100,
+        ingest: false,
+      });
+      expect(result.name).toBe(`authz-${protocol}`);
+      expect(result.errors).toBe(0);
+      expect(result.dropped).toBe(0);
+      expect(result.checksPerSecond).toBeGreaterThan(50);
+      // One in eight teams of the realistic view is over its budget.
+      expect(result.denied).toBeGreaterThan(0);
+      expect(result.denied).toBeLessThan(result.checksPerSecond);
+      expect(Number.isFinite(result.p99Ms)).toBe(true);
+      expect(result.p50Ms).toBeLessThanOrEqual(result.p99Ms);
+    });
+  }
+});

@@ -1,0 +1,418 @@
+// Owns the `authz` entries of `npm run bench`: the gateway authorization server (real listener, real
+// check, the admission benchmark's realistic view: 40 namespaces x 8 team budgets, one in eight
+// blocked, a production policy each) in this process next to the real ingest pipeline receiving
+// spans from bench/load.ts, and an open-loop client in a child process (this file, forked with
+// --authz-load) sending checks at a fixed rate: gRPC Check over one HTTP/2 connection as Envoy does,
+// or HTTP forward-auth over keep-alive connections as nginx does. Latency is measured in the server,
+// from a request's arrival to its answer written, through the metrics port (as genops_authz_* sees it).
+//
+//   node bench/authz.ts [--seconds 10] [--rate 5000] [--no-ingest]
+
+import { fork } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { createConnection } from 'node:net';
+import { connect, constants as h2 } from 'node:http2';
+import { parseArgs } from 'node:util';
+import { createManualClock } from '../kernel/clock.ts';
+import { silentLogger } from '../kernel/logger.ts';
+import { createAuthzServer } from '../authz/server.ts';
+import { encodeCheckRequest } from '../authz/envoy-proto.ts';
+import { createIdentityResolver } from '../authz/identity.ts';
+import { createOutputCostEstimator } from '../authz/index.ts';
+import type { AuthzMetrics, AuthzProtocol } from '../authz/metrics.ts';
+import { realisticView } from './webhook.ts';
+import type { LoadResult, RunSpec } from './load.ts';
+
+export interface AuthzBenchOptions {
+  readonly protocol: AuthzProtocol;
+  /** Measured time. Default 10 s. */
+  readonly durationMs?: number;
+  /** Unmeasured time before it. Default 2 s. */
+  readonly warmupMs?: number;
+  /** Checks per second sent. Default 5000. */
+  readonly rate?: number;
+  /** Run the ingest pipeline in this process with one span client meanwhile. Default true. */
+  readonly ingest?: boolean;
+  readonly workers?: number;
+}
+
+export interface AuthzBenchResult {
+  readonly name: string;
+  readonly checksPerSecond: number;
+  /** Server-side, request arrival to answer written. */
+  readonly p99Ms: number;
+  readonly p50Ms: number;
+  readonly p999Ms: number;
+  readonly maxMs: number;
+  /** Client-side p99 (its own event loop, the sockets and the other process's scheduling included). */
+  readonly clientP99Ms: number;
+  readonly denied: number;
+  readonly errors: number;
+  /** Checks the client did not send: 512 were already in flight (the server fell behind the rate). */
+  readonly dropped: number;
+  readonly ingestSpansPerSecond: number;
+  /** CPU time of this process per check (sockets, HTTP/2 or HTTP/1, the check), without ingest only. */
+  readonly cpuUsPerCheck: number | undefined;
+}
+
+interface LoadSpec {
+  readonly type: 'run';
+  readonly protocol: AuthzProtocol;
+  readonly port: number;
+  readonly rate: number;
+  readonly warmupMs: number;
+  readonly durationMs: number;
+}
+
+interface LoadReport {
+  readonly type: 'result';
+  readonly sent: number;
+  readonly ok: number;
+  readonly errors: number;
+  /** Not sent because MAX_IN_FLIGHT checks were already waiting for an answer. */
+  readonly dropped: number;
+  readonly clientP99Ms: number;
+}
+
+const MAX_IN_FLIGHT = 512;
+const TEAMS = ['search', 'chat', 'ranking', 'vision', 'speech', 'agents', 'platform', 'research'];
+const NAMESPACES = 40;
+
+function percentile(sorted: Float64Array, p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** What a gateway asks: a chat completion of one of 320 workloads, with its body (model, max_tokens). */
+function checkCase(i: number): { headers: Record<string, string>; body: string } {
+  const team = TEAMS[i % TEAMS.length]!;
+  const ns = `prod-${Math.floor(i / TEAMS.length) % NAMESPACES}`;
+  return {
+    headers: {
+      'x-genops-namespace': ns,
+      'x-genops-workload': `Deployment/${team}-svc-${i % 25}`,
+      'x-genops-label-team': team,
+      'x-genops-label-environment': 'production',
+      'x-genops-label-genops.ai~data-classification': 'internal',
+      'content-type': 'application/json',
+      'user-agent': 'openai-python/1.54.0',
+      'x-request-id': `5f2b8c1e-${i}`,
+    },
+    body: JSON.stringify({
+      model: i % 5 === 0 ? 'gpt-4o' : 'gpt-4o-mini',
+      max_tokens: 512,
+      messages: [{ role: 'user', content: 'Summarise the attached ticket in two sentences.' }],
+    }),
+  };
+}
+
+function startChild(args: string[], file: URL): Promise<ChildProcess> {
+  const child = fork(file, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  return new Promise((resolve, reject) => {
+    child.once('error', reject);
+    child.once('exit', (code) => reject(new Error(`${file.pathname} exited with ${code}`)));
+    child.once('message', (m: { type: string }) => {
+      if (m.type === 'ready') resolve(child);
+    });
+  });
+}
+
+function ask<T>(child: ChildProcess, message: object): Promise<T> {
+  return new Promise((resolve) => {
+    const onMessage = (m: { type: string }): void => {
+      if (m.type !== 'result') return;
+      child.off('message', onMessage);
+      resolve(m as T);
+    };
+    child.on('message', onMessage);
+    child.send(message);
+  });
+}
+
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  child.removeAllListeners('exit');
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBenchResult> {
+  const durationMs = opts.durationMs ?? 10_000;
+  const warmupMs = opts.warmupMs ?? 2_000;
+  const rate = opts.rate ?? 5000;
+  const ingest = opts.ingest ?? true;
+
+  const latencies = new Float64Array(Math.ceil(rate * (durationMs / 1000) * 1.5) + 1000);
+  let count = 0;
+  let denied = 0;
+  let measuring = false;
+  const metrics: AuthzMetrics = {
+    checked: (_protocol, outcome, _reason, seconds) => {
+      if (!measuring || count >= latencies.length) return;
+      latencies[count++] = seconds * 1000;
+      if (outcome === 'denied') denied++;
+    },
+  };
+  const clock = createManualClock(Date.UTC(2026, 6, 20));
+  const view = realisticView();
+  const server = createAuthzServer({
+    host: '127.0.0.1',
+    port: 0,
+    view,
+    identity: createIdentityResolver(),
+    clock,
+    logger: silentLogger,
+    metrics,
+    estimate: createOutputCostEstimator(() => view.policies(), undefined, clock),
+  });
+
+  let pipeline: { shutdown(): Promise<void>; ports(): { http: number } } | undefined;
+  let spanClient: ChildProcess | undefined;
+  let loadClient: ChildProcess | undefined;
+  try {
+    await server.start();
+    let spans: Promise<LoadResult> | undefined;
+    if (ingest) {
+      const { createIngestPipeline } = await import('../pipeline/ingest.ts');
+      const p = createIngestPipeline({
+        grpc: false,
+        http: { port: 0 },
+        pool: { threads: opts.workers ?? 1 },
+      });
+      await p.start();
+      pipeline = p;
+      spanClient = await startChild([], new URL('./load.ts', import.meta.url));
+    }
+    loadClient = await startChild(['--authz-load'], new URL(import.meta.url));
+    if (spanClient && pipeline) {
+      const spec: RunSpec = {
+        transport: 'otlp-http-protobuf',
+        port: pipeline.ports().http,
+        concurrency: 1,
+        warmupMs,
+        durationMs,
+      };
+      spans = ask<LoadResult>(spanClient, { type: 'run', ...spec });
+    }
+    const spec: LoadSpec = {
+      type: 'run',
+      protocol: opts.protocol,
+      port: server.port(),
+      rate,
+      warmupMs,
+      durationMs,
+    };
+    let cpuStart: NodeJS.CpuUsage | undefined;
+    let cpu: NodeJS.CpuUsage | undefined;
+    const window = setTimeout(() => {
+      measuring = true;
+      cpuStart = process.cpuUsage();
+      setTimeout(() => {
+        measuring = false;
+        cpu = process.cpuUsage(cpuStart);
+      }, durationMs).unref();
+    }, warmupMs);
+    const [load, spanResult] = await Promise.all([ask<LoadReport>(loadClient, spec), spans]);
+    clearTimeout(window);
+    measuring = false;
+    const sorted = latencies.slice(0, count).sort();
+    return {
+      name: `authz-${opts.protocol}`,
+      checksPerSecond: Math.round(count / (durationMs / 1000)),
+      p99Ms: round(percentile(sorted, 99)),
+      p50Ms: round(percentile(sorted, 50)),
+      p999Ms: round(percentile(sorted, 99.9)),
+      maxMs: round(sorted[sorted.length - 1] ?? NaN),
+      clientP99Ms: round(load.clientP99Ms),
+      denied,
+      errors: load.errors,
+      dropped: load.dropped,
+      ingestSpansPerSecond: spanResult ? Math.round(spanResult.spans / spanResult.seconds) : 0,
+      cpuUsPerCheck: !ingest && cpu && count > 0 ? Math.round((cpu.user + cpu.system) / count) : undefined,
+    };
+  } finally {
+    await stop(loadClient);
+    await stop(spanClient);
+    await pipeline?.shutdown();
+    await server.shutdown();
+  }
+}
+
+const round = (ms: number) => Math.round(ms * 1000) / 1000;
+
+// ---- the load client (child process) ---------------------------------------------------------------------
+
+function runLoadClient(): void {
+  const cases = Array.from({ length: 320 }, (_, i) => checkCase(i));
+  const grpcFrames = cases.map((c) => {
+    const msg = encodeCheckRequest({
+      sourceAddress: '10.12.0.7',
+      method: 'POST',
+      path: '/v1/chat/completions',
+      host: 'api.openai.com',
+      headers: c.headers,
+      body: c.body,
+    });
+    const frame = Buffer.alloc(5 + msg.length);
+    frame.writeUInt32BE(msg.length, 1);
+    frame.set(msg, 5);
+    return frame;
+  });
+  const httpRequests = cases.map((c) => {
+    const head = [
+      'POST /v1/check HTTP/1.1',
+      'host: genops-authz',
+      'x-original-uri: /v1/chat/completions',
+      'x-original-method: POST',
+      ...Object.entries(c.headers).map(([k, v]) => `${k}: ${v}`),
+      `content-length: ${Buffer.byteLength(c.body)}`,
+    ].join('\r\n');
+    return Buffer.from(`${head}\r\n\r\n${c.body}`);
+  });
+  process.on('message', (m: LoadSpec) => {
+    if (m.type !== 'run') return;
+    const started = performance.now();
+    const measureFrom = started + m.warmupMs;
+    const measureTo = measureFrom + m.durationMs;
+    const client: number[] = [];
+    let sent = 0;
+    let ok = 0;
+    let errors = 0;
+    let inFlight = 0;
+    let dropped = 0;
+    let finished = false;
+    const session =
+      m.protocol === 'grpc' ? connect(`http://127.0.0.1:${m.port}`, { maxSessionMemory: 64 }) : undefined;
+    session?.on('error', () => undefined);
+    const done = (t0: number, success: boolean) => {
+      inFlight--;
+      if (success) ok++;
+      else errors++;
+      if (t0 >= measureFrom && t0 < measureTo) client.push(performance.now() - t0);
+      maybeDone();
+    };
+    const sendGrpc = (i: number) => {
+      const t0 = performance.now();
+      const req = session!.request({
+        [h2.HTTP2_HEADER_METHOD]: 'POST',
+        [h2.HTTP2_HEADER_PATH]: '/envoy.service.auth.v3.Authorization/Check',
+        'content-type': 'application/grpc',
+        te: 'trailers',
+      });
+      let status: string | undefined;
+      req.on('trailers', (t) => (status = String(t['grpc-status'])));
+      req.on('data', () => undefined);
+      req.on('end', () => done(t0, status === '0'));
+      req.on('error', (e) => {
+        if (errors < 3) process.stderr.write(`grpc error: ${String(e)}\n`);
+        done(t0, false);
+      });
+      req.end(grpcFrames[i % grpcFrames.length]);
+    };
+    // HTTP/1.1 keep-alive connections as nginx keeps them, requests pipelined from pre-built bytes so
+    // the client's own cost stays far below the server's (http.request would be the bottleneck).
+    const conns = m.protocol === 'http' ? Array.from({ length: 16 }, () => pipelinedConnection(m.port)) : [];
+    const sendHttp = (i: number) => {
+      const t0 = performance.now();
+      conns[i % conns.length]!.send(httpRequests[i % httpRequests.length]!, (status) => {
+        if (status !== 200 && status !== 429 && status !== 403 && errors < 3)
+          process.stderr.write(`http status ${status}\n`);
+        done(t0, status === 200 || status === 429 || status === 403);
+      });
+    };
+    const maybeDone = () => {
+      if (!finished || inFlight > 0) return;
+      session?.close();
+      for (const c of conns) c.close();
+      const sorted = Float64Array.from(client).sort();
+      const report: LoadReport = {
+        type: 'result',
+        sent,
+        ok,
+        errors,
+        dropped,
+        clientP99Ms: percentile(sorted, 99),
+      };
+      process.send?.(report);
+    };
+    // Open loop: the schedule does not wait for answers, as a gateway's traffic does not.
+    const tick = setInterval(() => {
+      const t = performance.now();
+      if (t >= measureTo) {
+        clearInterval(tick);
+        finished = true;
+        maybeDone();
+        return;
+      }
+      const due = Math.floor(((t - started) / 1000) * m.rate);
+      while (sent + dropped < due) {
+        // A gateway times a check out rather than queueing without bound: past MAX_IN_FLIGHT the
+        // check is counted as dropped (the server is not keeping up) instead of piling up.
+        if (inFlight >= MAX_IN_FLIGHT) {
+          dropped++;
+          continue;
+        }
+        inFlight++;
+        if (m.protocol === 'grpc') sendGrpc(sent);
+        else sendHttp(sent);
+        sent++;
+      }
+    }, 1);
+  });
+  process.send?.({ type: 'ready' });
+}
+
+/** One keep-alive connection with pipelined requests; answers arrive in order (HTTP/1.1). */
+function pipelinedConnection(port: number): {
+  send(req: Buffer, done: (status: number) => void): void;
+  close(): void;
+} {
+  const socket = createConnection({ host: '127.0.0.1', port, noDelay: true });
+  const waiting: ((status: number) => void)[] = [];
+  let pending: Buffer = Buffer.alloc(0);
+  socket.on('data', (chunk: Buffer) => {
+    pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+    for (;;) {
+      const end = pending.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const head = pending.toString('latin1', 0, end);
+      const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1] ?? '0');
+      if (pending.length < end + 4 + length) return;
+      pending = pending.subarray(end + 4 + length);
+      waiting.shift()?.(Number(head.slice(9, 12)));
+    }
+  });
+  socket.on('error', () => {
+    for (const w of waiting.splice(0)) w(0);
+  });
+  return {
+    send: (req, done) => {
+      waiting.push(done);
+      socket.write(req);
+    },
+    close: () => socket.destroy(),
+  };
+}
+
+if (import.meta.main) {
+  if (process.argv.includes('--authz-load')) {
+    runLoadClient();
+  } else {
+    const { values } = parseArgs({
+      options: {
+        seconds: { type: 'string', default: '10' },
+        rate: { type: 'string', default: '5000' },
+        'no-ingest': { type: 'boolean', default: false },
+      },
+    });
+    const base = {
+      durationMs: Number(values.seconds) * 1000,
+      rate: Number(values.rate),
+      ingest: !values['no-ingest'],
+    };
+    for (const protocol of ['grpc', 'http'] as const) {
+      process.stdout.write(JSON.stringify(await runAuthzBench({ ...base, protocol })) + '\n');
+    }
+  }
+}
