@@ -196,7 +196,7 @@ export const PYTHON_CASES: readonly Case[] = [
     team: 'agents',
     calls: [GPT_4O, O4_MINI, GPT_41_MINI, GPT_41_MINI],
     // per run: Agent workflow AGENT + CHAIN, the agent, turns, the tool
-    wrappers: 15,
+    wrappers: 14,
     packages: ['openinference-instrumentation-openai-agents', 'openai-agents', 'openai'],
     notOnWire: [],
   },
@@ -327,9 +327,10 @@ export const JS_CASES: readonly Case[] = [
     extraEnv: { COMPAT_AI_TELEMETRY: 'legacy' },
     team: 'web',
     calls: [GPT_4O, O4_MINI, GPT_41_MINI, GPT_41_MINI, EMBEDDING],
-    // ai.generateText x2, ai.streamText, ai.embed over their doGenerate/doStream/doEmbed
-    nested: 4,
-    wrappers: 1,
+    // ai.generateText x2, ai.streamText, ai.embed (the whole multi-step call, usage summed over its
+    // steps: read as a run, not as an inference span) over their doGenerate/doStream/doEmbed, and
+    // ai.toolCall
+    wrappers: 5,
     packages: AI_JS,
     notOnWire: [],
   },
@@ -343,8 +344,8 @@ export const JS_CASES: readonly Case[] = [
     extraEnv: { COMPAT_AI_TELEMETRY: 'legacy' },
     team: 'web',
     calls: [SONNET, HAIKU, SONNET_37, SONNET_37],
-    nested: 3,
-    wrappers: 1,
+    // ai.generateText x2, ai.streamText, ai.toolCall
+    wrappers: 4,
     packages: AI_JS,
     notOnWire: [],
   },
