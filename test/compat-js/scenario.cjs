@@ -30,7 +30,8 @@ const PACKAGES = [
 
 function instrumentations(name) {
   switch (name) {
-    case 'otel-js-openai': {
+    case 'otel-js-openai':
+    case 'otel-js-openai-unknown-model': {
       const { OpenAIInstrumentation } = require('@opentelemetry/instrumentation-openai');
       return [new OpenAIInstrumentation()];
     }
@@ -169,7 +170,19 @@ async function vercelAnthropicCalls() {
   });
 }
 
+/** A self-hosted model behind an OpenAI-compatible API: not in any price table. */
+async function unknownModelCalls() {
+  const { default: OpenAI } = require('openai');
+  const client = new OpenAI({ baseURL: `${FAKE}/v1`, apiKey: 'sk-fake', maxRetries: 0 });
+  await client.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: QUESTION }] });
+  await client.chat.completions.create({
+    model: 'acme-llm-7b',
+    messages: [{ role: 'user', content: QUESTION }],
+  });
+}
+
 const SCENARIOS = {
+  'otel-js-openai-unknown-model': unknownModelCalls,
   'otel-js-openai': openaiCalls,
   'traceloop-js-openai': openaiCalls,
   'openinference-js-openai': openaiCalls,
@@ -203,12 +216,16 @@ function describe(span) {
 }
 
 function versions() {
+  const fs = require('node:fs');
+  const path = require('node:path');
   const out = {};
   for (const p of PACKAGES) {
+    // Many packages do not export ./package.json: find it from the resolved entry point.
+    const file = path.join(__dirname, 'node_modules', ...p.split('/'), 'package.json');
     try {
-      out[p] = require(`${p}/package.json`).version;
+      out[p] = JSON.parse(fs.readFileSync(file, 'utf8')).version;
     } catch {
-      // not installed or not exported
+      // not installed
     }
   }
   return out;

@@ -13,6 +13,7 @@ import {
   noUsage,
   openaiCall,
   requestModel,
+  unknownModel,
 } from './expected.ts';
 
 const GPT_4O = openaiCall('gpt-4o');
@@ -289,6 +290,19 @@ export const JS_CASES: readonly Case[] = [
     wrappers: 0,
     packages: ['@opentelemetry/instrumentation-openai', ...OPENAI_JS],
     notOnWire: ['cached tokens', 'reasoning tokens'],
+  },
+  {
+    id: 'otel-js-openai-unknown-model',
+    instrumentation: '`@opentelemetry/instrumentation-openai`, a model without a price',
+    lang: 'JavaScript',
+    scenario: 'otel-js-openai-unknown-model',
+    env: 'js',
+    protocol: 'grpc',
+    team: 'web',
+    calls: [noCacheRead(GPT_4O), unknownModel(openaiCall('acme-llm-7b'))],
+    wrappers: 0,
+    packages: ['@opentelemetry/instrumentation-openai', ...OPENAI_JS],
+    notOnWire: ['cached tokens'],
   },
   {
     id: 'traceloop-js-openai',

@@ -13,6 +13,8 @@ export interface ExpectedCall extends TokenCounts {
   readonly model: string;
   /** The span carries no token counts: charged 0 and flagged (spansWithoutUsage). */
   readonly usageMissing?: boolean;
+  /** No price in the table: charged at the provider's fallback price and flagged unpriced. */
+  readonly unpriced?: boolean;
 }
 
 interface OpenAIUsage {
@@ -122,3 +124,5 @@ export const requestModel =
   (c: ExpectedCall): ExpectedCall => ({ ...c, model });
 /** Sends no token counts at all: charged 0, flagged. */
 export const noUsage = (c: ExpectedCall): ExpectedCall => ({ ...c, ...ZERO, usageMissing: true });
+/** A model the price table does not know (a self-hosted model behind an OpenAI-compatible API). */
+export const unknownModel = (c: ExpectedCall): ExpectedCall => ({ ...c, unpriced: true });

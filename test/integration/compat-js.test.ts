@@ -8,9 +8,12 @@ import type { ChildProcess } from 'node:child_process';
 import { readFile, writeFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { JS_CASES } from '../compat/cases.ts';
+import { openaiCall, unknownModel } from '../compat/expected.ts';
 import type { Harness, Outcome } from '../compat/harness.ts';
 import {
   checkCase,
+  expectedCost,
+  priceBook,
   jsRunner,
   renderTable,
   replaceSection,
@@ -39,11 +42,23 @@ afterAll(async () => {
   await harness?.pipeline.shutdown();
 });
 
+describe('a model without a price', () => {
+  it("costs the provider's conservative fallback by default, never 0", () => {
+    // acme-llm-7b (1000 in / 100 out) is in no table; the default fallback is the highest price of
+    // that provider's models, so an unknown model cannot slip under a budget.
+    const call = unknownModel(openaiCall('acme-llm-7b'));
+    expect(priceBook.lookup('openai', 'acme-llm-7b')).toBeUndefined();
+    const fallback = priceBook.fallbackFor('openai');
+    expect(fallback.rates.input).toBeGreaterThan(0);
+    expect(expectedCost(call)).toBeGreaterThan(expectedCost({ ...call, unpriced: false, model: 'gpt-4o' }));
+  });
+});
+
 describe('real JavaScript GenAI instrumentations -> OTLP -> ingest pipeline', () => {
   it.each(JS_CASES.map((c) => [c.id, c] as const))(
     '%s: every call charged once, exactly, and attributed to the workload',
     async (_id, c) => {
-      outcomes.push(await checkCase(harness, c, await jsRunner(nodeEnv.dir, c.scenario, fake!.url)));
+      await checkCase(harness, c, await jsRunner(nodeEnv.dir, c.scenario, fake!.url), outcomes);
     },
     120_000,
   );
