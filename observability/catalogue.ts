@@ -40,7 +40,8 @@ export type LabelName =
   | 'metric'
   | 'stage'
   | 'effect'
-  | 'version';
+  | 'version'
+  | 'instrumentation';
 
 export interface MetricDef {
   readonly name: string;
@@ -98,6 +99,8 @@ export const LABELS: Readonly<Record<LabelName, string>> = {
   code: 'HTTP status of a Kubernetes API call; 0 when no response arrived.',
   metric: 'Name of the metric whose new series was dropped.',
   version: 'Operator version.',
+  instrumentation:
+    'Instrumentation profile that read the span (pipeline/genai/profiles.ts ids: vercel-ai, botocore, pydantic-ai, ..., default).',
 };
 
 const LATENCY_FAST = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
@@ -408,6 +411,22 @@ export const CATALOGUE: readonly MetricDef[] = [
     type: 'counter',
     help: 'Charged spans whose model had no price (the fallback price was applied).',
     labels: ['provider', 'model'],
+    source: 'event',
+    group: 'Ingest (OTLP)',
+  },
+  {
+    name: 'genops_spans_nested_total',
+    type: 'counter',
+    help: 'Inference spans not charged because another span of the same provider call is (charge-once: the innermost span is charged).',
+    labels: ['instrumentation'],
+    source: 'event',
+    group: 'Ingest (OTLP)',
+  },
+  {
+    name: 'genops_spans_without_usage_total',
+    type: 'counter',
+    help: 'Charged inference spans that reported no token counts (counted as requests at cost 0; see docs/compatibility.md).',
+    labels: ['instrumentation'],
     source: 'event',
     group: 'Ingest (OTLP)',
   },

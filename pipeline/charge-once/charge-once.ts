@@ -52,7 +52,7 @@ export interface ChargeOnceOptions {
   readonly holdMs?: number;
   /** How long claims and released parents are remembered; default 60 s. */
   readonly rememberMs?: number;
-  /** Slots of each key set (rounded up to a power of two); default 65536 (1.5 MiB each). */
+  /** Slots of each key set (rounded up to a power of two); default 65536 (1 MiB each). */
   readonly capacity?: number;
   /** Most spans held at once; default 50_000. */
   readonly maxHeld?: number;
@@ -109,6 +109,8 @@ export function createChargeOnce(options: ChargeOnceOptions): ChargeOnce {
   const claims = new KeyRing(capacity);
   /** Framework spans charged after their hold: a late child of theirs is not charged. */
   const released = new KeyRing(capacity);
+  /** Latest expiry in `released`: until then a child may find its parent there. */
+  let releasedUntil = 0;
   const heldByKey = new Map<number, Held>();
   const queue: Held[] = [];
   let queueHead = 0;
@@ -268,6 +270,7 @@ export function createChargeOnce(options: ChargeOnceOptions): ChargeOnce {
       if (ii < 0) ii = instrumentations.push(h.instrumentation) - 1;
       links[i * LINK_WIDTH + 3] = ii;
       released.add(h.hi, h.lo, now + rememberMs, now);
+      releasedUntil = now + rememberMs;
     });
     forward(
       {
@@ -343,12 +346,20 @@ export function createChargeOnce(options: ChargeOnceOptions): ChargeOnce {
         const flags = links[l + 2]!;
         let d = KEEP;
         if (claims.has(recs[o]!, recs[o + 1]!, now)) d = DROP;
-        else if ((flags & LINK_HAS_PARENT) !== 0 && released.has(links[l]!, links[l + 1]!, now)) d = DROP;
+        else if (
+          (flags & LINK_HAS_PARENT) !== 0 &&
+          now < releasedUntil &&
+          released.has(links[l]!, links[l + 1]!, now)
+        )
+          d = DROP;
         else if ((flags & LINK_FRAMEWORK) !== 0) {
           if (heldAt(recs[o]!, recs[o + 1]!) !== undefined)
             d = DROP; // a retry of a held span
           else if (heldByKey.size < maxHeld) d = HOLD;
-          else released.add(recs[o]!, recs[o + 1]!, now + rememberMs, now);
+          else {
+            released.add(recs[o]!, recs[o + 1]!, now + rememberMs, now);
+            releasedUntil = now + rememberMs;
+          }
         }
         if (d === KEEP) continue;
         decisions ??= new Uint8Array(n);

@@ -491,3 +491,88 @@ describe('the profile table', () => {
     expect(new Set(scopes).size).toBe(scopes.length);
   });
 });
+
+describe('the scope as the decoders read it', () => {
+  const span: ScopedSpan = {
+    scope: 'opentelemetry.instrumentation.botocore.bedrock-runtime',
+    name: 'chat amazon.nova-pro-v1:0',
+    attributes: {
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.system': 'aws.bedrock',
+      'gen_ai.request.model': 'amazon.nova-pro-v1:0',
+      'gen_ai.usage.input_tokens': 1000,
+      'gen_ai.usage.cache_read_input_tokens': 500,
+      'gen_ai.usage.output_tokens': 100,
+    },
+  };
+
+  it('OTLP/JSON with the scope after the spans (any member order) still picks the profile', () => {
+    const doc = JSON.parse(new TextDecoder().decode(jsonOf(recordScopedSpans(POD, [span])))) as {
+      resourceSpans: { scopeSpans: Record<string, unknown>[] }[];
+    };
+    const ss = doc.resourceSpans[0]!.scopeSpans;
+    ss[0] = { spans: ss[0]!['spans'], scope: ss[0]!['scope'] };
+    const body = new TextEncoder().encode(JSON.stringify(doc));
+    const p = decodeToPartial({ body, encoding: 'json' }, deps);
+    // botocore: 1000 raw + 500 cache read = 1500 input; Nova Pro 0.8 in, 0.2 cached, 3.2 out.
+    expect(only(p)).toMatchObject({ inputTokens: 1500, costMicros: 800 + 100 + 320 });
+    expect(p.instrumentations).toEqual(['botocore']);
+  });
+
+  it('a scope without a name, or none at all, is the default profile', () => {
+    const doc = JSON.parse(new TextDecoder().decode(jsonOf(recordScopedSpans(POD, [span])))) as {
+      resourceSpans: { scopeSpans: Record<string, unknown>[] }[];
+    };
+    delete doc.resourceSpans[0]!.scopeSpans[0]!['scope'];
+    const p = decodeToPartial(
+      { body: new TextEncoder().encode(JSON.stringify(doc)), encoding: 'json' },
+      deps,
+    );
+    // The semconv reading: input 1000 includes the 500 cached.
+    expect(only(p)).toMatchObject({ inputTokens: 1000, costMicros: 400 + 100 + 320 });
+    expect(p.instrumentations).toEqual(['default']);
+  });
+});
+
+describe('Vercel AI SDK 5.x spans (no inputTokenDetails)', () => {
+  it('anthropic: the raw input plus ai.usage.cachedInputTokens', () => {
+    const p = decode([
+      {
+        scope: 'ai',
+        name: 'ai.generateText.doGenerate',
+        attributes: {
+          'ai.operationId': 'ai.generateText.doGenerate',
+          'gen_ai.system': 'anthropic.messages',
+          'gen_ai.request.model': 'claude-sonnet-4-20250514',
+          'gen_ai.usage.input_tokens': 2000,
+          'ai.usage.cachedInputTokens': 6000,
+          'gen_ai.usage.output_tokens': 500,
+        },
+      },
+    ]);
+    // 2000 x 3 + 6000 x 0.3 + 500 x 15.
+    expect(only(p)).toMatchObject({
+      inputTokens: 8000,
+      cacheReadTokens: 6000,
+      costMicros: 6000 + 1800 + 7500,
+    });
+  });
+
+  it('openai: the prompt count already includes the cached tokens', () => {
+    const p = decode([
+      {
+        scope: 'ai',
+        name: 'ai.generateText.doGenerate',
+        attributes: {
+          'ai.operationId': 'ai.generateText.doGenerate',
+          'gen_ai.system': 'openai.chat',
+          'gen_ai.request.model': 'gpt-4o',
+          'gen_ai.usage.input_tokens': 1000,
+          'ai.usage.cachedInputTokens': 400,
+          'gen_ai.usage.output_tokens': 200,
+        },
+      },
+    ]);
+    expect(only(p)).toMatchObject({ inputTokens: 1000, costMicros: 4000 });
+  });
+});

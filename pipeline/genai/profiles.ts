@@ -172,6 +172,9 @@ export const INSTRUMENTATION_PROFILES: readonly InstrumentationProfile[] = [
       cacheWrite: ['ai.usage.inputTokenDetails.cacheWriteTokens'],
       reasoning: ['ai.usage.outputTokenDetails.reasoningTokens', 'ai.usage.reasoningTokens'],
     },
+    // ai 6 sends noCacheTokens (then input = uncached + cache); ai 5's Anthropic provider sent the
+    // API's raw input_tokens (cache excluded) with only ai.usage.cachedInputTokens.
+    inputExcludesCache: ['anthropic'],
     providerIsDotted: true,
     providerAliases: {
       'google.vertex': 'gcp.vertex_ai',
@@ -204,6 +207,7 @@ export const INSTRUMENTATION_PROFILES: readonly InstrumentationProfile[] = [
     // OpenLIT: passes Anthropic's raw input_tokens under the semconv name (its anthropic utils).
     id: 'openlit',
     sdkNames: ['openlit'],
+    scopePrefixes: ['openlit.'],
     role: 'provider-sdk',
     inputExcludesCache: ['anthropic'],
   },
