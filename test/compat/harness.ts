@@ -363,7 +363,7 @@ export function renderTable(outcomes: readonly Outcome[]): string {
       ...(c.nested ? [`${c.nested} nested spans not charged again`] : []),
       ...(flagged ? [`${flagged} without usage flagged`] : []),
       ...(unpriced ? [`${unpriced} unknown model flagged, charged at the provider's fallback price`] : []),
-      ...(c.untraced ? [`${c.untraced} calls without a span`] : []),
+      ...(c.untraced ? [`${c.untraced} without any span (not billable by anyone)`] : []),
     ].join('; ');
     rows.push(
       `| ${cell(c.id)} | ${cell(c.instrumentation)} | ${c.lang} | ${cell(versions)} | ${protocol} | ${cell(
