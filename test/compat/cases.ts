@@ -168,6 +168,23 @@ export const PYTHON_CASES: readonly Case[] = [
     notOnWire: [],
   },
   {
+    id: 'pydantic-ai-anthropic-split',
+    instrumentation:
+      'pydantic-ai + anthropic SDK 2.x tracing, one span per export request (`OTEL_BSP_MAX_EXPORT_BATCH_SIZE=1`)',
+    lang: 'Python',
+    scenario: 'pydantic-ai-anthropic',
+    env: 'pydantic-ai',
+    protocol: 'http/protobuf',
+    // The SDK span and the framework span of one call arrive in different export requests.
+    extraEnv: { OTEL_BSP_MAX_EXPORT_BATCH_SIZE: '1' },
+    team: 'agents',
+    calls: [SONNET, HAIKU, SONNET_37, SONNET_37],
+    nested: 4,
+    wrappers: 4,
+    packages: ['pydantic-ai-slim', 'anthropic', 'opentelemetry-sdk'],
+    notOnWire: [],
+  },
+  {
     id: 'langchain-openllmetry',
     instrumentation: 'LangChain (`langchain-openai`) with OpenLLMetry langchain + openai',
     lang: 'Python',

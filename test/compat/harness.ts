@@ -83,6 +83,8 @@ export interface Counted {
   nested: number;
   withoutUsage: number;
   unpriced: string[];
+  /** Export requests answered (any transport). */
+  requests: number;
 }
 
 export interface Harness {
@@ -98,6 +100,7 @@ export async function startHarness(): Promise<Harness> {
     nested: 0,
     withoutUsage: 0,
     unpriced: [],
+    requests: 0,
   };
   const metrics: IngestMetrics = {
     ...noopIngestMetrics,
@@ -108,6 +111,7 @@ export async function startHarness(): Promise<Harness> {
     spansNested: (n) => (counted.nested += n),
     spansWithoutUsage: (n) => (counted.withoutUsage += n),
     spansUnpriced: (n, provider, model) => counted.unpriced.push(`${n} x ${provider}/${model}`),
+    requestDuration: () => (counted.requests += 1),
   };
   const pipeline = createIngestPipeline({
     grpc: { port: 0 },
@@ -291,6 +295,7 @@ export async function checkCase(h: Harness, c: Case, runner: Runner, outcomes: O
     nested: h.counted.nested,
     withoutUsage: h.counted.withoutUsage,
     unpriced: h.counted.unpriced.length,
+    requests: h.counted.requests,
   };
   const result = await runScenario(h, c, runner);
   outcomes.push({ case: c, versions: result.versions, tokenAttributes: tokenAttributes(result.spans) });
@@ -307,6 +312,10 @@ export async function checkCase(h: Harness, c: Case, runner: Runner, outcomes: O
   expect(total() - before.received, dump).toBe(result.spans.length);
   expect((h.counted.received.get(transport) ?? 0) - before.transport, dump).toBe(result.spans.length);
   expect(h.counted.rejected - before.rejected).toBe(0);
+  if (c.extraEnv?.OTEL_BSP_MAX_EXPORT_BATCH_SIZE === '1') {
+    // Really one span per export request: parent and child of one call never share a request.
+    expect(h.counted.requests - before.requests, dump).toBe(result.spans.length);
+  }
   // One charge per provider call: wrappers are not charged, nested spans of a charged call neither.
   expect(h.counted.charged - before.charged, `charged spans\n${dump}`).toBe(c.calls.length);
   expect(h.counted.nested - before.nested, `nested (not charged) spans\n${dump}`).toBe(nested);
@@ -355,7 +364,9 @@ export function renderTable(outcomes: readonly Outcome[]): string {
     const versions = c.packages.map((p) => `${p} ${o.versions[p] ?? '?'}`).join(', ');
     const protocol = `${c.protocol}${c.gzip ? ' + gzip' : ''}${
       c.extraEnv?.OTEL_SEMCONV_STABILITY_OPT_IN ? ', semconv opt-in' : ''
-    }${c.extraEnv?.COMPAT_AI_TELEMETRY ? `, ${c.extraEnv.COMPAT_AI_TELEMETRY} telemetry` : ''}`;
+    }${c.extraEnv?.COMPAT_AI_TELEMETRY ? `, ${c.extraEnv.COMPAT_AI_TELEMETRY} telemetry` : ''}${
+      c.extraEnv?.OTEL_BSP_MAX_EXPORT_BATCH_SIZE ? ', one span per request' : ''
+    }`;
     const flagged = c.calls.filter((x) => x.usageMissing).length;
     const unpriced = c.calls.filter((x) => x.unpriced).length;
     const charged = [
