@@ -344,7 +344,9 @@ export async function checkCase(h: Harness, c: Case, runner: Runner, outcomes: O
   const totalCost = [...expected.values()].reduce((sum, e) => sum + e.costMicros, 0);
   expect(usage!.spend.daily.costMicros, dump).toBe(totalCost);
   expect(usage!.spend.daily.requests).toBe(c.calls.length);
+  expect(usage!.spend.monthly.costMicros).toBe(totalCost);
   expect(usage!.requestsLastMinute).toBe(c.calls.length);
+  expect(usage!.maxRequestCostMicrosToday).toBe(Math.max(...c.calls.map(expectedCost)));
 }
 
 // -- docs/compatibility.md ----------------------------------------------------------------------
