@@ -236,6 +236,44 @@ describe('charge-once: one provider call, several spans', () => {
   });
 });
 
+describe('charge-once: the provider-SDK span has no usage, the framework span has', () => {
+  // e.g. a streamed call whose SDK instrumentation records no stream usage under LangChain.
+  const withoutUsage = Object.fromEntries(
+    Object.entries(sdkChat.attributes!).filter(([k]) => !k.startsWith('gen_ai.usage.')),
+  );
+  const bareChild: ScopedSpan = { ...sdkChat, attributes: withoutUsage };
+  const FRAMEWORK_COST = 30_000 + 7500;
+
+  it('same request: the framework span (with the figures) is charged, the child is not', () => {
+    const r = rig();
+    r.submit(recordScopedSpans(POD, [agent, frameworkChat, bareChild]));
+    r.advance(1000);
+    expect(r.spend()).toEqual({ cost: FRAMEWORK_COST, requests: 1, cacheRead: 0 });
+    expect(r.withoutUsage.size).toBe(0);
+  });
+
+  it('parent first, held: the late child without usage is not charged, the parent is', () => {
+    const r = rig();
+    const spans = recordScopedSpans(POD, [agent, frameworkChat, bareChild]);
+    r.submit(byScope(spans, 'pydantic-ai'));
+    r.advance(300);
+    r.submit(byScope(spans, 'com.anthropic.sdk.python'));
+    r.advance(1000);
+    expect(r.spend()).toEqual({ cost: FRAMEWORK_COST, requests: 1, cacheRead: 0 });
+  });
+
+  it('child without usage first: flagged at once, the parent still charged (the cost is never lost)', () => {
+    const r = rig();
+    const spans = recordScopedSpans(POD, [agent, frameworkChat, bareChild]);
+    r.submit(byScope(spans, 'com.anthropic.sdk.python'));
+    expect(r.withoutUsage.get('anthropic-sdk-python')).toBe(1);
+    r.submit(byScope(spans, 'pydantic-ai'));
+    r.advance(1000);
+    // Two requests counted (the child's could not be known to be the same call), one call's cost.
+    expect(r.spend()).toEqual({ cost: FRAMEWORK_COST, requests: 2, cacheRead: 0 });
+  });
+});
+
 describe('charge-once: inference spans without usage', () => {
   const noUsage = (pod: string): ReadableSpan[] =>
     recordScopedSpans({ ...POD, 'k8s.deployment.name': pod }, [

@@ -55,7 +55,7 @@ export interface GenAiCall {
   cacheReadTokens: number;
   cacheWriteTokens: number;
   reasoningTokens: number;
-  /** False when the span reports no input and no output count at all (flagged, never silent). */
+  /** False when the span reports no token count of any kind (flagged, never silent). */
   hasUsage: boolean;
   /** Id of the instrumentation profile that read the span (profiles.ts), or "default". */
   instrumentation: string;
@@ -380,7 +380,8 @@ export function createGenAiExtractor(options: GenAiExtractorOptions = {}): GenAi
       const cacheRead = firstCount(slots, profile.cacheRead);
       const cacheWrite = firstCount(slots, profile.cacheWrite);
       const reasoning = firstCount(slots, profile.reasoning);
-      const hasUsage = input >= 0 || output >= 0 || uncached >= 0;
+      const hasUsage =
+        input >= 0 || output >= 0 || uncached >= 0 || cacheRead >= 0 || cacheWrite >= 0 || reasoning >= 0;
       const identified = providerName !== '' || model !== '';
       let charged: boolean;
       if (operation !== '') charged = identified && isInferenceOperation(operation);
