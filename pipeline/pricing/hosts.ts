@@ -32,7 +32,11 @@ export function hostOf(value: string): string {
   if (slash >= 0) v = v.slice(0, slash);
   const at = v.lastIndexOf('@');
   if (at >= 0) v = v.slice(at + 1);
-  if (v.startsWith('[')) return v; // IPv6 literal: never a provider host
+  if (v.startsWith('[')) {
+    // IPv6 literal (never a provider host): without its port.
+    const close = v.indexOf(']');
+    return close >= 0 ? v.slice(0, close + 1) : v;
+  }
   const colon = v.indexOf(':');
   if (colon >= 0) v = v.slice(0, colon);
   return v;
@@ -43,9 +47,13 @@ export function providerForHost(value: string): string {
   if (value.length === 0 || value.length > MAX_HOST_LENGTH) return '';
   const host = hostOf(value);
   if (host.length === 0) return '';
+  const url = `https://${host}`;
   let found: ReturnType<typeof findProvider>;
   try {
-    found = findProvider({ providerApiUrl: `https://${host}` });
+    found = findProvider({ providerApiUrl: url });
+    // The table's patterns are anchored at the start only: "openrouter.ai.evil.example" must not
+    // pass for openrouter.ai, so the match has to end where the host ends.
+    if (found !== undefined && !new RegExp(`^(?:${found.api_pattern})(?:[/:?#]|$)`).test(url)) return '';
   } catch {
     return '';
   }

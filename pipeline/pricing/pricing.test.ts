@@ -4,6 +4,7 @@ import { GenOpsError } from '../../kernel/errors.ts';
 import { parsePriceTableConfig, parseUnknownModelPrice, withUnknownModelPrice } from './overrides.ts';
 import { costMicros, costWithPerTokenOverride, rateFromUsdPerToken, scaledDecimal } from './price.ts';
 import type { Price, TokenCounts } from './price.ts';
+import { hostOf, providerForHost } from './hosts.ts';
 import { createPriceBook } from './price-book.ts';
 
 const book = createPriceBook();
@@ -279,5 +280,28 @@ describe('unknown model price (issue 18 item 7)', () => {
     expect(book.lookup('unknown', 'text-embedding-3-small', NOV_2026)?.rates.input).toBe(20_000);
     // Nobody has it.
     expect(book.lookup('unknown', 'acme-llm-7', NOV_2026)).toBeUndefined();
+  });
+});
+
+describe('API hosts (OpenAI-compatible endpoints)', () => {
+  it('reads hosts from server.address and base URLs', () => {
+    expect(hostOf('openrouter.ai')).toBe('openrouter.ai');
+    expect(hostOf('https://openrouter.ai/api/v1/')).toBe('openrouter.ai');
+    expect(hostOf('HTTPS://user:pw@API.GROQ.COM:443/openai/v1')).toBe('api.groq.com');
+    expect(hostOf('[::1]:8080')).toBe('[::1]');
+  });
+
+  it('names the provider of the hosts the price table knows, nothing else', () => {
+    expect(providerForHost('openrouter.ai')).toBe('openrouter');
+    expect(providerForHost('https://openrouter.ai/api/v1')).toBe('openrouter');
+    expect(providerForHost('res.openai.azure.com')).toBe('azure.ai.openai');
+    expect(providerForHost('api.mistral.ai')).toBe('mistral_ai');
+    expect(providerForHost('api.x.ai')).toBe('x_ai');
+    expect(providerForHost('api.openai.com')).toBe('openai');
+    for (const h of ['127.0.0.1', 'localhost', '[::1]', 'vllm.svc.cluster.local', '', 'x'.repeat(300)]) {
+      expect(providerForHost(h), h).toBe('');
+    }
+    // A lookalike is not the real host.
+    expect(providerForHost('openrouter.ai.evil.example')).toBe('');
   });
 });

@@ -47,6 +47,18 @@ PACKAGES = [
     "opentelemetry-instrumentation-anthropic",
     "openinference-instrumentation-openai",
     "openlit",
+    "pydantic-ai-slim",
+    "langchain-core",
+    "langchain-openai",
+    "opentelemetry-instrumentation-langchain",
+    "openai-agents",
+    "openinference-instrumentation-openai-agents",
+    "google-genai",
+    "opentelemetry-instrumentation-google-genai",
+    "boto3",
+    "botocore",
+    "opentelemetry-instrumentation-botocore",
+    "litellm",
 ]
 
 QUESTION = [{"role": "user", "content": "How does Kubernetes schedule pods?"}]
@@ -231,6 +243,209 @@ def openlit_instrumentor_names() -> list[str]:
         return []
 
 
+# -- frameworks over the provider SDKs ----------------------------------------------------------
+
+WEATHER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+
+
+def weather(city: str) -> str:
+    """The weather in a city."""
+    return f"Sunny in {city}."
+
+
+def instrument_pydantic_ai() -> None:
+    from pydantic_ai import Agent
+    from pydantic_ai.embeddings import Embedder
+
+    # pydantic-ai's own GenAI spans (agent run, chat, tool, embeddings), on the global tracer provider.
+    Agent.instrument_all()
+    Embedder.instrument_all()
+
+
+def pydantic_ai_openai_calls(fake: FakeLLM) -> None:
+    import asyncio
+
+    from pydantic_ai import Agent
+    from pydantic_ai.embeddings import Embedder
+    from pydantic_ai.embeddings.openai import OpenAIEmbeddingModel
+    from pydantic_ai.models.openai import OpenAIChatModel
+    from pydantic_ai.providers.openai import OpenAIProvider
+
+    provider = OpenAIProvider(base_url=fake.openai_base_url, api_key="sk-fake")
+    # 1. plain chat with a cache hit
+    Agent(OpenAIChatModel("gpt-4o", provider=provider)).run_sync("How does Kubernetes schedule pods?")
+
+    # 2. streamed reasoning-model chat (pydantic-ai asks for stream usage)
+    async def stream() -> None:
+        agent = Agent(OpenAIChatModel("o4-mini", provider=provider))
+        async with agent.run_stream("How does Kubernetes schedule pods?") as result:
+            async for _ in result.stream_text():
+                pass
+
+    asyncio.run(stream())
+    # 3. a tool loop: two model calls in one agent run
+    Agent(OpenAIChatModel("gpt-4.1-mini", provider=provider), tools=[weather]).run_sync("Weather in Paris?")
+    # 4. embeddings
+    Embedder(OpenAIEmbeddingModel("text-embedding-3-small", provider=provider)).embed_documents_sync(
+        ["pods", "nodes"]
+    )
+
+
+def pydantic_ai_anthropic_calls(fake: FakeLLM) -> None:
+    import asyncio
+
+    from pydantic_ai import Agent
+    from pydantic_ai.models.anthropic import AnthropicModel
+    from pydantic_ai.providers.anthropic import AnthropicProvider
+
+    # The anthropic SDK (2.x) traces each API call itself on the same tracer provider: every model
+    # call below has pydantic-ai's chat span and, nested in it, the SDK's own chat span.
+    provider = AnthropicProvider(base_url=fake.anthropic_base_url, api_key="sk-ant-fake")
+    Agent(AnthropicModel("claude-sonnet-4-20250514", provider=provider)).run_sync("How are budgets reset?")
+
+    async def stream() -> None:
+        agent = Agent(AnthropicModel("claude-3-5-haiku-20241022", provider=provider))
+        async with agent.run_stream("How are budgets reset?") as result:
+            async for _ in result.stream_text():
+                pass
+
+    asyncio.run(stream())
+    Agent(AnthropicModel("claude-3-7-sonnet-20250219", provider=provider), tools=[weather]).run_sync(
+        "Weather in Paris?"
+    )
+
+
+def instrument_langchain_openllmetry() -> None:
+    from opentelemetry.instrumentation.langchain import LangchainInstrumentor
+    from opentelemetry.instrumentation.openai import OpenAIInstrumentor
+
+    # Both, as Traceloop.init() does: the LangChain spans and, nested, the OpenAI client's spans.
+    LangchainInstrumentor().instrument()
+    OpenAIInstrumentor().instrument()
+
+
+def langchain_calls(fake: FakeLLM) -> None:
+    from langchain_core.tools import tool
+    from langchain_openai import ChatOpenAI, OpenAIEmbeddings
+
+    common = {"base_url": fake.openai_base_url, "api_key": "sk-fake", "max_retries": 0}
+    ChatOpenAI(model="gpt-4o", **common).invoke("How does Kubernetes schedule pods?")
+    for _ in ChatOpenAI(model="o4-mini", stream_usage=True, **common).stream("How does Kubernetes schedule pods?"):
+        pass
+    # a tool loop by hand, as LangChain's docs show it
+    weather_tool = tool(weather)
+    llm = ChatOpenAI(model="gpt-4.1-mini", **common).bind_tools([weather_tool])
+    messages: list[Any] = [("user", "Weather in Paris?")]
+    first = llm.invoke(messages)
+    messages.append(first)
+    for call in first.tool_calls:
+        messages.append(weather_tool.invoke(call))
+    llm.invoke(messages)
+    OpenAIEmbeddings(model="text-embedding-3-small", check_embedding_ctx_length=False, **common).embed_documents(
+        ["pods", "nodes"]
+    )
+
+
+def instrument_openai_agents() -> None:
+    from openinference.instrumentation.openai_agents import OpenAIAgentsInstrumentor
+
+    OpenAIAgentsInstrumentor().instrument()
+
+
+def openai_agents_calls(fake: FakeLLM) -> None:
+    import asyncio
+
+    import openai
+    from agents import Agent, Runner, function_tool, set_default_openai_client
+
+    async def main() -> None:
+        # One event loop for the client and the three runs. The Agents SDK's own trace export (to
+        # OpenAI's platform) is replaced by OpenInference's processor, which makes OTel spans.
+        client = openai.AsyncOpenAI(base_url=fake.openai_base_url, api_key="sk-fake", max_retries=0)
+        set_default_openai_client(client, use_for_tracing=False)
+        # 1. Responses API (the SDK's default), cache hit
+        await Runner.run(Agent(name="planner", model="gpt-4o"), "How does Kubernetes schedule pods?")
+        # 2. streamed, reasoning tokens
+        result = Runner.run_streamed(Agent(name="reasoner", model="o4-mini"), "How does Kubernetes schedule pods?")
+        async for _ in result.stream_events():
+            pass
+        # 3. a tool loop: two model calls in one run
+        await Runner.run(Agent(name="weather", model="gpt-4.1-mini", tools=[function_tool(weather)]), "Weather in Paris?")
+
+    asyncio.run(main())
+
+
+def instrument_google_genai() -> None:
+    from opentelemetry.instrumentation.google_genai import GoogleGenAiSdkInstrumentor
+
+    GoogleGenAiSdkInstrumentor().instrument()
+
+
+def google_genai_calls(fake: FakeLLM) -> None:
+    from google import genai
+    from google.genai import types
+
+    client = genai.Client(
+        api_key="fake-key",
+        http_options=types.HttpOptions(base_url=f"http://{fake.host}:{fake.port}", api_version="v1beta"),
+    )
+    # 1. cached content and thinking tokens (Gemini counts thoughts apart from the candidates)
+    client.models.generate_content(model="gemini-2.5-flash", contents="How does Kubernetes schedule pods?")
+    # 2. streamed
+    for _ in client.models.generate_content_stream(model="gemini-2.5-flash-lite", contents="How?"):
+        pass
+    # 3. embeddings (the Gemini API reports no usage for them)
+    client.models.embed_content(model="gemini-embedding-001", contents=["pods", "nodes"])
+
+
+def instrument_botocore() -> None:
+    from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
+
+    BotocoreInstrumentor().instrument()
+
+
+def bedrock_calls(fake: FakeLLM) -> None:
+    import boto3
+
+    client = boto3.client(
+        "bedrock-runtime",
+        region_name="us-east-1",
+        endpoint_url=f"http://{fake.host}:{fake.port}",
+        aws_access_key_id="AKIAFAKEFAKEFAKEFAKE",
+        aws_secret_access_key="fake-secret",
+    )
+    question = [{"role": "user", "content": [{"text": "How are budgets reset?"}]}]
+    # 1. an inference profile, cache read (4000) larger than the uncached input (500)
+    client.converse(modelId="us.anthropic.claude-sonnet-4-20250514-v1:0", messages=question)
+    # 2. cache read (1000) smaller than the uncached input (3000)
+    client.converse(modelId="amazon.nova-pro-v1:0", messages=question)
+
+
+def init_litellm() -> None:
+    import litellm
+
+    # LiteLLM's OTel callback on the global tracer provider (set up by the standard SDK above).
+    litellm.callbacks = ["otel"]
+
+
+def litellm_calls(fake: FakeLLM) -> None:
+    import litellm
+
+    base = fake.openai_base_url
+    litellm.completion(model="openai/gpt-4o", messages=QUESTION, api_base=base, api_key="sk-fake")
+    for _ in litellm.completion(
+        model="openai/o4-mini", messages=QUESTION, api_base=base, api_key="sk-fake", stream=True,
+        stream_options={"include_usage": True},
+    ):
+        pass
+    litellm.embedding(model="openai/text-embedding-3-small", input=["pods", "nodes"], api_base=base, api_key="sk-fake")
+    litellm.completion(
+        model="anthropic/claude-sonnet-4-20250514", messages=QUESTION, api_base=fake.anthropic_base_url,
+        api_key="sk-ant-fake", max_tokens=1024,
+    )
+    litellm.flush_cache() if hasattr(litellm, "flush_cache") else None
+
+
 Setup = Callable[[], None]
 Calls = Callable[[FakeLLM], None]
 Wrapper = Callable[[], Any]
@@ -243,6 +458,13 @@ SCENARIOS: dict[str, tuple[bool, Setup, list[Calls], Wrapper | None]] = {
     "openllmetry-anthropic": (True, instrument_openllmetry_anthropic, [anthropic_calls], None),
     "openinference-openai": (True, instrument_openinference_openai, [openai_calls], openinference_agent),
     "openlit": (False, init_openlit, [openai_calls, anthropic_calls], openlit_trace),
+    "pydantic-ai-openai": (True, instrument_pydantic_ai, [pydantic_ai_openai_calls], None),
+    "pydantic-ai-anthropic": (True, instrument_pydantic_ai, [pydantic_ai_anthropic_calls], None),
+    "langchain-openllmetry": (True, instrument_langchain_openllmetry, [langchain_calls], None),
+    "openai-agents-openinference": (True, instrument_openai_agents, [openai_agents_calls], None),
+    "google-genai": (True, instrument_google_genai, [google_genai_calls], None),
+    "bedrock-botocore": (True, instrument_botocore, [bedrock_calls], None),
+    "litellm": (True, init_litellm, [litellm_calls], None),
 }
 
 

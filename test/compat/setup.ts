@@ -1,10 +1,12 @@
-// Owns the Python environments of the instrumentation compatibility tests: one virtualenv per pinned
+// Owns the environments of the instrumentation compatibility tests. Python: one virtualenv per pinned
 // requirements file, created with `python3 -m venv` + `pip install -r` from PyPI and cached outside
 // the repository like the control-plane binaries:
 // `${XDG_CACHE_HOME:-~/.cache}/genops-testenv/pyvenv-<hash>`, the hash covering the requirements
 // file, the Python minor version and SETUP_REVISION, so an edited lock gets a fresh venv. A venv is
 // only used once the marker file written after a successful install (and `pip check`) exists;
 // a directory lock keeps a CLI run and a vitest run from building the same venv at once.
+// JavaScript: test/compat-js/package.json + package-lock.json installed with `npm ci` into
+// `.../genops-testenv/npm-compat-<hash>` (never into the project's node_modules), the same way.
 //
 // CLI (pre-warms the cache, e.g. in CI before the tests): `node test/compat/setup.ts`.
 // GENOPS_PYTHON picks the interpreter (default python3, >= 3.10 and < 3.15).
@@ -24,6 +26,18 @@ export const PYTHON_ENVS = {
   main: 'requirements.txt',
   /** opentelemetry-instrumentation-openai-v2, which needs opentelemetry-util-genai < 1 and openai < 3. */
   'openai-v2': 'requirements-openai-v2.txt',
+  /** pydantic-ai with the anthropic SDK 2.x, which traces its own API calls. */
+  'pydantic-ai': 'requirements-pydantic-ai.txt',
+  /** LangChain with OpenLLMetry's langchain + openai instrumentations. */
+  langchain: 'requirements-langchain.txt',
+  /** The OpenAI Agents SDK with OpenInference. */
+  'openai-agents': 'requirements-openai-agents.txt',
+  /** google-genai 2.x (the instrumentation covers 2.x only) with opentelemetry-instrumentation-google-genai. */
+  'google-genai': 'requirements-google-genai.txt',
+  /** boto3 Bedrock Runtime with opentelemetry-instrumentation-botocore. */
+  bedrock: 'requirements-bedrock.txt',
+  /** LiteLLM's own "otel" callback. */
+  litellm: 'requirements-litellm.txt',
 } as const;
 export type PythonEnvName = keyof typeof PYTHON_ENVS;
 
@@ -190,12 +204,77 @@ export async function ensurePythonEnv(
   });
 }
 
+export const COMPAT_JS_DIR = fileURLToPath(new URL('../compat-js/', import.meta.url));
+
+export interface NodeEnv {
+  /** Directory whose node_modules holds test/compat-js's dependencies. */
+  readonly dir: string;
+  readonly created: boolean;
+  readonly seconds: number;
+}
+
+/**
+ * Returns the installed JavaScript environment of test/compat-js, running `npm ci` into a cache
+ * directory first when missing (keyed by package.json + package-lock.json). Throws, never skips.
+ */
+export async function ensureNodeEnv(options: { log?: Log; cacheDir?: string } = {}): Promise<NodeEnv> {
+  const log = options.log ?? (() => {});
+  const root = options.cacheDir ?? cacheRoot();
+  const manifest = await readFile(join(COMPAT_JS_DIR, 'package.json'), 'utf8');
+  const lock = await readFile(join(COMPAT_JS_DIR, 'package-lock.json'), 'utf8');
+  const hash = createHash('sha256')
+    .update(manifest)
+    .update('\0')
+    .update(lock)
+    .update('\0rev ')
+    .update(SETUP_REVISION)
+    .digest('hex')
+    .slice(0, 16);
+  const dir = join(root, `npm-compat-${hash}`);
+  const ready = () => exists(join(dir, READY_MARKER));
+  if (await ready()) return { dir, created: false, seconds: 0 };
+  await mkdir(root, { recursive: true });
+  return withLock(`${dir}.lock`, 'JavaScript environment setup', log, async () => {
+    if (await ready()) return { dir, created: false, seconds: 0 };
+    const started = Date.now();
+    log(`installing test/compat-js into ${dir}`);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, 'package.json'), manifest);
+    await writeFile(join(dir, 'package-lock.json'), lock);
+    try {
+      await run('npm', ['ci', '--no-audit', '--no-fund', '--ignore-scripts'], {
+        timeoutMs: INSTALL_TIMEOUT_MS,
+        cwd: dir,
+      });
+    } catch (error) {
+      await rm(dir, { recursive: true, force: true });
+      throw new Error(`could not install test/compat-js: ${(error as Error).message}`, { cause: error });
+    }
+    const seconds = Math.round((Date.now() - started) / 100) / 10;
+    await writeFile(join(dir, READY_MARKER), `${new Date().toISOString()} ${seconds}s\n`);
+    log(`installed test/compat-js in ${seconds} s`);
+    return { dir, created: true, seconds };
+  });
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const log: Log = (m) => process.stderr.write(`[compat] ${m}\n`);
-  for (const name of Object.keys(PYTHON_ENVS) as PythonEnvName[]) {
-    const env = await ensurePythonEnv(name, { log });
+  // Two at a time: creating an environment is mostly waiting on downloads.
+  const names = Object.keys(PYTHON_ENVS) as PythonEnvName[];
+  const queue = [...names];
+  const worker = async (): Promise<void> => {
+    for (let name = queue.shift(); name !== undefined; name = queue.shift()) {
+      const env = await ensurePythonEnv(name, { log });
+      process.stdout.write(
+        `${name}\t${env.python}\t${env.created ? `created in ${env.seconds} s` : 'cached'}\n`,
+      );
+    }
+  };
+  const js = ensureNodeEnv({ log }).then((env) =>
     process.stdout.write(
-      `${name}\t${env.python}\t${env.created ? `created in ${env.seconds} s` : 'cached'}\n`,
-    );
-  }
+      `compat-js\t${env.dir}\t${env.created ? `created in ${env.seconds} s` : 'cached'}\n`,
+    ),
+  );
+  await Promise.all([worker(), worker(), js]);
 }
