@@ -15,7 +15,7 @@ describe('the one status table of both receivers', () => {
     // Everything retryable over HTTP is retryable over gRPC, and only through UNAVAILABLE + RetryInfo.
     for (const row of Object.values(STATUS_TABLE)) {
       expect(row.retry).toBe(row.http === 429 || row.http === 503);
-      expect(row.retry).toBe(row.grpc === status.UNAVAILABLE);
+      expect(row.retry).toBe(row.grpc === (status.UNAVAILABLE as number));
     }
     expect(httpStatusOf('retryable')).toBe(429);
     expect(refusalReasonOf('timeout')).toBe('timeout');
