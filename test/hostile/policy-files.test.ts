@@ -231,7 +231,7 @@ describe('hostile policy files', () => {
     const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     expect(code).toBe(0);
     expect(JSON.parse(out)).toMatchObject({ valid: true, resources: 1, problems: [] });
-  });
+  }, 60_000);
 });
 
 describe('a ReDoS glob that passes the schema', () => {
