@@ -283,7 +283,10 @@ export function createWorkloadActuator(options: WorkloadActuatorOptions): Worklo
       }
     } else {
       // Restore: HPA bounds first (else it would scale back down), then replicas, then drop the record.
-      if ((await options.keda?.reconcile(ref, rt, undefined))?.wrote === true) progress.wrote = true;
+      // A ScaledObject is paused only after the original replicas were recorded: nothing to look up otherwise.
+      if (recorded !== undefined && (await options.keda?.reconcile(ref, rt, undefined))?.wrote === true) {
+        progress.wrote = true;
+      }
       if (await reconcileHpa(ref, rt, undefined)) progress.wrote = true;
       if (recorded !== undefined) {
         const scale = await api.get<ScaleObject>(rt, ref.namespace, ref.name, 'scale');
