@@ -132,8 +132,9 @@ describe('authz server: HTTP forward-auth and gRPC on one port', () => {
   });
 
   it('charges an untrusted direct caller to its own pod, whatever its headers claim', async () => {
-    // 127.0.0.1 is not trusted: the caller is the pod at the connection's address (none here), so the
-    // X-Genops-* and X-Forwarded-For claims to be the chat team are not believed.
+    // 127.0.0.1 is not trusted: the caller is the pod at the connection's address (none here, so it is
+    // unattributed, which no selector matches), and the X-Genops-* and X-Forwarded-For claims to be the
+    // chat team are not believed.
     const { server, metrics } = setup({ trustedPeers: ['10.9.9.9'] });
     const port = await start(server);
     const res = await fetch(`http://127.0.0.1:${port}/v1/check`, {
@@ -144,7 +145,8 @@ describe('authz server: HTTP forward-auth and gRPC on one port', () => {
       },
     });
     expect(res.status).toBe(200);
-    expect(res.headers.get('x-genops-workload')).toBe('default/Service/unknown_service');
+    expect(res.headers.get('x-genops-workload')).toBe('(unattributed)/Unattributed/unattributed');
+    expect(res.headers.get('x-genops-workload')).not.toContain('chat');
     expect(metrics.checks).toHaveLength(1);
   });
 

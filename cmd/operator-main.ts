@@ -407,14 +407,9 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
 
   try {
     healthPort = await listen(healthServer, options.host, options.healthPort);
-    try {
-      bypassKey = await loadBypassKey(api, options.namespace);
-    } catch (err) {
-      // Fail safe: without the key no bypass is approved or honoured; enforcement goes on.
-      logger.error('bypass approval key unavailable; emergency bypasses are ignored', { err });
-    }
-    // One deadline for starting and syncing every cache: an API server that never answers must not
-    // hold the replica NotReady past --sync-timeout (each step waiting its own timeout did).
+    // One deadline for starting and syncing every cache and reading the bypass key: an API server
+    // that never answers must not hold the replica NotReady past --sync-timeout (each step waiting its
+    // own timeout did).
     await withinSyncTimeout(
       options.syncTimeoutMs ?? 60_000,
       kubeConfig.getCurrentCluster()?.server,
@@ -422,11 +417,21 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
         await view.start();
         await usage.start();
         await pods.start();
-        return (
+        const synced =
           (await view.waitForSync(left())) &&
           (await usage.waitForSync(left())) &&
-          (await waitUntil(() => pods.hasSynced(), left()))
-        );
+          (await waitUntil(() => pods.hasSynced(), left()));
+        // After the caches: an API server that never answers is found by the sync above, whose
+        // watches stop on shutdown, where a request left pending here would keep the process alive.
+        if (synced) {
+          try {
+            bypassKey = await loadBypassKey(api, options.namespace);
+          } catch (err) {
+            // Fail safe: without the key no bypass is approved or honoured; enforcement goes on.
+            logger.error('bypass approval key unavailable; emergency bypasses are ignored', { err });
+          }
+        }
+        return synced;
       },
     );
     updatePrices();
