@@ -228,8 +228,14 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     return { ...fromStatus, bypasses: bypassMemory };
   }
 
+  let wasLeading = false;
+
   function evaluateNow(): DecisionResult {
     const leading = leader.isLeader();
+    // Leadership (re)gained: continue from the status the last leader wrote, never from the memory this
+    // replica kept when it led before (stale: it would announce again what another leader announced).
+    if (leading && !wasLeading) leaderMemory = undefined;
+    wasLeading = leading;
     const budgets = view.budgets.list() as AIBudget[];
     const policies = view.policies.list() as AIPolicy[];
     const snapshot = options.snapshots.current();

@@ -90,7 +90,7 @@ export const LABELS: Readonly<Record<LabelName, string>> = {
   outcome:
     'Result of an operation: success, error, retry; for admissions allowed, patched, warned, denied, bypassed, error; ' +
     'for usage record writes written, failed; for gateway checks allowed, denied, bypassed, error, unavailable.',
-  webhook: 'Admission webhook: mutate-pods, validate-workloads or validate-genops.',
+  webhook: 'Admission webhook: mutate-pods, mutate-bypass, validate-workloads or validate-genops.',
   operation: 'Admission operation: CREATE, UPDATE, DELETE, CONNECT.',
   stage: 'Certificate step that failed: reload or rotate.',
   effect: 'What a webhook rule did to the request: denied or warned.',

@@ -86,6 +86,16 @@ describe('combining budgets and policies', () => {
       budgets: [blockingBudget],
       usage: { chat: { labels: { team: 'b' }, spend: { monthly: 11 } } },
     });
+    // Issue 12 item 7 (changed expectation): relabelled within the period, its spend stays in the budget
+    // (it was [] before: the spend dropped to 0 and the enforcement ended).
+    expect(r.decisions.budgets.get('ai/money')?.matchedWorkloads).toEqual([W]);
+    expect(r.decisions.budgets.get('ai/money')?.spendMicros).toBe(11_000_000);
+    // The next period starts without it.
+    h.clock.set(Date.parse('2025-04-01T00:00:05Z'));
+    r = h.run({
+      budgets: [blockingBudget],
+      usage: { chat: { labels: { team: 'b' }, spend: { monthly: 0 } } },
+    });
     expect(r.decisions.budgets.get('ai/money')?.matchedWorkloads).toEqual([]);
     const moved = budget(
       'money',

@@ -187,6 +187,33 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
       };
 
       const index = selection.index(input.snapshot, input.inventory);
+      let byKeyIndex: Map<string, WorkloadEntry> | undefined;
+      /**
+       * The selected workloads plus those the budget selected earlier in this period (same generation):
+       * spend charged to a budget stays in it for the period, so relabelling a workload does not take
+       * its spend (or the enforcement that spend caused) out of the budget.
+       */
+      const withMembers = (
+        budget: AIBudget,
+        selected: readonly WorkloadEntry[],
+        prev: BudgetMemory,
+      ): readonly WorkloadEntry[] => {
+        const members = prev.members;
+        if (members === undefined || members.length === 0) return selected;
+        if (prev.generation !== budget.metadata.generation) return selected;
+        const period = budget.spec.allocation.period ?? 'monthly';
+        if (prev.periodStart !== calendar.bounds(period, now).start) return selected;
+        const have = new Set(selected.map((w) => w.key));
+        const extra: WorkloadEntry[] = [];
+        for (const k of members) {
+          if (have.has(k)) continue;
+          byKeyIndex ??= new Map(index.entries.map((e) => [e.key, e]));
+          const e = byKeyIndex.get(k);
+          if (e !== undefined) extra.push(e);
+        }
+        if (extra.length === 0) return selected;
+        return [...selected, ...extra].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+      };
       // Reasons per workload, by entry ordinal (arrays, not string-keyed maps: this is the hot loop).
       const reasonsOf: (Reason[] | undefined)[] = new Array<Reason[] | undefined>(index.entries.length);
       const addReason = (entry: WorkloadEntry, reason: Reason): void => {
@@ -200,8 +227,8 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
       const budgetMemory = new Map<string, BudgetMemory>();
       for (const budget of byKey(input.budgets)) {
         const key = resourceKey(budget.metadata.namespace ?? '', budget.metadata.name ?? '');
-        const matched = selection.select(budget, index);
         const previousMemory = input.memory.budgets.get(key) ?? emptyBudgetMemory;
+        const matched = withMembers(budget, selection.select(budget, index), previousMemory);
         let outcome: ReturnType<typeof evaluateBudget>;
         try {
           outcome = evaluateBudget(budget, matched, previousMemory, {
@@ -231,7 +258,13 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
           continue;
         }
         budgets.set(key, outcome.state);
-        budgetMemory.set(key, outcome.memory);
+        const members = matched.map((w) => w.key);
+        budgetMemory.set(
+          key,
+          sameStrings(previousMemory.members, members)
+            ? { ...outcome.memory, members: previousMemory.members! }
+            : { ...outcome.memory, members },
+        );
         events.push(...outcome.events);
         wake(outcome.wakeAt);
         for (const w of matched) for (const r of outcome.shared) addReason(w, r);
@@ -477,6 +510,10 @@ function evaluationFailure(
     });
   }
   return { source, message };
+}
+
+function sameStrings(a: readonly string[] | undefined, b: readonly string[]): boolean {
+  return a !== undefined && a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
 /** Keeps the previous object for every unchanged entry (cheap diffs downstream); reports changes. */

@@ -53,6 +53,11 @@ export interface BudgetMemory {
     { readonly by: string; readonly at: number; readonly consumedAt: number } | undefined;
   /** Raw value of an approval already reported as unusable (report each value once). */
   readonly rejectedApproval: string | undefined;
+  /**
+   * Workloads the budget selected at some point of the period `periodStart` (same generation): their
+   * spend stays in the budget for the period, even after a relabel. In-process only (not in status).
+   */
+  readonly members?: readonly string[];
 }
 
 export interface ViolationRecord {

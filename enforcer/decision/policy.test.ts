@@ -174,9 +174,7 @@ describe('modelGovernance', () => {
   it('lets a glob name the provider too, and honours an enforcement field', () => {
     const r = run(
       {
-        modelGovernance: { allowedModels: ['openai/*'], enforcement: 'warn' } as NonNullable<
-          AIPolicySpec['modelGovernance']
-        >,
+        modelGovernance: { allowedModels: ['openai/*'], enforcement: 'warn' },
       },
       {
         a: { labels, models: [{ provider: 'openai', model: 'o3' }] },
