@@ -329,7 +329,12 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
 
   let state: 'starting' | 'ready' | 'stopping' | 'stopped' = 'starting';
   const isReady = (): boolean =>
-    state === 'ready' && pipeline.ready() && enforcer.ready() && usage.hasSynced();
+    state === 'ready' &&
+    pipeline.ready() &&
+    enforcer.ready() &&
+    usage.hasSynced() &&
+    // A replica whose log refuses appends answers every span with a retry: send senders elsewhere.
+    (journal?.healthy() ?? true);
 
   const healthServer = createServer((req, res) => {
     const path = (req.url ?? '').split('?')[0];

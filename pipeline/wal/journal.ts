@@ -27,6 +27,8 @@ export interface UsageJournal {
   durable(): Promise<void>;
   /** A usage record holding everything up to `position` was written. */
   checkpointed(position: WalCheckpoint): Promise<void>;
+  /** False once the log refuses appends (the replica should leave the Service's endpoints). */
+  healthy(): boolean;
   close(): Promise<void>;
 }
 
@@ -69,6 +71,7 @@ export function createUsageJournal(options: {
     durable: () => wal.sync(),
     checkpointed: (position) =>
       position.walId === wal.id ? wal.checkpoint(position.seq) : Promise.resolve(),
+    healthy: () => wal.healthy(),
     close: () => wal.close(),
   };
 }

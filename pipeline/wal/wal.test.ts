@@ -194,6 +194,24 @@ describe('write-ahead log', () => {
     expect((await replayAll(dir)).seqs).toEqual([1, 2]);
   });
 
+  it('after a failed write or rotation it is unhealthy and refuses appends (retryable), never pretending', async () => {
+    const dir = tempDir();
+    const wal = await open(dir, { segmentBytes: 32 });
+    await wal.replay(() => undefined);
+    expect(wal.healthy()).toBe(true);
+    // The volume goes away under the log: the next rotation cannot create its segment.
+    rmSync(dir, { recursive: true, force: true });
+    await wal.append(Buffer.alloc(40)).durable.catch(() => undefined);
+    await wal.checkpoint(0).catch(() => undefined);
+    expect(wal.healthy()).toBe(false);
+    await expect(wal.append(Buffer.from('x')).durable).rejects.toMatchObject({
+      errorClass: 'retryable',
+      code: 'WAL_WRITE_FAILED',
+    });
+    await expect(wal.sync()).rejects.toMatchObject({ code: 'WAL_WRITE_FAILED' });
+    await wal.close().catch(() => undefined);
+  });
+
   it('refuses appends before replay', async () => {
     const wal = await open(tempDir());
     expect(() => wal.append(Buffer.from('x'))).toThrow(/before replay/);

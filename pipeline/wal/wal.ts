@@ -88,6 +88,8 @@ export interface WriteAheadLog {
   append(payload: Uint8Array): Appended;
   /** Highest seq handed out. */
   lastSeq(): number;
+  /** False once a write, sync or rotation failed: appends are refused until restart. */
+  healthy(): boolean;
   /** Resolves when every entry appended so far is durable. */
   sync(): Promise<void>;
   /** Entries up to `seq` are in a persisted usage record: their segments may go once retained long enough. */
@@ -302,6 +304,7 @@ export async function openWal(options: WalOptions): Promise<WriteAheadLog> {
       return { seq, durable };
     },
     lastSeq: () => last,
+    healthy: () => broken === undefined,
     async sync() {
       // (A function: the flush loop sets `broken` while this awaits.)
       const failIfBroken = (): void => {

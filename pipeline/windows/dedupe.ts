@@ -120,7 +120,7 @@ export function createDedupeSet(options: DedupeOptions = {}): DedupeSet {
 }
 
 export interface ScopedDedupeOptions {
-  /** Keys remembered at most over all senders (the memory bound, ~28 bytes a key); default 2 Mi. */
+  /** Keys remembered at most over all senders (the memory bound, ~50 bytes a key); default 1 Mi (~52 MiB). */
   maxKeys?: number;
   /** Keys one sender may hold; default a quarter of maxKeys. A flooding sender evicts only its own keys. */
   maxKeysPerSender?: number;
@@ -149,7 +149,7 @@ export interface ScopedDedupe {
 
 export function createScopedDedupe(options: ScopedDedupeOptions = {}): ScopedDedupe {
   let cap = 1;
-  while (cap < (options.maxKeys ?? 1 << 21)) cap <<= 1;
+  while (cap < (options.maxKeys ?? 1 << 20)) cap <<= 1;
   const perSender = Math.max(
     1,
     Math.min(cap, options.maxKeysPerSender ?? Math.max(cap >>> 2, Math.min(cap, 1024))),

@@ -308,7 +308,7 @@ describe('manifests agree with each other', () => {
     });
     expect(podLabels['control-plane']).toBe('controller-manager');
     expect(container.name).toBe('manager');
-    expect(container.args).toEqual(['operator', '--leader-elect']);
+    expect(container.args).toEqual(['operator', '--leader-elect', '--wal-dir=/var/lib/genops/wal']);
     expect(deployment.spec.replicas).toBe(2);
     expect(deployment.spec.template.spec.serviceAccountName).toBe('genops-controller-manager');
     expect(
@@ -372,6 +372,20 @@ describe('manifests agree with each other', () => {
       port: '4317',
     });
     for (const m of endpoints) if (m[1]) expect(['4317', '4318']).toContain(m[1]);
+  });
+
+  it('the usage write-ahead log lives on an emptyDir (survives container restarts), and OTLP has ClientIP affinity', () => {
+    const spec = deployment.spec.template.spec as unknown as {
+      containers: { volumeMounts: { name: string; mountPath: string }[] }[];
+      volumes: { name: string; emptyDir?: { sizeLimit?: string } }[];
+    };
+    const mount = spec.containers[0]!.volumeMounts.find((m) => m.mountPath === '/var/lib/genops/wal');
+    expect(mount).toBeDefined();
+    expect(spec.volumes.find((v) => v.name === mount!.name)?.emptyDir).toBeDefined();
+    const otlp = services.find((s) => s.metadata.name === 'genops-otlp') as unknown as {
+      spec: { sessionAffinity?: string };
+    };
+    expect(otlp.spec.sessionAffinity).toBe('ClientIP');
   });
 
   it('the manager args are flags the real operator command accepts', async () => {
