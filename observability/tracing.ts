@@ -1,11 +1,11 @@
 // Owns the operator's own traces (reconcile, decision, enforcement, admission): an OpenTelemetry
-// tracer provider exporting over OTLP (gRPC by default; http/protobuf or http/json with
+// NodeSDK exporting over OTLP (gRPC by default; http/protobuf or http/json with
 // OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL), configured by the standard OTEL_* variables that cmd/env.ts
 // hands over as a record, and off unless OTEL_EXPORTER_OTLP_ENDPOINT (or ..._TRACES_ENDPOINT) or
 // OTEL_TRACES_EXPORTER=otlp is set. Stages receive the Tracer; shutdown flushes what is buffered.
 //
 // Only traces: the operator's metrics are the Prometheus registry (metrics.ts) and its logs are the
-// JSON lines of kernel/logger.ts, so only a tracer provider is set up (no metrics or logs SDK).
+// JSON lines of kernel/logger.ts, so the SDK's metrics and logs pipelines are switched off here.
 
 import { context, propagation, SpanStatusCode, trace } from '@opentelemetry/api';
 import type { Attributes, Span, Tracer } from '@opentelemetry/api';
@@ -14,12 +14,10 @@ import { OTLPTraceExporter as OTLPHttpJsonTraceExporter } from '@opentelemetry/e
 import { OTLPTraceExporter as OTLPHttpProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { Metadata } from '@grpc/grpc-js';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { AsyncLocalStorageContextManager } from '@opentelemetry/context-async-hooks';
-import { W3CTraceContextPropagator } from '@opentelemetry/core';
+import { NodeSDK } from '@opentelemetry/sdk-node';
 import {
   AlwaysOffSampler,
   AlwaysOnSampler,
-  BasicTracerProvider,
   BatchSpanProcessor,
   ParentBasedSampler,
   TraceIdRatioBasedSampler,
@@ -196,7 +194,7 @@ function traceExporter(settings: TracingSettings) {
 export function createSelfTracing(options: SelfTracingOptions): SelfTracing {
   const settings = tracingSettings(options.env, options.podName, options.podNamespace);
   const log = options.logger.child({ component: 'self-tracing' });
-  let provider: BasicTracerProvider | undefined;
+  let sdk: NodeSDK | undefined;
   let state: 'new' | 'started' | 'stopped' = 'new';
 
   return {
@@ -211,20 +209,21 @@ export function createSelfTracing(options: SelfTracingOptions): SelfTracing {
       if (!settings.enabled) return Promise.resolve();
       // TLS files and compression (OTEL_EXPORTER_OTLP_CERTIFICATE, ..._COMPRESSION) are read by the exporter itself.
       const exporter = traceExporter(settings);
-      // A tracer provider with context propagation, not the NodeSDK: that package pulls every metrics,
-      // logs, Zipkin and Prometheus exporter into the image (about 150 MB) for a trace-only operator.
-      provider = new BasicTracerProvider({
+      // The NodeSDK (the project's chosen SDK) for traces only: the operator's metrics are the
+      // Prometheus registry and its logs the JSON lines, so its metrics and logs pipelines stay empty.
+      sdk = new NodeSDK({
+        serviceName: settings.serviceName,
         resource: resourceFromAttributes({
           ...settings.resourceAttributes,
-          'service.name': settings.serviceName,
           'service.version': options.version,
         }),
+        autoDetectResources: false,
         sampler: settings.sampler,
         spanProcessors: [new BatchSpanProcessor(exporter, { scheduledDelayMillis: 2000 })],
+        metricReaders: [],
+        logRecordProcessors: [],
       });
-      context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-      propagation.setGlobalPropagator(new W3CTraceContextPropagator());
-      trace.setGlobalTracerProvider(provider);
+      sdk.start();
       log.info('self-tracing on', {
         endpoint: settings.endpoint,
         protocol: settings.protocol,
@@ -235,9 +234,9 @@ export function createSelfTracing(options: SelfTracingOptions): SelfTracing {
     async shutdown(deadlineMs = 5000) {
       if (state === 'stopped') return;
       state = 'stopped';
-      if (!provider) return;
-      const running = provider;
-      provider = undefined;
+      if (!sdk) return;
+      const running = sdk;
+      sdk = undefined;
       let timer: NodeJS.Timeout | undefined;
       try {
         // Flushes the batch processor, then closes the exporter.
