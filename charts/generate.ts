@@ -41,6 +41,16 @@ function docsOf(path: string): KubeObject[] {
     .filter((d): d is KubeObject => !!d && typeof d.kind === 'string');
 }
 
+const SELF_SIGNED_OVERLAY = 'deploy/overlays/self-signed';
+
+/** The overlay's own files (its resources other than config/default). */
+function selfSignedRbacFiles(): string[] {
+  const k = parse(readFileSync(join(ROOT, SELF_SIGNED_OVERLAY, 'kustomization.yaml'), 'utf8')) as {
+    resources: string[];
+  };
+  return k.resources.filter((r) => !r.startsWith('..'));
+}
+
 export function configObjects(folder: string): { file: string; objects: KubeObject[] }[] {
   return kustomizeResources(folder).map((file) => ({
     file,
@@ -245,6 +255,15 @@ function chartTemplates(): ChartTemplate[] {
       continue;
     }
     out.push({ name: `rbac-${file}`, objects });
+  }
+  // Rights only the self-signed mode needs (its CA Secret, registering the webhook configurations): in
+  // deploy/overlays/self-signed, not config/rbac, so the chart grants them in that mode only.
+  for (const file of selfSignedRbacFiles()) {
+    out.push({
+      name: `rbac-self-signed-${file}`,
+      condition: SELF_SIGNED,
+      objects: docsOf(join(ROOT, SELF_SIGNED_OVERLAY, file)),
+    });
   }
   out.push({ name: 'manager.yaml', objects: byFile('manager', 'manager.yaml'), transform: deployment });
   for (const { file, objects } of configObjects('manager')) {

@@ -302,6 +302,32 @@ describe('anthropic Python SDK 2.x own tracing (com.anthropic.sdk.python)', () =
   });
 });
 
+describe('pydantic-ai (scope pydantic-ai)', () => {
+  it('reads reasoning tokens from gen_ai.usage.details.reasoning_tokens, the only place it puts them', () => {
+    const p = decode([
+      {
+        scope: 'pydantic-ai',
+        name: 'chat o4-mini',
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'gen_ai.operation.name': 'chat',
+          'gen_ai.provider.name': 'openai',
+          'gen_ai.system': 'openai',
+          'gen_ai.request.model': 'o4-mini',
+          'gen_ai.response.model': 'o4-mini-2025-04-16',
+          'gen_ai.usage.input_tokens': 600,
+          'gen_ai.usage.output_tokens': 900,
+          'gen_ai.usage.details.reasoning_tokens': 640,
+          'gen_ai.usage.details.audio_tokens': 0,
+        },
+      },
+    ]);
+    // Reasoning is part of the output (priced as output): the cost does not change, the figure does.
+    expect(only(p)).toMatchObject({ reasoningTokens: 640, outputTokens: 900, costMicros: 4620 });
+    expect(p.instrumentations).toEqual(['pydantic-ai']);
+  });
+});
+
 describe("LiteLLM's OTel callback", () => {
   it('charges "embedding" (singular, with llm.request.type) and prices a model sent without provider', () => {
     const p = decode([

@@ -212,9 +212,11 @@ export const INSTRUMENTATION_PROFILES: readonly InstrumentationProfile[] = [
     inputExcludesCache: ['anthropic'],
   },
   {
+    // pydantic-ai puts the provider's usage details under gen_ai.usage.details.*: reasoning only there.
     id: 'pydantic-ai',
     scopes: ['pydantic-ai'],
     role: 'framework',
+    fields: { reasoning: ['gen_ai.usage.details.reasoning_tokens'] },
   },
   {
     // LiteLLM's OTel callback (tracer "litellm", OTEL_TRACER_NAME): without the semconv opt-in,

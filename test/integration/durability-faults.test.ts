@@ -141,7 +141,10 @@ function start(r: Replica, kubeconfig: string, lease: string): Promise<void> {
       ...['--otlp-grpc-port', '0', '--otlp-http-port', '0', '--metrics-port', '0', '--health-port', '0'],
       ...['--no-webhook', '--lease-name', lease, '--lease-duration', '3', '--renew-deadline', '2'],
       ...['--retry-period', '0.25', '--usage-write-interval', '0.25', '--workers', '1'],
-      ...['--wal-dir', r.walDir],
+      ...['--wal-dir', r.walDir, '--authz-port', '0'],
+      // The spans come through loopback proxies standing in for the Service, as from a Collector: a
+      // trusted forwarder (an address that is no pod and no forwarder is charged to no named workload).
+      ...['--trusted-peers', '127.0.0.1'],
     ],
     {
       cwd: ROOT,

@@ -267,14 +267,19 @@ describe('the Helm chart', () => {
     expect(container.args).toEqual([
       'operator',
       '--leader-elect',
+      '--wal-dir=/var/lib/genops/wal',
       '--webhook-self-signed',
       '--trusted-peers=10.42.0.0/16,10.43.0.1',
     ]);
+    // Self-signed: the operator registers its webhook configurations, so this mode (and only this
+    // mode, below) grants the registrar's rights of deploy/overlays/self-signed.
+    expect(rendered.map(key)).toContain('ClusterRole/genops-webhook-registrar-role');
     // Self-signed: no cert-manager object, no static webhook configuration, no cert-manager Secret mounted.
     expect(rendered.filter((d) => d.apiVersion.startsWith('cert-manager.io/'))).toEqual([]);
     expect(rendered.filter((d) => d.kind.endsWith('WebhookConfiguration'))).toEqual([]);
-    expect(container.volumeMounts.map((m) => m.name)).toEqual(['tmp']);
-    expect(deployment.spec.template.spec.volumes.map((v) => v.name)).toEqual(['tmp']);
+    expect(container.volumeMounts.map((m) => m.name)).toEqual(['tmp', 'wal']);
+    expect(deployment.spec.template.spec.volumes.map((v) => v.name)).toEqual(['tmp', 'wal']);
+    expect(template([]).map(key)).not.toContain('ClusterRole/genops-webhook-registrar-role');
     expect(rendered.map(key)).toContain('Service/genops-webhook-service');
     // The OTLP Services are off; the metrics Service stays; monitoring objects are off by default.
     expect(rendered.filter((d) => d.metadata.name.startsWith('genops-otlp'))).toEqual([]);

@@ -29,7 +29,7 @@ const COVERAGE: Readonly<Record<string, Coverage>> = {
     fragment: 'startLocal(',
   },
   'OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:4318 OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf OTEL_RESOURCE_ATTRIBUTES=k8s.namespace.name=default,k8s.deployment.name=my-app,k8s.pod.label.team=research OTEL_SEMCONV_STABILITY_OPT_IN=gen_ai_latest_experimental your-app':
-    { coveredBy: 'test/integration/compat-python.test.ts', fragment: 'OTEL_RESOURCE_ATTRIBUTES' },
+    { coveredBy: 'test/compat/harness.ts', fragment: 'OTEL_RESOURCE_ATTRIBUTES' },
   'npm test': { coveredBy: '.ci/run', fragment: 'npm test' },
   'npm run testenv -- up /tmp/genops-cp': { coveredBy: 'test/controlplane/cli.ts', fragment: "case 'up'" },
   'kubectl --kubeconfig /tmp/genops-cp/kubeconfig get ns': { run: true, expect: /default/ },
