@@ -11,6 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { KubeApi } from '../../enforcer/kube/api.ts';
 import { RESOURCES, type KubeObject } from '../../enforcer/kube/resources.ts';
 import type { LeaseObject } from '../../enforcer/leader/lease.ts';
+import { decodeRecord } from '../../enforcer/state/usage-record.ts';
 import { formatMicros } from '../../kernel/money.ts';
 import { createPriceBook } from '../../pipeline/pricing/price-book.ts';
 import { costMicros } from '../../pipeline/pricing/price.ts';
@@ -230,6 +231,19 @@ describe('two operator replicas on the real API server', () => {
       (await ourEvents('Blocked')).length === 1 ? true : undefined,
     );
 
+    // Without a write-ahead log a replica's spend outlives it from its last record write on
+    // (docs/operations.md): the leader dies once its record holds its two spans, not before.
+    await eventually('a wrote its record', async () => {
+      const cm = await admin.get<KubeObject & { binaryData?: Record<string, string> }>(
+        RESOURCES.configMap,
+        OPERATOR_NAMESPACE,
+        `genops-usage-${a.id}`,
+      );
+      const data = cm?.binaryData?.['usage.json.gz'];
+      const record = data === undefined ? undefined : decodeRecord(Buffer.from(data, 'base64'));
+      const month = record?.spend.workloads.reduce((sum, w) => sum + (w.spend.monthly?.costMicros ?? 0), 0);
+      return month === perSpan * 2 ? true : undefined;
+    });
     // The leader dies without a word.
     a.child.kill('SIGKILL');
     await a.exited;
