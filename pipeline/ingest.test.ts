@@ -175,6 +175,42 @@ describe('ingest pipeline with the OpenTelemetry JS SDK exporters', () => {
     expect(counted.deduplicated - before).toBe(8);
   });
 
+  it('counts inference spans without token usage per model, once each, retries included', async () => {
+    const memory = new InMemorySpanExporter();
+    const provider = new BasicTracerProvider({
+      resource: resourceFromAttributes(resource('streamer')),
+      spanProcessors: [new SimpleSpanProcessor(memory)],
+    });
+    const tracer = provider.getTracer('stream-test');
+    const chat = (usage: boolean) =>
+      tracer
+        .startSpan('chat gpt-4o', {
+          kind: SpanKind.CLIENT,
+          attributes: {
+            'gen_ai.operation.name': 'chat',
+            'gen_ai.provider.name': 'openai',
+            'gen_ai.request.model': 'gpt-4o',
+            // A streamed call whose instrumentation records no usage has no token attribute at all.
+            ...(usage ? { 'gen_ai.usage.input_tokens': 1000, 'gen_ai.usage.output_tokens': 500 } : {}),
+          },
+        })
+        .end();
+    chat(false);
+    chat(false);
+    chat(true);
+    await provider.forceFlush();
+    const spans = memory.getFinishedSpans();
+    const exporter = new ProtoExporter({ url: `http://127.0.0.1:${pipeline.ports().http}/v1/traces` });
+    const send = () => new Promise<number>((resolve) => exporter.export(spans, (r) => resolve(r.code)));
+    expect(await send()).toBe(0);
+    expect(await send()).toBe(0); // the exporter's retry: nothing more is counted
+    await exporter.shutdown();
+    await provider.shutdown();
+    const u = usageOf('streamer')!;
+    const gpt4o = u.models.find((m) => m.model === 'gpt-4o');
+    expect(gpt4o).toMatchObject({ requests: 3, costMicros: 7_500, requestsWithoutUsage: 2 });
+  });
+
   it('answers malformed and truncated bodies with 400 while good requests alongside are counted', async () => {
     const good = makeGenAiRequest({ spans: 200, seed: 77, startMs: Date.now() });
     const post = (body: Uint8Array | string, type: string) =>

@@ -41,6 +41,11 @@ export interface ModelUsage {
   /** True when no price was known and the fallback (possibly zero) was used. */
   readonly unpriced: boolean;
   /**
+   * Requests of the month that reported no token usage at all (counted at cost 0): the instrumentation
+   * does not send it (docs/compatibility.md). Undefined or 0 when every request had usage.
+   */
+  readonly requestsWithoutUsage?: number | undefined;
+  /**
    * When this replica last charged the model (ms epoch); undefined when not known (restored or merged
    * from a usage record). A policy's model violation holds until the end of the day of the last use.
    */

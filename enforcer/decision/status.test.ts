@@ -110,11 +110,41 @@ describe('AIBudget status', () => {
       ['Throttled', 'False'],
       ['Blocked', 'False'],
       ['NoMatchingWorkloads', 'False'],
+      ['UsageReported', 'True'],
       ['PendingApproval', 'False'],
     ]);
     expect(status.conditions?.every((c) => c.observedGeneration === 1)).toBe(true);
     const check = checkBudget({ ...b, status });
     expect(check.ok ? [] : check.problems).toEqual([]);
+  });
+
+  it('flags requests that reported no token usage (charged 0) in condition UsageReported', () => {
+    const h = harness('2025-03-11T00:00:00Z');
+    const b = budget('b', spec);
+    const usageOpts = spend(4);
+    usageOpts['rag'] = {
+      labels,
+      models: [
+        {
+          provider: 'openai',
+          model: 'gpt-4o-mini',
+          costMicros: 500_000,
+          requests: 9,
+          requestsWithoutUsage: 4,
+        },
+      ],
+    };
+    const flagged = condition(step(h, b, usageOpts).status, 'UsageReported');
+    expect(flagged).toMatchObject({ status: 'False', reason: 'RequestsWithoutUsage' });
+    expect(flagged?.message).toContain('4 request(s)');
+    expect(flagged?.message).toContain('openai/gpt-4o-mini: 4');
+    // A workload the budget does not select is not its business.
+    const other = spend(4);
+    other['elsewhere'] = {
+      labels: { team: 'b' },
+      models: [{ provider: 'openai', model: 'gpt-4o', requestsWithoutUsage: 7 }],
+    };
+    expect(condition(step(h, b, other).status, 'UsageReported')?.status).toBe('True');
   });
 
   it('tracks alerts, grace, block, renewal and approval across evaluations, with bounded histories', () => {

@@ -118,6 +118,40 @@ function budgetStateName(state: BudgetState): NonNullable<AIBudgetStatus['state'
   return 'Active';
 }
 
+/**
+ * Requests of the selected workloads this month that carried no token usage (an instrumentation that
+ * does not report it, e.g. streams without usage): charged at cost 0, so the spend may be low. Flagged
+ * in status (condition UsageReported) besides genops_spans_without_usage_total and the log warning.
+ */
+function usageReported(state: BudgetState, snapshot: UsageSnapshot): ConditionSpec {
+  const byModel = new Map<string, number>();
+  let total = 0;
+  for (const key of state.matchedWorkloads) {
+    const u = snapshot.workloads.get(key);
+    if (!u) continue;
+    for (const m of u.models) {
+      const n = m.requestsWithoutUsage ?? 0;
+      if (n <= 0) continue;
+      total += n;
+      const id = `${m.provider}/${m.model}`;
+      byModel.set(id, (byModel.get(id) ?? 0) + n);
+    }
+  }
+  if (total === 0)
+    return cond('UsageReported', true, 'AllRequestsReportedUsage', 'every request reported its tokens');
+  const top = [...byModel]
+    .sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1))
+    .slice(0, MAX_BREAKDOWN_ENTRIES)
+    .map(([id, n]) => `${id}: ${n}`)
+    .join(', ');
+  return cond(
+    'UsageReported',
+    false,
+    'RequestsWithoutUsage',
+    `${total} request(s) of the selected workloads this month reported no token usage and were charged 0 (${top}); see docs/compatibility.md`,
+  );
+}
+
 function breakdown(state: BudgetState, snapshot: UsageSnapshot): AIBudgetStatus['breakdown'] {
   // ModelUsage counts the current calendar month: only a monthly budget's period matches it.
   if (state.period !== undefined && state.period !== 'monthly') return undefined;
@@ -242,6 +276,7 @@ export function buildBudgetStatus(input: BudgetStatusInput): AIBudgetStatus {
           ? 'the selector matches no workload in this namespace'
           : `${matched} workload(s) matched`,
       ),
+      usageReported(state, input.snapshot),
       cond(
         'PendingApproval',
         state.pendingApproval,

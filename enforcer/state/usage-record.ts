@@ -258,6 +258,9 @@ function addModel(models: Map<string, ModelUsage>, m: ModelUsage): void {
     cacheWriteTokens: cur.cacheWriteTokens + m.cacheWriteTokens,
     reasoningTokens: cur.reasoningTokens + m.reasoningTokens,
     unpriced: cur.unpriced || m.unpriced,
+    ...(cur.requestsWithoutUsage || m.requestsWithoutUsage
+      ? { requestsWithoutUsage: (cur.requestsWithoutUsage ?? 0) + (m.requestsWithoutUsage ?? 0) }
+      : {}),
   });
 }
 

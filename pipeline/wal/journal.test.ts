@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { createManualClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/logger.ts';
 import type { PartialAggregate, SenderIdentity } from '../partial.ts';
-import { SPAN_RECORD_WIDTH } from '../partial.ts';
+import { LINK_NO_USAGE, LINK_WIDTH, SPAN_RECORD_WIDTH } from '../partial.ts';
 import { createUsageWindows, type UsageWindows } from '../windows/windows.ts';
 import { createFileUsageRecord } from './file-record.ts';
 import { createUsageJournal, type UsageJournal } from './journal.ts';
@@ -101,6 +101,21 @@ describe('usage journal', () => {
     expect(retry).toMatchObject({ charged: 0, duplicates: 2 });
     await b.journal.record(retry);
     expect(monthly(b.windows)).toBe(2000);
+  });
+
+  it('requests without token usage come back from the log flagged as such', async () => {
+    const dir = tempDir();
+    const a = await processAt(dir);
+    await a.journal.replay(undefined);
+    const req = partialOf(chat, [7, 8], 0);
+    // The worker marks span 8 as one that reported no usage (LINK_NO_USAGE).
+    const links = new Float64Array(2 * LINK_WIDTH);
+    links[1 * LINK_WIDTH + 2] = LINK_NO_USAGE;
+    await a.journal.record(a.windows.apply({ ...req, links }, { peer: undefined }));
+    const b = await processAt(dir);
+    await b.journal.replay(undefined);
+    const model = b.windows.publish().workloads.get('team-a/Deployment/chat')?.models[0];
+    expect(model).toMatchObject({ requests: 2, requestsWithoutUsage: 1 });
   });
 
   it('entries the usage record holds give back their keys only; later ones are charged', async () => {

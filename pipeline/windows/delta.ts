@@ -26,6 +26,8 @@ export interface DeltaCharge {
   readonly cacheWriteTokens: number;
   readonly reasoningTokens: number;
   readonly unpriced: boolean;
+  /** Of `requests`, those that reported no token usage (cost 0 unless overridden). */
+  readonly withoutUsage: number;
 }
 
 export interface DeltaSafety {
@@ -67,6 +69,7 @@ export function encodeDelta(delta: ChargeDelta): Buffer {
         c.cacheWriteTokens,
         c.reasoningTokens,
         c.unpriced ? 1 : 0,
+        c.withoutUsage,
       ]),
       s: delta.safety.map((s) => [s.w, s.min, s.sum, s.count]),
     }),
@@ -144,6 +147,8 @@ export function decodeDelta(data: Uint8Array): ChargeDelta {
       cacheWriteTokens: num(c[10]),
       reasoningTokens: num(c[11]),
       unpriced: c[12] === 1,
+      // Absent in entries written before the field existed.
+      withoutUsage: c[13] === undefined ? 0 : num(c[13]),
     })),
     safety: raw.s.map((s) => ({ w: idx(s[0]), min: num(s[1]), sum: num(s[2]), count: num(s[3]) })),
     keys,

@@ -22,7 +22,7 @@ import { attributionFromAttributes } from '../attribution/attributor.ts';
 import type { IngestMetrics } from '../ingest-metrics.ts';
 import { noopIngestMetrics } from '../ingest-metrics.ts';
 import type { PartialAggregate } from '../partial.ts';
-import { SPAN_RECORD_WIDTH } from '../partial.ts';
+import { LINK_NO_USAGE, LINK_WIDTH, SPAN_RECORD_WIDTH } from '../partial.ts';
 import type {
   ModelUsage,
   PeriodKind,
@@ -189,7 +189,9 @@ const M_COST = 0,
   M_UNPRICED = 7,
   /** When the model was last charged (ms epoch): how long a policy's model violation holds. */
   M_LAST = 8,
-  M_WIDTH = 9;
+  /** Requests that reported no token usage (charged at cost 0, flagged in status). */
+  M_NO_USAGE = 9,
+  M_WIDTH = 10;
 
 /** One tracked workload: identity and references; its numbers live in slab rows. */
 class WorkloadState {
@@ -311,6 +313,7 @@ class ModelUsageRecord implements ModelUsage {
   readonly reasoningTokens: number;
   readonly unpriced: boolean;
   readonly lastUsed: number | undefined;
+  readonly requestsWithoutUsage: number | undefined;
   constructor(provider: string, model: string, m: Float64Array, r: number) {
     this.provider = provider;
     this.model = model;
@@ -323,6 +326,7 @@ class ModelUsageRecord implements ModelUsage {
     this.reasoningTokens = m[r + M_RS]!;
     this.unpriced = m[r + M_UNPRICED]! > 0;
     this.lastUsed = m[r + M_LAST]! > 0 ? m[r + M_LAST]! : undefined;
+    this.requestsWithoutUsage = m[r + M_NO_USAGE]! > 0 ? m[r + M_NO_USAGE]! : undefined;
   }
 }
 
@@ -382,7 +386,8 @@ const G_DUP = 0,
   G_DUP_RS = 5,
   G_OV_COST = 6,
   G_OV_MAX = 7,
-  G_WIDTH = 8;
+  G_NO_USAGE = 8,
+  G_WIDTH = 9;
 
 export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWindows {
   const clock = options.clock ?? systemClock;
@@ -744,6 +749,7 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     scratch.fill(0, 0, groups.length * G_WIDTH);
     let duplicates = 0;
     const count = Math.floor(records.length / SPAN_RECORD_WIDTH);
+    const links = partial.links;
     if (keyScratch.length < count * 3)
       keyScratch = new Uint32Array(Math.max(count * 3, keyScratch.length * 2));
     let keyCount = 0;
@@ -778,6 +784,8 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
         scratch[base + G_DUP_RS]! += records[o + 7]!;
         continue;
       }
+      if (links !== undefined && (links[r * LINK_WIDTH + 2]! & LINK_NO_USAGE) !== 0)
+        scratch[base + G_NO_USAGE]! += 1;
       keyScratch[keyCount * 3] = deltaOf(group.identity);
       keyScratch[keyCount * 3 + 1] = hi;
       keyScratch[keyCount * 3 + 2] = lo;
@@ -825,6 +833,7 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
         cacheWriteTokens: Math.max(0, group.cacheWriteTokens - Math.max(0, dupCache - group.cacheReadTokens)),
         reasoningTokens: group.reasoningTokens - scratch[base + G_DUP_RS]!,
         unpriced: group.unpriced && !ov,
+        withoutUsage: scratch[base + G_NO_USAGE]!,
       });
       charged += requests;
     }
@@ -881,6 +890,7 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
         m[mr + M_CW]! += c.cacheWriteTokens;
         m[mr + M_RS]! += c.reasoningTokens;
         if (delta.at > m[mr + M_LAST]!) m[mr + M_LAST] = delta.at;
+        m[mr + M_NO_USAGE]! += c.withoutUsage;
         if (c.unpriced) m[mr + M_UNPRICED] = 1;
       }
       if (live && c.unpriced) metrics.spansUnpriced(c.requests, c.provider, c.model);
