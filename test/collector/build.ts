@@ -7,15 +7,14 @@
 // --skip-compilation to refresh the Go wrapper module in gomod/ (main.go, components.go, go.mod,
 // go.sum, committed); `ensureCollector` compiles that module with `go build`. The hash of the
 // module's files is part of the cache key, so a regenerated module gets a fresh binary.
-import { spawn } from 'node:child_process';
 import { withLock } from '../controlplane/lock.ts';
 import { createHash } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 import { cacheRoot } from '../controlplane/build.ts';
+import { isExecutable, runBuildTool } from '../controlplane/tool.ts';
 
 export const COLLECTOR_DIR = fileURLToPath(new URL('./', import.meta.url));
 export const MODULE_DIR = join(COLLECTOR_DIR, 'gomod');
@@ -69,40 +68,6 @@ export async function binaryPath(
   return join(root, key, BINARY_NAME);
 }
 
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, fsConstants.X_OK);
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let tail = '';
-    const collect = (chunk: Buffer) => {
-      tail = (tail + chunk.toString()).slice(-8000);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      reject(
-        error.code === 'ENOENT'
-          ? new Error(
-              `'${command}' is not on PATH: the test Collector is built with the Go toolchain (>= 1.26)`,
-            )
-          : error,
-      );
-    });
-    child.on('exit', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${tail}`));
-    });
-  });
-}
-
 function goEnv(): NodeJS.ProcessEnv {
   return {
     ...process.env,
@@ -134,11 +99,10 @@ export async function ensureCollector(options: EnsureCollectorOptions = {}): Pro
     log(`building ${BINARY_NAME} into ${target}; the first build takes several minutes`);
     const staging = await mkdtemp(join(root, '.otelcol-build-'));
     try {
-      await run(
+      await runBuildTool(
         'go',
         ['build', '-trimpath', '-ldflags', '-s -w', '-o', join(staging, BINARY_NAME), '.'],
-        MODULE_DIR,
-        goEnv(),
+        { cwd: MODULE_DIR, env: goEnv(), builds: 'the test Collector' },
       );
       await mkdir(join(target, '..'), { recursive: true });
       await rename(join(staging, BINARY_NAME), target);
@@ -153,7 +117,7 @@ export async function ensureCollector(options: EnsureCollectorOptions = {}): Pro
 /** Regenerates gomod/ from builder-config.yaml with the Collector Builder (needs the Go module proxy). */
 export async function generateModule(log: Log = () => {}): Promise<void> {
   log(`running the OpenTelemetry Collector Builder ${BUILDER_VERSION} on ${BUILDER_CONFIG}`);
-  await run(
+  await runBuildTool(
     'go',
     [
       'run',
@@ -162,7 +126,6 @@ export async function generateModule(log: Log = () => {}): Promise<void> {
       '--config',
       BUILDER_CONFIG,
     ],
-    COLLECTOR_DIR,
-    goEnv(),
+    { cwd: COLLECTOR_DIR, env: goEnv(), builds: 'the test Collector' },
   );
 }

@@ -1,13 +1,12 @@
 // Builds etcd, kube-apiserver and kube-controller-manager from Go modules (through the Go module
 // proxy) and caches the binaries per version outside the repository. The versions come from the
 // wrapper module's go.mod, so that file is the one place to bump them.
-import { spawn } from 'node:child_process';
 import { withLock } from './lock.ts';
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isExecutable, runBuildTool } from './tool.ts';
 
 export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
 
@@ -62,44 +61,6 @@ function versionOf(component: Component, versions: Versions): string {
 /** Where a component's binary lives in the cache: `<cache>/<component>-<version>/<component>`. */
 export function binaryPath(component: Component, versions: Versions, root: string = cacheRoot()): string {
   return join(root, `${component}-${versionOf(component, versions)}`, component);
-}
-
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, fsConstants.X_OK);
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function run(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv; log: Log }) {
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: options.env,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let tail = '';
-    const collect = (chunk: Buffer) => {
-      tail = (tail + chunk.toString()).slice(-8000);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      reject(
-        error.code === 'ENOENT'
-          ? new Error(
-              `'${command}' is not on PATH: the test control plane is built with the Go toolchain (>= 1.26)`,
-            )
-          : error,
-      );
-    });
-    child.on('exit', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${tail}`));
-    });
-  });
 }
 
 export interface EnsureBinariesOptions {
@@ -162,10 +123,10 @@ export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promi
         `-X ${versionPkg}.gitTreeState=clean`,
       ].join(' ');
       // One `go build` for every missing binary, so shared packages compile once and in parallel.
-      await run(
+      await runBuildTool(
         'go',
         ['build', '-trimpath', '-ldflags', ldflags, '-o', staging + '/', ...toBuild.map((c) => PACKAGES[c])],
-        { cwd: moduleDir, env, log },
+        { cwd: moduleDir, env, builds: 'the test control plane' },
       );
       for (const component of toBuild) {
         // `go build -o dir/` names a binary after its package; etcd's main package is the module root (`server`).

@@ -2,13 +2,12 @@
 // it outside the repository next to the control-plane binaries:
 // `${XDG_CACHE_HOME:-~/.cache}/genops-testenv/helm-<version>/helm`. The version comes from the wrapper
 // module's go.mod (test/helm/gomod), the one place to bump it.
-import { spawn } from 'node:child_process';
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, mkdtemp, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { cacheRoot } from '../controlplane/build.ts';
 import { withLock } from '../controlplane/lock.ts';
+import { isExecutable, runBuildTool } from '../controlplane/tool.ts';
 
 export const HELM_MODULE_DIR = fileURLToPath(new URL('./gomod/', import.meta.url));
 const HELM_MODULE = 'helm.sh/helm/v4';
@@ -24,38 +23,6 @@ export async function readHelmVersion(moduleDir: string = HELM_MODULE_DIR): Prom
 
 export function helmBinaryPath(version: string, root: string = cacheRoot()): string {
   return join(root, `helm-${version}`, 'helm');
-}
-
-async function isExecutable(path: string): Promise<boolean> {
-  try {
-    await access(path, fsConstants.X_OK);
-    return (await stat(path)).isFile();
-  } catch {
-    return false;
-  }
-}
-
-function run(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv): Promise<void> {
-  return new Promise<void>((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let tail = '';
-    const collect = (chunk: Buffer) => {
-      tail = (tail + chunk.toString()).slice(-8000);
-    };
-    child.stdout.on('data', collect);
-    child.stderr.on('data', collect);
-    child.on('error', (error: NodeJS.ErrnoException) => {
-      reject(
-        error.code === 'ENOENT'
-          ? new Error(`'${command}' is not on PATH: the test helm is built with the Go toolchain (>= 1.26)`)
-          : error,
-      );
-    });
-    child.on('exit', (code, signal) => {
-      if (code === 0) resolve();
-      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ?? `exit ${code}`}):\n${tail}`));
-    });
-  });
 }
 
 export interface EnsureHelmOptions {
@@ -88,11 +55,10 @@ export async function ensureHelm(options: EnsureHelmOptions = {}): Promise<strin
       };
       // Without the version ldflag `helm version` says v4.x only; the chart tests print the real one.
       const ldflags = `-s -w -X ${HELM_MODULE}/internal/version.version=${version}`;
-      await run(
+      await runBuildTool(
         'go',
         ['build', '-trimpath', '-ldflags', ldflags, '-o', join(staging, 'helm'), `${HELM_MODULE}/cmd/helm`],
-        moduleDir,
-        env,
+        { cwd: moduleDir, env, builds: 'the test helm' },
       );
       await mkdir(join(target, '..'), { recursive: true });
       await rename(join(staging, 'helm'), target);
