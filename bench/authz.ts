@@ -8,7 +8,6 @@
 //
 //   node bench/authz.ts [--seconds 10] [--rate 5000] [--no-ingest]
 
-import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { connect, constants as h2 } from 'node:http2';
@@ -22,6 +21,7 @@ import { createOutputCostEstimator } from '../authz/index.ts';
 import type { AuthzMetrics, AuthzProtocol } from '../authz/metrics.ts';
 import { realisticView } from './webhook.ts';
 import type { LoadResult, RunSpec } from './load.ts';
+import { ask, percentile, startChild, stop } from './children.ts';
 
 export interface AuthzBenchOptions {
   readonly protocol: AuthzProtocol;
@@ -78,11 +78,6 @@ const MAX_IN_FLIGHT = 512;
 const TEAMS = ['search', 'chat', 'ranking', 'vision', 'speech', 'agents', 'platform', 'research'];
 const NAMESPACES = 40;
 
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
 /** What a gateway asks: a chat completion of one of 320 workloads, with its body (model, max_tokens). */
 function checkCase(i: number): { headers: Record<string, string>; body: string } {
   const team = TEAMS[i % TEAMS.length]!;
@@ -104,37 +99,6 @@ function checkCase(i: number): { headers: Record<string, string>; body: string }
       messages: [{ role: 'user', content: 'Summarise the attached ticket in two sentences.' }],
     }),
   };
-}
-
-function startChild(args: string[], file: URL): Promise<ChildProcess> {
-  const child = fork(file, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${file.pathname} exited with ${code}`)));
-    child.once('message', (m: { type: string }) => {
-      if (m.type === 'ready') resolve(child);
-    });
-  });
-}
-
-function ask<T>(child: ChildProcess, message: object): Promise<T> {
-  return new Promise((resolve) => {
-    const onMessage = (m: { type: string }): void => {
-      if (m.type !== 'result') return;
-      child.off('message', onMessage);
-      resolve(m as T);
-    };
-    child.on('message', onMessage);
-    child.send(message);
-  });
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return;
-  child.removeAllListeners('exit');
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBenchResult> {

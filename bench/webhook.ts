@@ -7,7 +7,6 @@
 //
 //   node bench/webhook.ts [--seconds 10] [--rate 500] [--no-ingest]
 
-import { fork } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { Agent, request } from 'node:https';
 import { parseArgs } from 'node:util';
@@ -22,6 +21,7 @@ import { noopWebhookMetrics } from '../webhook/metrics.ts';
 import { budget, budgetState, decisionSet, policy, policyState } from '../webhook/testing/fixtures.ts';
 import { createStaticAdmissionView } from '../webhook/view.ts';
 import type { LoadResult, RunSpec } from './load.ts';
+import { ask, percentile, startChild, stop } from './children.ts';
 
 export interface WebhookBenchOptions {
   /** Measured time. Default 10 s. */
@@ -72,11 +72,6 @@ interface LoadReport {
 const INJECT_NAMESPACES = 40;
 const POLICY_NAMESPACES = 40;
 const TEAMS = ['search', 'chat', 'ranking', 'vision', 'speech', 'agents', 'platform', 'research'];
-
-function percentile(sorted: Float64Array, p: number): number {
-  if (sorted.length === 0) return NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
 
 /** A Pod as the API server sends it to admission: defaulted, owned by a ReplicaSet, no name yet. */
 export function realisticPod(i: number, namespace: string): Record<string, unknown> {
@@ -311,37 +306,6 @@ export function realisticView() {
   view.setPolicies(policies);
   view.setDecisions(decisionSet({ budgets: budgetStates, policies: policyStates }));
   return view;
-}
-
-function startChild(args: string[], file: URL): Promise<ChildProcess> {
-  const child = fork(file, args, { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-  return new Promise((resolve, reject) => {
-    child.once('error', reject);
-    child.once('exit', (code) => reject(new Error(`${file.pathname} exited with ${code}`)));
-    child.once('message', (m: { type: string }) => {
-      if (m.type === 'ready') resolve(child);
-    });
-  });
-}
-
-function ask<T>(child: ChildProcess, message: object): Promise<T> {
-  return new Promise((resolve) => {
-    const onMessage = (m: { type: string }): void => {
-      if (m.type !== 'result') return;
-      child.off('message', onMessage);
-      resolve(m as T);
-    };
-    child.on('message', onMessage);
-    child.send(message);
-  });
-}
-
-async function stop(child: ChildProcess | undefined): Promise<void> {
-  if (!child || child.exitCode !== null) return;
-  child.removeAllListeners('exit');
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 export async function runWebhookBench(opts: WebhookBenchOptions = {}): Promise<WebhookBenchResult> {
