@@ -22,7 +22,9 @@ COPY package.json ./
 COPY cmd ./cmd
 COPY kernel ./kernel
 COPY crds ./crds
+COPY cluster ./cluster
 COPY pipeline ./pipeline
+COPY decision ./decision
 COPY enforcer ./enforcer
 COPY webhook ./webhook
 COPY observability ./observability

@@ -9,7 +9,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: [
-            '{cmd,kernel,crds,pipeline,enforcer,webhook,observability,bench,authz}/**/*.test.ts',
+            '{cmd,kernel,crds,cluster,pipeline,decision,enforcer,webhook,observability,bench,authz}/**/*.test.ts',
             'test/unit/**/*.test.ts',
             // Hostile-input suite (issue 13): fuzzing, bombs, slow and flooding clients on loopback.
             'test/hostile/**/*.test.ts',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AIBudget } from '../crds/index.ts';
-import type { Reason, WorkloadDecision } from '../enforcer/decision/types.ts';
+import type { Reason, WorkloadDecision } from '../decision/types.ts';
 import { workloadKey, type WorkloadRef } from '../pipeline/snapshot.ts';
 import { budget, budgetState, decisionSet, policy } from '../webhook/testing/fixtures.ts';
 import { createStaticAdmissionView } from '../webhook/view.ts';

@@ -17,7 +17,7 @@ import type { AIBudget, AIPolicy } from '../crds/index.ts';
 import { isEnabled } from '../crds/index.ts';
 import { formatMicros, usdToMicros, type Micros } from '../kernel/money.ts';
 import { matchesSelector } from '../kernel/selector.ts';
-import type { BudgetState, DecisionSet, Reason, ReasonCode, SourceRef } from '../enforcer/decision/types.ts';
+import type { BudgetState, DecisionSet, Reason, ReasonCode, SourceRef } from '../decision/types.ts';
 import { modelAllowed, normaliseProvider } from '../webhook/policy/models.ts';
 import { CLASSIFICATION_LABEL } from '../webhook/policy/rules.ts';
 import type { CallerIdentity } from './identity.ts';

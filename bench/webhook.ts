@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util';
 import { createManualClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/logger.ts';
 import type { AIBudget, AIPolicy } from '../crds/index.ts';
-import type { BudgetState, PolicyState } from '../enforcer/decision/types.ts';
+import type { BudgetState, PolicyState } from '../decision/types.ts';
 import { createCa, issueServing } from '../webhook/certs/x509.ts';
 import { createAdmissionWebhook } from '../webhook/index.ts';
 import type { WebhookMetrics } from '../webhook/metrics.ts';

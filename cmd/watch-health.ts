@@ -3,7 +3,7 @@
 // restarts the replica instead of leaving it serving a stale view. Fed by the informers' metrics hooks.
 
 import type { Clock } from '../kernel/clock.ts';
-import type { InformerMetrics } from '../enforcer/kube/informer.ts';
+import type { InformerMetrics } from '../cluster/informer.ts';
 
 export interface DeadWatch {
   readonly resource: string;

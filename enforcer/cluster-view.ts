@@ -8,14 +8,14 @@ import type { Component } from '../kernel/lifecycle.ts';
 import type { Logger } from '../kernel/logger.ts';
 import type { WorkloadRef } from '../pipeline/snapshot.ts';
 import { workloadKey } from '../pipeline/snapshot.ts';
-import { BYPASS_ANNOTATION, BYPASS_APPROVAL_ANNOTATION } from './decision/annotations.ts';
-import type { BypassAnnotations } from './decision/engine.ts';
-import type { InventoryWorkload } from './decision/workload-index.ts';
+import { BYPASS_ANNOTATION, BYPASS_APPROVAL_ANNOTATION } from '../decision/annotations.ts';
+import type { BypassAnnotations } from '../decision/engine.ts';
+import type { InventoryWorkload } from '../decision/workload-index.ts';
 import { ORIGINAL_REPLICAS_ANNOTATION, STATUS_ANNOTATION } from './actions/annotations.ts';
 import type { HpaObject } from './actions/workload.ts';
-import type { KubeApi } from './kube/api.ts';
-import { createInformer, type Informer, type InformerMetrics } from './kube/informer.ts';
-import { RESOURCES, type KubeObject, type ObjectMeta } from './kube/resources.ts';
+import type { KubeApi } from '../cluster/api.ts';
+import { createInformer, type Informer, type InformerMetrics } from '../cluster/informer.ts';
+import { RESOURCES, type KubeObject, type ObjectMeta } from '../cluster/resources.ts';
 
 export interface WorkloadObject extends KubeObject {
   spec?: { replicas?: number; template?: { metadata?: { labels?: Record<string, string> } } };

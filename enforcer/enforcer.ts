@@ -10,17 +10,17 @@ import type { Component } from '../kernel/lifecycle.ts';
 import type { Logger } from '../kernel/logger.ts';
 import type { SnapshotSource, UsageSnapshot, WorkloadRef } from '../pipeline/snapshot.ts';
 import type { ClusterView } from './cluster-view.ts';
-import type { DecisionEngine, DecisionResult } from './decision/engine.ts';
-import type { BudgetMemory, DecisionEvent, EnforcementMemory, PolicyMemory } from './decision/memory.ts';
-import type { BudgetState, DecisionSet, PolicyState, WorkloadDecision } from './decision/types.ts';
+import type { DecisionEngine, DecisionResult } from '../decision/engine.ts';
+import type { BudgetMemory, DecisionEvent, EnforcementMemory, PolicyMemory } from '../decision/memory.ts';
+import type { BudgetState, DecisionSet, PolicyState, WorkloadDecision } from '../decision/types.ts';
 import { ORIGINAL_REPLICAS_ANNOTATION, STATUS_ANNOTATION } from './actions/annotations.ts';
 import { createEventRecorder, type EventRecorder, type ObjectRef } from './actions/events.ts';
 import { defaultThrottle, type ThrottleOptions } from './actions/throttle.ts';
 import { createWorkloadActuator, DEFAULT_SCALABLE, type WorkloadActuator } from './actions/workload.ts';
 import { createKedaPauser } from './actions/keda.ts';
-import type { KubeApi } from './kube/api.ts';
-import { RESOURCES, type ResourceType } from './kube/resources.ts';
-import { createWorkQueue, type WorkQueue, type WorkQueueMetrics } from './kube/workqueue.ts';
+import type { KubeApi } from '../cluster/api.ts';
+import { RESOURCES, type ResourceType } from '../cluster/resources.ts';
+import { createWorkQueue, type WorkQueue, type WorkQueueMetrics } from '../cluster/workqueue.ts';
 import { noopEnforcementMetrics, type EnforcementMetrics } from './metrics.ts';
 import { createStatusWriter, type StatusWriter } from './status/writer.ts';
 
@@ -32,7 +32,7 @@ export interface LeaderGate {
 
 export const alwaysLeader: LeaderGate = { isLeader: () => true, onChange: () => () => undefined };
 
-/** The pure status builders of the decision stage (enforcer/decision/status.ts), as the enforcer uses them. */
+/** The pure status builders of the decision stage (decision/status.ts), as the enforcer uses them. */
 export interface StatusBuilders {
   budgetStatus(input: {
     budget: AIBudget;

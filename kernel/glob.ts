@@ -1,5 +1,5 @@
 // Owns the one glob matcher of the project: model and provider globs in AIPolicy allowedModels
-// (enforcer/decision, webhook/policy) and in the operator's price table (pipeline/pricing). `*` is
+// (decision, webhook/policy) and in the operator's price table (pipeline/pricing). `*` is
 // any run of characters (newlines included), `?` exactly one UTF-16 code unit, everything else
 // literal; matching ignores case the way a RegExp with the `i` flag (and no `u`) does.
 //

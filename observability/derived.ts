@@ -2,7 +2,7 @@
 // values of the `snapshot` and `decisions` gauges of the catalogue, including the budget-aware
 // autoscaling signals. No prom-client here, so the arithmetic is tested on its own.
 
-import type { BudgetState, DecisionSet } from '../enforcer/decision/types.ts';
+import type { BudgetState, DecisionSet } from '../decision/types.ts';
 import { microsToUsd } from '../kernel/money.ts';
 import type { PeriodKind, UsageSnapshot, WorkloadRef } from '../pipeline/snapshot.ts';
 

@@ -4,11 +4,11 @@
 // and the adapters that implement the stages' metrics ports. Stages never import prom-client.
 
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import type { DecisionMetrics } from '../enforcer/decision/engine.ts';
-import type { Action, DecisionSet } from '../enforcer/decision/types.ts';
-import type { InformerMetrics } from '../enforcer/kube/informer.ts';
-import type { KubeClientMetrics } from '../enforcer/kube/api.ts';
-import type { WorkQueueMetrics } from '../enforcer/kube/workqueue.ts';
+import type { DecisionMetrics } from '../decision/engine.ts';
+import type { Action, DecisionSet } from '../decision/types.ts';
+import type { InformerMetrics } from '../cluster/informer.ts';
+import type { KubeClientMetrics } from '../cluster/api.ts';
+import type { WorkQueueMetrics } from '../cluster/workqueue.ts';
 import type { EnforcementMetrics, LeaderMetrics } from '../enforcer/metrics.ts';
 import type { UsageStoreMetrics } from '../enforcer/state/usage-store.ts';
 import type { WalMetrics } from '../pipeline/wal/wal.ts';

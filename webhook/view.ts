@@ -3,8 +3,8 @@
 // The operator wires this to its informers; tests and the benchmark use createStaticAdmissionView.
 
 import type { AIBudget, AIPolicy } from '../crds/index.ts';
-import type { DecisionSet } from '../enforcer/decision/types.ts';
-import type { BypassVerifier } from '../enforcer/decision/engine.ts';
+import type { DecisionSet } from '../decision/types.ts';
+import type { BypassVerifier } from '../decision/engine.ts';
 
 export interface AdmissionView {
   /** The latest decisions (budgets' and policies' states, workloads' decisions). */

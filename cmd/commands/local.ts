@@ -16,7 +16,7 @@ import { GenOpsError } from '../../kernel/errors.ts';
 import type { Logger } from '../../kernel/logger.ts';
 import { createLogger } from '../../kernel/logger.ts';
 import { formatMicros } from '../../kernel/money.ts';
-import type { DecisionSet } from '../../enforcer/decision/types.ts';
+import type { DecisionSet } from '../../decision/types.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { createIngestPipeline } from '../../pipeline/ingest.ts';
 import type { IngestPipeline } from '../../pipeline/ingest.ts';

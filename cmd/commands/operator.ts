@@ -12,7 +12,7 @@ import { EXIT } from '../context.ts';
 import { parsePort, parsePositive, parseUnknownModelPriceFlag, parseWholeNumber } from '../flags.ts';
 import { DEFAULT_LEASE_NAME, startOperator, type OperatorOptions } from '../operator-main.ts';
 import type { WebhookCertificates } from '../../webhook/index.ts';
-import type { ResourceType } from '../../enforcer/kube/resources.ts';
+import type { ResourceType } from '../../cluster/resources.ts';
 import { createSelfTracing } from '../../observability/tracing.ts';
 import type { UnknownModelPrice } from '../../pipeline/pricing/overrides.ts';
 import { loadPriceTableConfig, withUnknownModelPrice } from '../../pipeline/pricing/overrides.ts';

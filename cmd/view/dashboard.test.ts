@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { BudgetState, DecisionSet, WorkloadDecision } from '../../enforcer/decision/types.ts';
+import type { BudgetState, DecisionSet, WorkloadDecision } from '../../decision/types.ts';
 import { duration, renderDashboard } from './dashboard.ts';
 
 const now = Date.UTC(2026, 10, 25, 12, 0, 0);

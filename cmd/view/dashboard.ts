@@ -2,7 +2,7 @@
 // Pure rendering: data in, text out, so it is tested without a terminal.
 
 import { formatMicros } from '../../kernel/money.ts';
-import type { Action, BudgetState, DecisionSet, Reason } from '../../enforcer/decision/types.ts';
+import type { Action, BudgetState, DecisionSet, Reason } from '../../decision/types.ts';
 
 export interface DashboardOptions {
   readonly now: number;

@@ -5,9 +5,9 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Clock } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/logger.ts';
-import type { KubeApi } from '../kube/api.ts';
-import { isAlreadyExists, isNotFound } from '../kube/errors.ts';
-import { RESOURCES } from '../kube/resources.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { isAlreadyExists, isNotFound } from '../../cluster/errors.ts';
+import { RESOURCES } from '../../cluster/resources.ts';
 import { microTime } from '../leader/lease.ts';
 import { noopEnforcementMetrics, type EnforcementMetrics } from '../metrics.ts';
 

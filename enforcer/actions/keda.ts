@@ -9,9 +9,9 @@
 // without KEDA's CRD the list answers 404, and without the RBAC of config/rbac/keda_role.yaml 403; both
 // mean "no KEDA here" (the HPA is clamped as before) and are remembered for a minute.
 
-import type { KubeApi } from '../kube/api.ts';
-import { isForbidden, isNotFound } from '../kube/errors.ts';
-import type { KubeObject, ResourceType } from '../kube/resources.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { isForbidden, isNotFound } from '../../cluster/errors.ts';
+import type { KubeObject, ResourceType } from '../../cluster/resources.ts';
 import type { Logger } from '../../kernel/logger.ts';
 import type { Clock } from '../../kernel/clock.ts';
 

@@ -10,11 +10,11 @@
 // a structured log line, Events on the workload and on each AIBudget/AIPolicy behind it, a metric.
 
 import type { Logger } from '../../kernel/logger.ts';
-import type { WorkloadDecision } from '../decision/types.ts';
+import type { WorkloadDecision } from '../../decision/types.ts';
 import type { WorkloadRef } from '../../pipeline/snapshot.ts';
-import type { KubeApi } from '../kube/api.ts';
-import { isConflict } from '../kube/errors.ts';
-import { apiVersionOf, RESOURCES, type KubeObject, type ResourceType } from '../kube/resources.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { isConflict } from '../../cluster/errors.ts';
+import { apiVersionOf, RESOURCES, type KubeObject, type ResourceType } from '../../cluster/resources.ts';
 import {
   HPA_ORIGINAL_MAX_ANNOTATION,
   HPA_ORIGINAL_MIN_ANNOTATION,

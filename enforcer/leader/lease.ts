@@ -8,10 +8,10 @@ import type { Clock } from '../../kernel/clock.ts';
 import { systemClock } from '../../kernel/clock.ts';
 import type { Component } from '../../kernel/lifecycle.ts';
 import type { Logger } from '../../kernel/logger.ts';
-import type { KubeApi } from '../kube/api.ts';
-import { sleep } from '../kube/backoff.ts';
-import { isAlreadyExists, isConflict } from '../kube/errors.ts';
-import { RESOURCES, type KubeObject } from '../kube/resources.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { sleep } from '../../cluster/backoff.ts';
+import { isAlreadyExists, isConflict } from '../../cluster/errors.ts';
+import { RESOURCES, type KubeObject } from '../../cluster/resources.ts';
 import { noopLeaderMetrics, type LeaderMetrics } from '../metrics.ts';
 
 export interface LeaseObject extends KubeObject {

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { createManualClock } from '../../kernel/clock.ts';
 import { createRecordingLogger } from '../../kernel/logger.ts';
 import type { SnapshotSource, UsageSnapshot } from '../../pipeline/snapshot.ts';
-import { budget, snapshot, usage } from '../decision/test-fixtures.ts';
+import { budget, snapshot, usage } from '../../decision/test-fixtures.ts';
 import { createOfflineDecisions } from './loop.ts';
 
 function source(initial: UsageSnapshot): SnapshotSource & { publish(s: UsageSnapshot): void } {

@@ -8,15 +8,15 @@ import type { Clock } from '../../kernel/clock.ts';
 import type { Component } from '../../kernel/lifecycle.ts';
 import type { Logger } from '../../kernel/logger.ts';
 import type { SnapshotSource } from '../../pipeline/snapshot.ts';
-import { createDecisionEngine, type DecisionMetrics, type DecisionResult } from '../decision/engine.ts';
+import { createDecisionEngine, type DecisionMetrics, type DecisionResult } from '../../decision/engine.ts';
 import {
   emptyBudgetMemory,
   emptyMemory,
   emptyPolicyMemory,
   type EnforcementMemory,
-} from '../decision/memory.ts';
-import { buildBudgetStatus, buildPolicyStatus } from '../decision/status.ts';
-import { resourceKey, type DecisionSet } from '../decision/types.ts';
+} from '../../decision/memory.ts';
+import { buildBudgetStatus, buildPolicyStatus } from '../../decision/status.ts';
+import { resourceKey, type DecisionSet } from '../../decision/types.ts';
 
 export interface OfflineDecisionsOptions {
   readonly clock: Clock;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { PeriodKind, UsageSnapshot, WorkloadUsage } from '../../pipeline/snapshot.ts';
 import type { SpendState } from '../../pipeline/windows/windows.ts';
-import { createPeriodCalendar, PERIOD_KINDS } from '../decision/period.ts';
+import { createPeriodCalendar, PERIOD_KINDS } from '../../decision/period.ts';
 import {
   decodeRecord,
   encodeRecord,

@@ -22,8 +22,8 @@ import type {
 } from '../../pipeline/snapshot.ts';
 import { workloadKey } from '../../pipeline/snapshot.ts';
 import type { SpendState } from '../../pipeline/windows/windows.ts';
-import type { PeriodCalendar } from '../decision/period.ts';
-import { PERIOD_KINDS } from '../decision/period.ts';
+import type { PeriodCalendar } from '../../decision/period.ts';
+import { PERIOD_KINDS } from '../../decision/period.ts';
 
 export const USAGE_RECORD_VERSION = 1;
 

@@ -10,11 +10,11 @@ import type { Component } from '../../kernel/lifecycle.ts';
 import type { Logger } from '../../kernel/logger.ts';
 import type { SnapshotSource, UsageSnapshot } from '../../pipeline/snapshot.ts';
 import type { SpendState } from '../../pipeline/windows/windows.ts';
-import type { PeriodCalendar } from '../decision/period.ts';
-import type { KubeApi } from '../kube/api.ts';
-import { isAlreadyExists, isConflict, isNotFound } from '../kube/errors.ts';
-import { createInformer, type Informer } from '../kube/informer.ts';
-import { RESOURCES, type KubeObject } from '../kube/resources.ts';
+import type { PeriodCalendar } from '../../decision/period.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { isAlreadyExists, isConflict, isNotFound } from '../../cluster/errors.ts';
+import { createInformer, type Informer } from '../../cluster/informer.ts';
+import { RESOURCES, type KubeObject } from '../../cluster/resources.ts';
 import {
   decodeRecord,
   encodeRecordAsync,

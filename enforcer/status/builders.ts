@@ -1,8 +1,8 @@
-// Owns the adapter from the decision stage's pure status builders (enforcer/decision/status.ts) to
+// Owns the adapter from the decision stage's pure status builders (decision/status.ts) to
 // what the enforcer calls: the previous status comes from the resource as the informer has it.
 
-import { emptyBudgetMemory, emptyPolicyMemory } from '../decision/memory.ts';
-import { buildBudgetStatus, buildPolicyStatus, memoryFromStatuses } from '../decision/status.ts';
+import { emptyBudgetMemory, emptyPolicyMemory } from '../../decision/memory.ts';
+import { buildBudgetStatus, buildPolicyStatus, memoryFromStatuses } from '../../decision/status.ts';
 import type { StatusBuilders } from '../enforcer.ts';
 
 export const statusBuilders: StatusBuilders = {

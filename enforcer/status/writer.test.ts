@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../kernel/logger.ts';
-import type { KubeApi, PatchOptions } from '../kube/api.ts';
-import { RESOURCES } from '../kube/resources.ts';
+import type { KubeApi, PatchOptions } from '../../cluster/api.ts';
+import { RESOURCES } from '../../cluster/resources.ts';
 import { canonicalStatus, createStatusWriter } from './writer.ts';
 
 interface Call {

@@ -6,10 +6,10 @@
 
 import type { Component } from '../../kernel/lifecycle.ts';
 import type { Logger } from '../../kernel/logger.ts';
-import type { KubeApi } from '../kube/api.ts';
-import { backoffDelay } from '../kube/backoff.ts';
-import { isNotFound } from '../kube/errors.ts';
-import type { ResourceType } from '../kube/resources.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { backoffDelay } from '../../cluster/backoff.ts';
+import { isNotFound } from '../../cluster/errors.ts';
+import type { ResourceType } from '../../cluster/resources.ts';
 import { noopEnforcementMetrics, type EnforcementMetrics } from '../metrics.ts';
 
 export interface StatusTarget {

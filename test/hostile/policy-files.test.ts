@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { command } from '../../cmd/commands/validate.ts';
 import type { CommandContext } from '../../cmd/context.ts';
 import { loadResources, MAX_POLICY_FILE_BYTES } from '../../crds/load.ts';
-import { matchesAnyGlob } from '../../enforcer/decision/glob.ts';
+import { matchesAnyGlob } from '../../decision/glob.ts';
 import { systemClock } from '../../kernel/clock.ts';
 import { createLogger } from '../../kernel/logger.ts';
 import { parsePriceTableConfig } from '../../pipeline/pricing/overrides.ts';

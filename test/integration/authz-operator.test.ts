@@ -7,9 +7,9 @@ import { connect, constants as h2 } from 'node:http2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeCheckRequest } from '../../authz/envoy-proto.ts';
 import { startOperator, type OperatorRuntime } from '../../cmd/operator-main.ts';
-import type { KubeApi } from '../../enforcer/kube/api.ts';
-import { RESOURCES } from '../../enforcer/kube/resources.ts';
-import { loadKubeConfig } from '../../enforcer/kube/config.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { RESOURCES } from '../../cluster/resources.ts';
+import { loadKubeConfig } from '../../cluster/config.ts';
 import { systemClock } from '../../kernel/clock.ts';
 import {
   apiFor,

@@ -24,8 +24,8 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
-import type { KubeApi } from '../../enforcer/kube/api.ts';
-import { RESOURCES } from '../../enforcer/kube/resources.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { RESOURCES } from '../../cluster/resources.ts';
 import { decodeRecord } from '../../enforcer/state/usage-record.ts';
 import { usageRecordName, type ConfigMapObject } from '../../enforcer/state/usage-store.ts';
 import { createPriceBook } from '../../pipeline/pricing/price-book.ts';

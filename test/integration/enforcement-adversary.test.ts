@@ -14,8 +14,8 @@ import { join } from 'node:path';
 import { bindOperatorRbac, loadRbacDocs } from '../controlplane/rbac.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOperator, type OperatorRuntime } from '../../cmd/operator-main.ts';
-import type { KubeApi } from '../../enforcer/kube/api.ts';
-import { RESOURCES, type KubeObject } from '../../enforcer/kube/resources.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { RESOURCES, type KubeObject } from '../../cluster/resources.ts';
 import {
   annotationsOf,
   apiFor,

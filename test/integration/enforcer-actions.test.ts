@@ -5,9 +5,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createEventRecorder } from '../../enforcer/actions/events.ts';
 import { createWorkloadActuator, DEFAULT_SCALABLE, type HpaObject } from '../../enforcer/actions/workload.ts';
-import type { Action, Reason, WorkloadDecision } from '../../enforcer/decision/types.ts';
-import type { KubeApi } from '../../enforcer/kube/api.ts';
-import { RESOURCES } from '../../enforcer/kube/resources.ts';
+import type { Action, Reason, WorkloadDecision } from '../../decision/types.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { RESOURCES } from '../../cluster/resources.ts';
 import { createManualClock } from '../../kernel/clock.ts';
 import { createRecordingLogger } from '../../kernel/logger.ts';
 import type { WorkloadRef } from '../../pipeline/snapshot.ts';

@@ -3,9 +3,9 @@
 // lease duration passed on its own clock; a partitioned leader steps down before that.
 
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { KubeApiError } from '../../enforcer/kube/errors.ts';
-import type { KubeApi } from '../../enforcer/kube/api.ts';
-import { RESOURCES } from '../../enforcer/kube/resources.ts';
+import { KubeApiError } from '../../cluster/errors.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { RESOURCES } from '../../cluster/resources.ts';
 import { createLeaderElector, type LeaderElector, type LeaseObject } from '../../enforcer/leader/lease.ts';
 import { createManualClock } from '../../kernel/clock.ts';
 import { silentLogger } from '../../kernel/logger.ts';

@@ -6,8 +6,8 @@
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startOperator, type OperatorRuntime } from '../../cmd/operator-main.ts';
-import type { KubeApi } from '../../enforcer/kube/api.ts';
-import { RESOURCES, type KubeObject } from '../../enforcer/kube/resources.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { RESOURCES, type KubeObject } from '../../cluster/resources.ts';
 import { createManualClock, type ManualClock } from '../../kernel/clock.ts';
 import { signApproval } from '../../webhook/bypass/approval.ts';
 import {
@@ -162,7 +162,7 @@ describe('enforcement loop on the real API server', () => {
     await new Promise((r) => setTimeout(r, 500));
     expect(await replicasOf(admin, ns, 'chat')).toBe(0);
 
-    // Approved (annotations documented in enforcer/decision/annotations.ts): restored.
+    // Approved (annotations documented in decision/annotations.ts): restored.
     await admin.patch(
       RESOURCES.aiBudget,
       ns,

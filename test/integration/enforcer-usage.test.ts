@@ -4,9 +4,9 @@
 // ended periods stop counting and are garbage-collected.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createPeriodCalendar } from '../../enforcer/decision/period.ts';
-import type { KubeApi } from '../../enforcer/kube/api.ts';
-import { RESOURCES } from '../../enforcer/kube/resources.ts';
+import { createPeriodCalendar } from '../../decision/period.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { RESOURCES } from '../../cluster/resources.ts';
 import { decodeRecord } from '../../enforcer/state/usage-record.ts';
 import {
   createUsageStore,

@@ -18,9 +18,9 @@ import {
   type ScaledObject,
 } from '../../enforcer/actions/keda.ts';
 import { createWorkloadActuator, DEFAULT_SCALABLE, type HpaObject } from '../../enforcer/actions/workload.ts';
-import type { Action, WorkloadDecision } from '../../enforcer/decision/types.ts';
-import type { KubeApi } from '../../enforcer/kube/api.ts';
-import { RESOURCES } from '../../enforcer/kube/resources.ts';
+import type { Action, WorkloadDecision } from '../../decision/types.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { RESOURCES } from '../../cluster/resources.ts';
 import { createManualClock, systemClock } from '../../kernel/clock.ts';
 import { createRecordingLogger } from '../../kernel/logger.ts';
 import type { WorkloadRef } from '../../pipeline/snapshot.ts';

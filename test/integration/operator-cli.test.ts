@@ -9,8 +9,8 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { KubeApi } from '../../enforcer/kube/api.ts';
-import type { KubeObject } from '../../enforcer/kube/resources.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import type { KubeObject } from '../../cluster/resources.ts';
 import { bindOperatorRbac, loadRbacDocs } from '../controlplane/rbac.ts';
 import {
   apiFor,

@@ -7,7 +7,7 @@ import type {
   Reason,
   ReasonCode,
   WorkloadDecision,
-} from '../../enforcer/decision/types.ts';
+} from '../../decision/types.ts';
 import type {
   PeriodKind,
   PeriodSpend,

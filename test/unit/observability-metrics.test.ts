@@ -12,7 +12,7 @@ import {
   MAX_LABEL_VALUE_LENGTH,
   type GenOpsMetrics,
 } from '../../observability/metrics.ts';
-import type { DecisionSet } from '../../enforcer/decision/types.ts';
+import type { DecisionSet } from '../../decision/types.ts';
 import type { UsageSnapshot } from '../../pipeline/snapshot.ts';
 import { budget, decision, decisionSet, reason, snapshot, workload } from './observability-fixtures.ts';
 

@@ -9,7 +9,7 @@
 
 import { createHmac, timingSafeEqual } from 'node:crypto';
 
-export { BYPASS_APPROVAL_ANNOTATION } from '../../enforcer/decision/annotations.ts';
+export { BYPASS_APPROVAL_ANNOTATION } from '../../decision/annotations.ts';
 /** Default cap of a bypass, from the moment it was approved. */
 export const DEFAULT_BYPASS_MAX_MS = 24 * 3_600_000;
 

@@ -10,9 +10,9 @@
 
 import type { Clock } from '../../kernel/clock.ts';
 import type { Logger } from '../../kernel/logger.ts';
-import type { KubeApi } from '../../enforcer/kube/api.ts';
-import type { ResourceType } from '../../enforcer/kube/resources.ts';
-import { BYPASS_ANNOTATION, parseBypass } from '../../enforcer/decision/annotations.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import type { ResourceType } from '../../cluster/resources.ts';
+import { BYPASS_ANNOTATION, parseBypass } from '../../decision/annotations.ts';
 import type { AdmissionRequest, UserInfo } from '../admission/types.ts';
 import { isRecord } from '../admission/types.ts';
 import type { Outcome } from '../admission/respond.ts';

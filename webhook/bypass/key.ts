@@ -3,9 +3,9 @@
 // signs and every leader verifies with the same key. Only the operator's ServiceAccount can read it.
 
 import { randomBytes } from 'node:crypto';
-import type { KubeApi } from '../../enforcer/kube/api.ts';
-import { isAlreadyExists } from '../../enforcer/kube/errors.ts';
-import type { ResourceType } from '../../enforcer/kube/resources.ts';
+import type { KubeApi } from '../../cluster/api.ts';
+import { isAlreadyExists } from '../../cluster/errors.ts';
+import type { ResourceType } from '../../cluster/resources.ts';
 
 export const BYPASS_KEY_SECRET = 'genops-bypass-key';
 

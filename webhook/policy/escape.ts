@@ -3,7 +3,7 @@
 
 import type { AIBudget, AIPolicy } from '../../crds/index.ts';
 import { matchesSelector } from '../../kernel/selector.ts';
-import type { Action, SourceRef } from '../../enforcer/decision/types.ts';
+import type { Action, SourceRef } from '../../decision/types.ts';
 import type { AdmissionView } from '../view.ts';
 import type { Subject } from './subject.ts';
 

@@ -15,13 +15,9 @@
 
 import type { AIBudget, AIPolicy } from '../../crds/index.ts';
 import { matchesSelector } from '../../kernel/selector.ts';
-import {
-  BYPASS_ANNOTATION,
-  BYPASS_APPROVAL_ANNOTATION,
-  parseBypass,
-} from '../../enforcer/decision/annotations.ts';
-import type { Action, BudgetState, DecisionSet, PolicyState, Reason } from '../../enforcer/decision/types.ts';
-import { actionRank } from '../../enforcer/decision/types.ts';
+import { BYPASS_ANNOTATION, BYPASS_APPROVAL_ANNOTATION, parseBypass } from '../../decision/annotations.ts';
+import type { Action, BudgetState, DecisionSet, PolicyState, Reason } from '../../decision/types.ts';
+import { actionRank } from '../../decision/types.ts';
 import type { AdmissionView } from '../view.ts';
 import { ruleViolations } from './rules.ts';
 import type { Subject } from './subject.ts';

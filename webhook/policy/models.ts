@@ -7,7 +7,7 @@
 // - literal container env values: <PROVIDER>_MODEL (OPENAI_MODEL, ANTHROPIC_MODEL, GEMINI_MODEL, ...) name a model
 //   of that provider; MODEL_NAME, LLM_MODEL, GENAI_MODEL and AI_MODEL hold an entry in the annotation's format.
 
-import { compiledGlob } from '../../enforcer/decision/glob.ts';
+import { compiledGlob } from '../../decision/glob.ts';
 import type { Container } from '../admission/types.ts';
 
 export const MODELS_ANNOTATION = 'genops.ai/models';
@@ -114,7 +114,7 @@ export function declaredModels(
   return out;
 }
 
-/** Glob match with the decision stage's semantics (enforcer/decision/glob.ts): * any run, ? one, no case. */
+/** Glob match with the decision stage's semantics (decision/glob.ts): * any run, ? one, no case. */
 export function globMatch(glob: string, value: string): boolean {
   return compiledGlob(glob).test(value);
 }

@@ -2,12 +2,7 @@
 // Not used by production code.
 
 import type { AIBudget, AIPolicy } from '../../crds/index.ts';
-import type {
-  BudgetState,
-  DecisionSet,
-  PolicyState,
-  WorkloadDecision,
-} from '../../enforcer/decision/types.ts';
+import type { BudgetState, DecisionSet, PolicyState, WorkloadDecision } from '../../decision/types.ts';
 import type { AdmissionRequest, AdmissionReview } from '../admission/types.ts';
 
 let counter = 0;

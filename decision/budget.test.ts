@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AIBudgetSpec } from '../../crds/index.ts';
+import type { AIBudgetSpec } from '../crds/index.ts';
 import type { DecisionResult } from './engine.ts';
 import { budget, harness } from './test-fixtures.ts';
 import type { UsageOptions } from './test-fixtures.ts';

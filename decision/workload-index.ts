@@ -3,10 +3,10 @@
 // membership changes. A namespace's membership "epoch" moves only when a workload appears,
 // disappears or changes labels, so new usage figures (every snapshot) do not invalidate matches.
 
-import { matchesSelector } from '../../kernel/selector.ts';
-import type { LabelSelector } from '../../crds/index.ts';
-import type { UsageSnapshot, WorkloadRef, WorkloadUsage } from '../../pipeline/snapshot.ts';
-import { workloadKey } from '../../pipeline/snapshot.ts';
+import { matchesSelector } from '../kernel/selector.ts';
+import type { LabelSelector } from '../crds/index.ts';
+import type { UsageSnapshot, WorkloadRef, WorkloadUsage } from '../pipeline/snapshot.ts';
+import { workloadKey } from '../pipeline/snapshot.ts';
 
 /** A workload known from the cluster (informers), with its pod-template labels. */
 export interface InventoryWorkload {

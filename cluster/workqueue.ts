@@ -2,8 +2,8 @@
 // workers at once (a key added while it runs is processed again afterwards), retryable failures come
 // back after a per-key exponential backoff, terminal ones are dropped and logged.
 
-import { classify } from '../../kernel/errors.ts';
-import type { Logger } from '../../kernel/logger.ts';
+import { classify } from '../kernel/errors.ts';
+import type { Logger } from '../kernel/logger.ts';
 import { backoffDelay, type BackoffOptions } from './backoff.ts';
 
 export type ReconcileOutcome = void | { readonly requeueAfterMs: number };

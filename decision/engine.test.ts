@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createManualClock } from '../../kernel/clock.ts';
+import { createManualClock } from '../kernel/clock.ts';
 import { createDecisionEngine } from './engine.ts';
 import type { DecisionMetrics } from './engine.ts';
 import { emptyMemory } from './memory.ts';

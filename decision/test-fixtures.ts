@@ -1,18 +1,18 @@
 // Owns small builders for decision tests (and benchmarks): usage snapshots whose period windows are
 // computed like the pipeline's, and AIBudget/AIPolicy objects. Not used by production code.
 
-import { usdToMicros } from '../../kernel/money.ts';
-import type { AIBudget, AIBudgetSpec, AIPolicy, AIPolicySpec } from '../../crds/index.ts';
+import { usdToMicros } from '../kernel/money.ts';
+import type { AIBudget, AIBudgetSpec, AIPolicy, AIPolicySpec } from '../crds/index.ts';
 import type {
   ModelUsage,
   PeriodKind,
   PeriodSpend,
   UsageSnapshot,
   WorkloadUsage,
-} from '../../pipeline/snapshot.ts';
-import { workloadKey } from '../../pipeline/snapshot.ts';
-import { createManualClock } from '../../kernel/clock.ts';
-import type { ManualClock } from '../../kernel/clock.ts';
+} from '../pipeline/snapshot.ts';
+import { workloadKey } from '../pipeline/snapshot.ts';
+import { createManualClock } from '../kernel/clock.ts';
+import type { ManualClock } from '../kernel/clock.ts';
 import { createDecisionEngine } from './engine.ts';
 import type { DecisionEngine, DecisionInput, DecisionResult } from './engine.ts';
 import { emptyMemory } from './memory.ts';

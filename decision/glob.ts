@@ -3,8 +3,8 @@
 // matcher: a glob is policy-author input and a name is sender input, so no backtracking RegExp.
 // Compiled patterns are cached: the same few globs are checked for thousands of workloads.
 
-import type { Glob } from '../../kernel/glob.ts';
-import { createGlobCache } from '../../kernel/glob.ts';
+import type { Glob } from '../kernel/glob.ts';
+import { createGlobCache } from '../kernel/glob.ts';
 
 const compiled = createGlobCache();
 

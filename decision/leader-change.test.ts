@@ -1,7 +1,7 @@
 // A new leader continues from the status its predecessor wrote: it must not announce again what has
 // already started (issue 12 item 9: EnforcementStarted was emitted on every leader change).
 import { describe, expect, it } from 'vitest';
-import { createManualClock } from '../../kernel/clock.ts';
+import { createManualClock } from '../kernel/clock.ts';
 import { createDecisionEngine } from './engine.ts';
 import { buildBudgetStatus, memoryFromStatuses } from './status.ts';
 import { budget, harness, snapshot, usage } from './test-fixtures.ts';

@@ -1,7 +1,7 @@
 // Owns the client-side limit on API writes (the JS client has none): a token bucket, QPS and burst
 // as in client-go. Waiters are served in arrival order so no writer starves.
 
-import { GenOpsError } from '../../kernel/errors.ts';
+import { GenOpsError } from '../kernel/errors.ts';
 
 /** 'low' waiters (status writes) go after every 'normal' one (actions, events), so actions never starve. */
 export type Priority = 'normal' | 'low';

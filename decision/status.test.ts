@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { checkBudget, checkPolicy } from '../../crds/validate.ts';
-import type { AIBudget, AIBudgetSpec, AIBudgetStatus, AIPolicy, AIPolicyStatus } from '../../crds/index.ts';
+import { checkBudget, checkPolicy } from '../crds/validate.ts';
+import type { AIBudget, AIBudgetSpec, AIBudgetStatus, AIPolicy, AIPolicyStatus } from '../crds/index.ts';
 import type { DecisionResult } from './engine.ts';
 import { emptyMemory } from './memory.ts';
 import {

@@ -10,7 +10,7 @@
 //   fired in the current period, and `enforcement` holds the budget's state machine, so a restart
 //   neither re-fires alerts nor forgets a grace period or a pending approval.
 
-import { formatMicros, usdToMicros } from '../../kernel/money.ts';
+import { formatMicros, usdToMicros } from '../kernel/money.ts';
 import type {
   AIBudget,
   AIBudgetStatus,
@@ -18,8 +18,8 @@ import type {
   AIPolicyStatus,
   Condition,
   ViolationCounts,
-} from '../../crds/index.ts';
-import type { UsageSnapshot } from '../../pipeline/snapshot.ts';
+} from '../crds/index.ts';
+import type { UsageSnapshot } from '../pipeline/snapshot.ts';
 import { parseRfc3339 } from './annotations.ts';
 import { iso } from './format.ts';
 import type {

@@ -1,8 +1,8 @@
 // Owns the contract of decisions: what the pure decision stage produces and what the enforcer,
 // the webhook, the metrics and the status writers read.
 
-import type { Micros } from '../../kernel/money.ts';
-import type { PeriodKind, WorkloadRef } from '../../pipeline/snapshot.ts';
+import type { Micros } from '../kernel/money.ts';
+import type { PeriodKind, WorkloadRef } from '../pipeline/snapshot.ts';
 
 /** Ordered from least to most restrictive; the most restrictive wins for a workload. */
 export type Action = 'allow' | 'warn' | 'throttle' | 'block';

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import { afterEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../kernel/logger.ts';
+import { silentLogger } from '../kernel/logger.ts';
 import { createKubeApi, type KubeApi } from './api.ts';
 import type { KubeApiError } from './errors.ts';
 import { isAlreadyExists, isConflict } from './errors.ts';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { AIPolicySpec } from '../../crds/index.ts';
+import type { AIPolicySpec } from '../crds/index.ts';
 import type { DecisionResult } from './engine.ts';
 import { harness, policy } from './test-fixtures.ts';
 import type { UsageOptions } from './test-fixtures.ts';

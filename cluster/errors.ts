@@ -1,7 +1,7 @@
 // Owns the classification of Kubernetes API failures: done once, here, from the HTTP status and the
 // Status object the API server returns, so callers ask `isNotFound(err)` instead of parsing codes.
 
-import { GenOpsError, type ErrorClass } from '../../kernel/errors.ts';
+import { GenOpsError, type ErrorClass } from '../kernel/errors.ts';
 
 /** A failed API call, classified: 'retryable' for 429/5xx/network faults and optimistic-lock conflicts. */
 export class KubeApiError extends GenOpsError {

@@ -3,9 +3,9 @@
 // snapshot reports can never disagree; this module adds the per-(zone, kind) cache, because 1k
 // budgets usually share a handful of periods.
 
-import { assertTimeZone, PERIOD_KINDS, periodBounds } from '../../pipeline/windows/periods.ts';
-import type { PeriodBounds } from '../../pipeline/windows/periods.ts';
-import type { PeriodKind } from '../../pipeline/snapshot.ts';
+import { assertTimeZone, PERIOD_KINDS, periodBounds } from '../pipeline/windows/periods.ts';
+import type { PeriodBounds } from '../pipeline/windows/periods.ts';
+import type { PeriodKind } from '../pipeline/snapshot.ts';
 
 export type { PeriodBounds };
 export { periodBounds, PERIOD_KINDS };

@@ -1,9 +1,9 @@
 // Micro benchmark of the decision stage: 1k AIBudgets and 1k AIPolicies over 10k workloads.
-// Run: node --expose-gc enforcer/decision/engine.bench.ts   (engine.perf.test.ts asserts the same bound).
+// Run: node --expose-gc decision/engine.bench.ts   (engine.perf.test.ts asserts the same bound).
 
-import { createManualClock } from '../../kernel/clock.ts';
-import type { AIBudget, AIPolicy } from '../../crds/index.ts';
-import type { UsageSnapshot, WorkloadUsage } from '../../pipeline/snapshot.ts';
+import { createManualClock } from '../kernel/clock.ts';
+import type { AIBudget, AIPolicy } from '../crds/index.ts';
+import type { UsageSnapshot, WorkloadUsage } from '../pipeline/snapshot.ts';
 import { createDecisionEngine } from './engine.ts';
 import type { DecisionEngine } from './engine.ts';
 import { emptyMemory } from './memory.ts';

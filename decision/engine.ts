@@ -7,9 +7,9 @@
 // workload's action is the most restrictive of them. A valid, unexpired `genops.ai/bypass` on the
 // workload (else on its namespace) makes the action 'allow' with `bypass` set; reasons stay listed.
 
-import type { Clock } from '../../kernel/clock.ts';
-import type { AIBudget, AIPolicy } from '../../crds/index.ts';
-import type { UsageSnapshot } from '../../pipeline/snapshot.ts';
+import type { Clock } from '../kernel/clock.ts';
+import type { AIBudget, AIPolicy } from '../crds/index.ts';
+import type { UsageSnapshot } from '../pipeline/snapshot.ts';
 import { parseBypass } from './annotations.ts';
 import type { Bypass, BypassParse } from './annotations.ts';
 import { evaluateBudget } from './budget.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { GenOpsError } from '../../kernel/errors.ts';
-import { silentLogger } from '../../kernel/logger.ts';
+import { GenOpsError } from '../kernel/errors.ts';
+import { silentLogger } from '../kernel/logger.ts';
 import { createWorkQueue } from './workqueue.ts';
 
 const tick = (ms: number) => new Promise((r) => setTimeout(r, ms));

@@ -6,7 +6,7 @@
 import http from 'node:http';
 import https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import type { Logger } from '../../kernel/logger.ts';
+import type { Logger } from '../kernel/logger.ts';
 import { backoffDelay, sleep, type BackoffOptions } from './backoff.ts';
 import { isTransient, KubeApiError } from './errors.ts';
 import { createTokenBucket, type Priority, type RateLimiter } from './rate-limiter.ts';

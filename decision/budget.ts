@@ -27,10 +27,10 @@
 //   until the AIBudget's spec is changed (a new generation grants a new allocation in the
 //   then-current period).
 
-import { formatMicros } from '../../kernel/money.ts';
-import type { Micros } from '../../kernel/money.ts';
-import type { AIBudget } from '../../crds/index.ts';
-import type { PeriodKind } from '../../pipeline/snapshot.ts';
+import { formatMicros } from '../kernel/money.ts';
+import type { Micros } from '../kernel/money.ts';
+import type { AIBudget } from '../crds/index.ts';
+import type { PeriodKind } from '../pipeline/snapshot.ts';
 import {
   APPROVAL_CLOCK_SKEW_MS,
   APPROVED_AT_ANNOTATION,

@@ -3,8 +3,8 @@
 // error (the JS client's informer just stops). `hasSynced` turns true after the first full list and
 // gates readiness; handlers see every add/update/delete after that list.
 
-import type { Component } from '../../kernel/lifecycle.ts';
-import type { Logger } from '../../kernel/logger.ts';
+import type { Component } from '../kernel/lifecycle.ts';
+import type { Logger } from '../kernel/logger.ts';
 import type { KubeApi, WatchEvent } from './api.ts';
 import { createBackoff, sleep, type BackoffOptions } from './backoff.ts';
 import { isGone } from './errors.ts';

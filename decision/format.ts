@@ -1,8 +1,8 @@
 // Owns the small conversions every reason needs, memoized: 1k budgets share a handful of period
 // boundaries and limits, and formatting them again for each one showed up in the profile.
 
-import { formatMicros, usdToMicros } from '../../kernel/money.ts';
-import type { Micros } from '../../kernel/money.ts';
+import { formatMicros, usdToMicros } from '../kernel/money.ts';
+import type { Micros } from '../kernel/money.ts';
 
 const MAX_ENTRIES = 4096;
 const isoCache = new Map<number, string>();

@@ -2,7 +2,7 @@
 // service account when running in a cluster.
 
 import { KubeConfig } from '@kubernetes/client-node';
-import { GenOpsError } from '../../kernel/errors.ts';
+import { GenOpsError } from '../kernel/errors.ts';
 
 export interface KubeConfigSource {
   /** A kubeconfig file; wins over in-cluster config. */

@@ -28,9 +28,9 @@
 // Per-workload results are memoized per (policy object, WorkloadUsage object): the pipeline keeps
 // the objects of workloads without new data, so most workloads cost one identity check.
 
-import { formatMicros } from '../../kernel/money.ts';
-import type { AIPolicy } from '../../crds/index.ts';
-import type { ModelUsage, WorkloadUsage } from '../../pipeline/snapshot.ts';
+import { formatMicros } from '../kernel/money.ts';
+import type { AIPolicy } from '../crds/index.ts';
+import type { ModelUsage, WorkloadUsage } from '../pipeline/snapshot.ts';
 import type { ReasonInterner } from './compare.ts';
 import { iso, specMicros, usd } from './format.ts';
 import { matchesAnyGlob } from './glob.ts';
