@@ -204,6 +204,10 @@ describe('two operator replicas on the real API server', () => {
     (await eventsFor(admin, ns, 'Deployment', 'chat')).filter(
       (e) => e.reportingController === 'genops.ai/operator' && e.reason === reason,
     );
+  const budgetEvents = async (reason: string) =>
+    (await eventsFor(admin, ns, 'AIBudget', 'team-budget')).filter(
+      (e) => e.reportingController === 'genops.ai/operator' && e.reason === reason,
+    );
 
   it('sums both replicas once, survives the leader being killed, and a restart keeps the period', async () => {
     const a = await startReplica(`${prefix}-a`, lease);
@@ -230,6 +234,9 @@ describe('two operator replicas on the real API server', () => {
     await eventually('Blocked event', async () =>
       (await ourEvents('Blocked')).length === 1 ? true : undefined,
     );
+    await eventually('EnforcementStarted on the budget', async () =>
+      (await budgetEvents('EnforcementStarted')).length === 1 ? true : undefined,
+    );
 
     // Without a write-ahead log a replica's spend outlives it from its last record write on
     // (docs/operations.md): the leader dies once its record holds its two spans, not before.
@@ -253,6 +260,9 @@ describe('two operator replicas on the real API server', () => {
     expect((await budget())?.status?.spend).toBe(total);
     expect(await replicasOf(admin, ns, 'chat')).toBe(0);
     expect(await ourEvents('Blocked')).toHaveLength(1);
+    // The new leader continues what its predecessor started: no second announcement (issue 12 item 9).
+    expect(await budgetEvents('EnforcementStarted')).toHaveLength(1);
+    expect((await holder()) === b.id).toBe(true);
 
     // A comes back with its id: its record is restored, its period continues.
     const a2 = await startReplica(`${prefix}-a`, lease);
@@ -265,6 +275,7 @@ describe('two operator replicas on the real API server', () => {
       30_000,
     );
     expect(await holder()).toBe(b.id);
+    expect(await budgetEvents('EnforcementStarted')).toHaveLength(1);
 
     // Graceful: SIGTERM on both; the leader releases the Lease.
     b.child.kill('SIGTERM');
