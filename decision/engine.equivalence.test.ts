@@ -42,9 +42,9 @@ function comparable(d: DecisionSet): unknown {
     version: d.version,
     computedAt: d.computedAt,
     workloads: sorted(d.workloads),
-    // Budgets and policies come out in key order from both engines.
+    // Budgets come out in key order from both engines.
     budgets: [...d.budgets],
-    policies: [...d.policies],
+    policies: sorted(d.policies),
   };
 }
 

@@ -171,6 +171,8 @@ interface ResourceRecord {
   matched: readonly string[];
   /** Reasons it gave each of them (only non-empty lists). */
   contrib: Map<string, readonly Reason[]>;
+  /** Its state in the last DecisionSet. */
+  state: BudgetState | PolicyState | undefined;
   /** Memory it produced last time; a different one handed in means evaluating again. */
   memoryOut: BudgetMemory | PolicyMemory | undefined;
   /** The first moment the clock alone may change its outcome. */
@@ -185,16 +187,22 @@ interface ResourceRecord {
 
 interface WorkloadRecord {
   entry: WorkloadEntry;
-  /** Resources whose last evaluation covered it. */
-  readonly budgets: Set<ResourceRecord>;
-  readonly policies: Set<ResourceRecord>;
+  /** Resources whose last evaluation covered it (a few: an array costs less than a Set). */
+  covering: ResourceRecord[] | undefined;
+}
+
+/** Workload keys carrying one label value: one key alone (most values, e.g. `app`), else a set. */
+type Posting = string | Set<string>;
+
+function postingKeys(p: Posting | undefined): Iterable<string> {
+  return p === undefined ? [] : typeof p === 'string' ? [p] : p;
 }
 
 interface NamespaceIndex {
   /** Workload keys of the namespace. */
   readonly workloads: Set<string>;
   /** label key -> value -> workload keys. */
-  readonly postings: Map<string, Map<string, Set<string>>>;
+  readonly postings: Map<string, Map<string, Posting>>;
   /** Resources by anchor: label key -> value -> resources. */
   readonly anchored: Map<string, Map<string, Set<ResourceRecord>>>;
   /** Resources without an anchor: every workload of the namespace is a candidate. */
@@ -284,6 +292,21 @@ function sameCheck(a: BypassCheck | undefined, b: BypassCheck | undefined): bool
   return x === y || (!!x && !!y && x.by === y.by && x.expires === y.expires && x.reason === y.reason);
 }
 
+/** Budgets before policies, each in key order: the order the full evaluation adds reasons in. */
+function byKindThenKey(a: ResourceRecord, b: ResourceRecord): number {
+  if (a.kind !== b.kind) return a.kind === 'AIBudget' ? -1 : 1;
+  return byRecordKey(a, b);
+}
+
+function uncover(w: WorkloadRecord, rec: ResourceRecord): void {
+  const list = w.covering;
+  if (list === undefined) return;
+  const i = list.indexOf(rec);
+  if (i < 0) return;
+  list[i] = list[list.length - 1] as ResourceRecord;
+  list.pop();
+}
+
 function byRecordKey(a: ResourceRecord, b: ResourceRecord): number {
   return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
 }
@@ -306,6 +329,8 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
   let ordered: Record<Kind, ResourceRecord[] | undefined> = { AIBudget: [], AIPolicy: [] };
   let dirty: Record<Kind, Set<ResourceRecord>> = { AIBudget: new Set(), AIPolicy: new Set() };
   let dirtyWorkloads = new Set<string>();
+  /** Keys of the resources deleted since the last evaluation. */
+  let removed: Record<Kind, string[]> = { AIBudget: [], AIPolicy: [] };
   let validHeap = new TimeHeap();
   let wakeHeap = new TimeHeap();
   let inventoryByKey = new Map<string, InventoryWorkload>();
@@ -317,6 +342,9 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
   };
   let last: DecisionSet | undefined;
   let lastWorkloads = PersistentMap.empty<WorkloadDecision>();
+  let lastPolicies = PersistentMap.empty<PolicyState>();
+  let lastBudgetMemory = PersistentMap.empty<BudgetMemory>();
+  let lastPolicyMemory = PersistentMap.empty<PolicyMemory>();
   let lastMemory: EnforcementMemory | undefined;
   let lastHolderChecks = new Map<string, BypassCheck>();
   let byAction: Record<Action, number> = { allow: 0, warn: 0, throttle: 0, block: 0 };
@@ -330,6 +358,7 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
     ordered = { AIBudget: [], AIPolicy: [] };
     dirty = { AIBudget: new Set(), AIPolicy: new Set() };
     dirtyWorkloads = new Set();
+    removed = { AIBudget: [], AIPolicy: [] };
     validHeap = new TimeHeap();
     wakeHeap = new TimeHeap();
     inventoryByKey = new Map();
@@ -338,6 +367,9 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
     lastLists = { AIBudget: undefined, AIPolicy: undefined };
     last = undefined;
     lastWorkloads = PersistentMap.empty();
+    lastPolicies = PersistentMap.empty();
+    lastBudgetMemory = PersistentMap.empty();
+    lastPolicyMemory = PersistentMap.empty();
     lastMemory = undefined;
     lastHolderChecks = new Map();
     byAction = { allow: 0, warn: 0, throttle: 0, block: 0 };
@@ -365,21 +397,28 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
     for (const k in labels) {
       const v = labels[k] as string;
       let byValue = idx.postings.get(k);
-      if (!byValue) idx.postings.set(k, (byValue = new Map<string, Set<string>>()));
-      let set = byValue.get(v);
-      if (!set) byValue.set(v, (set = new Set()));
-      set.add(key);
+      if (!byValue) idx.postings.set(k, (byValue = new Map<string, Posting>()));
+      const p = byValue.get(v);
+      if (p === undefined) byValue.set(v, key);
+      else if (typeof p === 'string') {
+        if (p !== key) byValue.set(v, new Set([p, key]));
+      } else p.add(key);
     }
   }
 
   function unindexLabels(idx: NamespaceIndex, key: string, labels: Readonly<Record<string, string>>): void {
     for (const k in labels) {
       const byValue = idx.postings.get(k);
-      const set = byValue?.get(labels[k] as string);
-      if (!set) continue;
-      set.delete(key);
-      if (set.size === 0) byValue!.delete(labels[k] as string);
-      if (byValue!.size === 0) idx.postings.delete(k);
+      const v = labels[k] as string;
+      const p = byValue?.get(v);
+      if (byValue === undefined || p === undefined) continue;
+      if (typeof p === 'string') {
+        if (p === key) byValue.delete(v);
+      } else {
+        p.delete(key);
+        if (p.size === 0) byValue.delete(v);
+      }
+      if (byValue.size === 0) idx.postings.delete(k);
     }
   }
 
@@ -409,8 +448,7 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
   }
 
   function touched(w: WorkloadRecord): void {
-    for (const r of w.budgets) markDirty(r);
-    for (const r of w.policies) markDirty(r);
+    for (const r of w.covering ?? []) markDirty(r);
     dirtyWorkloads.add(w.entry.key);
   }
 
@@ -447,8 +485,7 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
     }
     const rec: WorkloadRecord = {
       entry: { key, ref, labels, usage, ordinal: nextOrdinal++ },
-      budgets: new Set(),
-      policies: new Set(),
+      covering: undefined,
     };
     workloads.set(key, rec);
     const idx = namespaceIndex(ref.namespace);
@@ -540,7 +577,7 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
     };
     if (rec.anchor) {
       const byValue = idx.postings.get(rec.anchor.key);
-      for (const v of rec.anchor.values) for (const k of byValue?.get(v) ?? []) test(k);
+      for (const v of rec.anchor.values) for (const k of postingKeys(byValue?.get(v))) test(k);
     } else {
       for (const k of idx.workloads) test(k);
     }
@@ -551,10 +588,11 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
     anchorSets(rec, false);
     for (const k of rec.matched) {
       const w = workloads.get(k);
-      if (w) (rec.kind === 'AIBudget' ? w.budgets : w.policies).delete(rec);
+      if (w) uncover(w, rec);
       if (rec.contrib.has(k)) dirtyWorkloads.add(k);
     }
     records[rec.kind].delete(rec.key);
+    removed[rec.kind].push(rec.key);
     dirty[rec.kind].delete(rec);
     ordered[rec.kind] = undefined;
   }
@@ -598,6 +636,7 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
         sortedSelected: undefined,
         matched: [],
         contrib: new Map(),
+        state: undefined,
         memoryOut: undefined,
         validUntil: Number.POSITIVE_INFINITY,
         wakeAt: undefined,
@@ -643,15 +682,13 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
     for (const [k, list] of contrib) if (!sameList(old.get(k), list)) dirtyWorkloads.add(k);
     for (const k of old.keys()) if (!contrib.has(k)) dirtyWorkloads.add(k);
     if (!sameStrings(rec.matched, matched)) {
-      const now = new Set(matched);
       for (const k of rec.matched) {
-        if (now.has(k)) continue;
         const w = workloads.get(k);
-        if (w) (rec.kind === 'AIBudget' ? w.budgets : w.policies).delete(rec);
+        if (w) uncover(w, rec);
       }
       for (const k of matched) {
         const w = workloads.get(k) as WorkloadRecord;
-        (rec.kind === 'AIBudget' ? w.budgets : w.policies).add(rec);
+        (w.covering ??= []).push(rec);
       }
       rec.matched = matched;
     }
@@ -681,7 +718,7 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
     // What changed since last time: workloads, resources, memory handed in, the clock.
     syncWorkloads(input.snapshot, input.inventory);
     const budgetSetChanged = syncResources('AIBudget', input.budgets);
-    const policySetChanged = syncResources('AIPolicy', input.policies);
+    syncResources('AIPolicy', input.policies);
     if (input.memory !== lastMemory) {
       for (const rec of records.AIBudget.values())
         if (input.memory.budgets.get(rec.key) !== rec.memoryOut) markDirty(rec);
@@ -875,8 +912,8 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
     let budgetsChanged = previous === undefined || budgetStates.size > 0 || budgetSetChanged;
     const budgets = new Map<string, BudgetState>();
     for (const rec of orderOf('AIBudget')) {
-      const before = previous?.budgets.get(rec.key);
-      let state = budgetStates.get(rec.key);
+      const before = rec.state as BudgetState | undefined;
+      let state = budgetStates.size === 0 ? undefined : budgetStates.get(rec.key);
       if (state !== undefined) {
         if (before !== undefined && sameBudgetState(before, state)) state = before;
         else changed = true;
@@ -891,26 +928,25 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
         }
       }
       budgets.set(rec.key, state);
+      rec.state = state;
     }
     if (previous !== undefined && previous.budgets.size !== budgets.size) changed = true;
 
-    let policies: ReadonlyMap<string, PolicyState>;
-    if (previous === undefined || policyStates.size > 0 || policySetChanged) {
-      const next = new Map<string, PolicyState>();
-      for (const rec of orderOf('AIPolicy')) {
-        const before = previous?.policies.get(rec.key);
-        let state = policyStates.get(rec.key);
-        if (state !== undefined) {
-          if (before !== undefined && samePolicyState(before, state)) state = before;
-          else changed = true;
-        } else if (before === undefined) {
-          throw new Error(`decision engine: no previous state of AIPolicy ${rec.key}`);
-        } else state = before;
-        next.set(rec.key, state);
-      }
-      if (previous !== undefined && previous.policies.size !== next.size) changed = true;
-      policies = next;
-    } else policies = previous.policies;
+    // Policy states: only the re-evaluated ones change (a persistent map: the rest is shared).
+    const policyBuilder = lastPolicies.edit();
+    for (const key of removed.AIPolicy) if (!records.AIPolicy.has(key)) policyBuilder.delete(key);
+    for (const [key, computed] of policyStates) {
+      const rec = records.AIPolicy.get(key) as ResourceRecord;
+      const before = rec.state as PolicyState | undefined;
+      let state = computed;
+      if (before !== undefined && samePolicyState(before, state)) state = before;
+      else changed = true;
+      rec.state = state;
+      policyBuilder.set(key, state);
+    }
+    const policies = policyBuilder.done();
+    if (previous !== undefined && previous.policies.size !== policies.size) changed = true;
+    lastPolicies = policies;
 
     // Bypass annotations: few, audited in full every time (they expire by the clock); a holder whose
     // check changed makes its workload (or every workload of its namespace) decide again.
@@ -995,9 +1031,22 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
     };
 
     // Memory: last time's maps with the re-evaluated resources' entries replaced.
+    lastBudgetMemory = nextMemoryMap(
+      lastBudgetMemory,
+      removed.AIBudget,
+      records.AIBudget,
+      budgetMemoryChanges,
+    );
+    lastPolicyMemory = nextMemoryMap(
+      lastPolicyMemory,
+      removed.AIPolicy,
+      records.AIPolicy,
+      policyMemoryChanges,
+    );
+    removed = { AIBudget: [], AIPolicy: [] };
     const memory: EnforcementMemory = {
-      budgets: nextMemoryMap(lastMemory?.budgets, records.AIBudget, budgetMemoryChanges),
-      policies: nextMemoryMap(lastMemory?.policies, records.AIPolicy, policyMemoryChanges),
+      budgets: lastBudgetMemory,
+      policies: lastPolicyMemory,
       bypasses: bypassMemory,
     };
 
@@ -1016,12 +1065,13 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
 
   /** Its budgets' then its policies' reasons, each in key order (as the full evaluation adds them). */
   function reasonsOf(w: WorkloadRecord): readonly Reason[] {
-    if (w.budgets.size === 0 && w.policies.size === 0) return NO_REASONS;
+    const covering = w.covering;
+    if (covering === undefined || covering.length === 0) return NO_REASONS;
     let out: Reason[] | undefined;
     let only: readonly Reason[] | undefined;
     let sources = 0;
-    for (const set of [w.budgets, w.policies]) {
-      const list = set.size > 1 ? [...set].sort(byRecordKey) : set;
+    {
+      const list = covering.length > 1 ? [...covering].sort(byKindThenKey) : covering;
       for (const rec of list) {
         const c = rec.contrib.get(w.entry.key);
         if (c === undefined || c.length === 0) continue;
@@ -1078,13 +1128,13 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
 
 /** Last time's memory map with the changed entries replaced and the deleted resources' removed. */
 function nextMemoryMap<T>(
-  before: ReadonlyMap<string, T> | undefined,
+  before: PersistentMap<T>,
+  removedKeys: readonly string[],
   live: ReadonlyMap<string, unknown>,
   changes: ReadonlyMap<string, T>,
-): ReadonlyMap<string, T> {
-  if (before !== undefined && changes.size === 0 && before.size === live.size) return before;
-  const next = new Map(before);
-  for (const [k, v] of changes) next.set(k, v);
-  if (next.size !== live.size) for (const k of [...next.keys()]) if (!live.has(k)) next.delete(k);
-  return next;
+): PersistentMap<T> {
+  const b = before.edit();
+  for (const k of removedKeys) if (!live.has(k)) b.delete(k);
+  for (const [k, v] of changes) b.set(k, v);
+  return b.done();
 }

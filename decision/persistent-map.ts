@@ -4,7 +4,7 @@
 // entries) is one: consumers keep the previous set to diff against, so it must stay intact, and
 // copying a 100k-entry Map costs more than an incremental evaluation may take.
 
-const TARGET_BUCKET = 16;
+const TARGET_BUCKET = 4;
 
 function hash(key: string): number {
   // FNV-1a over UTF-16 code units; only distribution matters, not stability across versions.
