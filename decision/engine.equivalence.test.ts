@@ -364,15 +364,15 @@ describe('incremental decision engine against the full evaluation', () => {
     for (let seed = 1; seed <= 12; seed++) events += run(seed, 120, false).events;
     // The sequences must exercise the state machines, not just agree on "allow".
     expect(events).toBeGreaterThan(200);
-  });
+  }, 60_000);
 
   it('decides the same when the snapshot tells which workloads changed', () => {
     for (let seed = 101; seed <= 112; seed++) run(seed, 120, true);
-  });
+  }, 60_000);
 
   it('decides the same when mostly only the clock moves (periods, grace, windows, expiry)', () => {
     for (let seed = 201; seed <= 216; seed++) run(seed, 150, seed % 2 === 0, true);
-  });
+  }, 60_000);
 
   it('notices a difference: a stale cache is not hidden by the comparison', () => {
     // The comparison itself must be able to fail: an engine that keeps its first answer differs.

@@ -136,8 +136,6 @@ export interface DecisionEngine {
   evaluate(input: DecisionInput): DecisionResult;
 }
 
-const MINUTE = 60_000;
-const HOUR = 3_600_000;
 const NO_REASONS: readonly Reason[] = [];
 
 /** One label pair (or In list) every workload a selector matches must carry: where to look it up. */
@@ -829,7 +827,8 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
       const consider = (t: number): void => {
         if (t > now && t < until) until = t;
       };
-      const rated = policy.spec.rateLimits !== undefined && policy.spec.rateLimits.enabled !== false;
+      // A rate window going stale matters only when it ends a violation, and that violation's
+      // `until` (last request + window) is in wakeAt: no need to wake for every workload's window.
       for (const w of matched) {
         const u = w.usage;
         if (!u) continue;
@@ -837,10 +836,6 @@ export function createDecisionEngine(options: DecisionEngineOptions): DecisionEn
         consider(u.spend.daily.end);
         consider(u.spend.monthly.start);
         consider(u.spend.monthly.end);
-        if (rated) {
-          consider(u.lastSeen + MINUTE);
-          consider(u.lastSeen + HOUR);
-        }
       }
       let memo = policyMemos.get(policy);
       if (!memo) policyMemos.set(policy, (memo = createPolicyWorkloadMemo()));
