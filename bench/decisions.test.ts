@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { formatDecisionBench, measureDecisions } from './decisions.ts';
 
@@ -20,4 +21,16 @@ describe('decision bench entries', () => {
     expect(incremental.medianCpuMs).toBeLessThan(full.medianCpuMs);
     expect(formatDecisionBench([incremental])).toContain('decisions-incremental-5k: 5000 workloads');
   }, 120_000);
+
+  it('runs as documented: node --expose-gc bench/decisions.ts --quick', () => {
+    // docs/operations.md and decision/README.md give this command line.
+    const r = spawnSync(process.execPath, ['--expose-gc', 'bench/decisions.ts', '--quick'], {
+      encoding: 'utf8',
+      timeout: 170_000,
+    });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/^decisions-full-10k: 10000 workloads, 1000 budgets \+ 1000 policies/m);
+    expect(r.stdout).toMatch(/^decisions-incremental-10k: .* median [0-9.]+ ms/m);
+    expect(r.stdout).not.toMatch(/100000 workloads/);
+  }, 180_000);
 });

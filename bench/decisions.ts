@@ -3,7 +3,7 @@
 // evaluation, with the memory the engine keeps per workload and the main thread's event-loop delay
 // while evaluations run (what an ingest request arriving meanwhile waits).
 //
-// Run alone: node --expose-gc bench/decisions.ts [--quick]
+// Run alone: node --expose-gc bench/decisions.ts [--quick]   (--quick: the 10k cases only)
 
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { setFlagsFromString } from 'node:v8';
