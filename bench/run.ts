@@ -35,6 +35,7 @@ import { openWal } from '../pipeline/wal/wal.ts';
 import type { LoadResult, LoadTransport, RunSpec } from './load.ts';
 import { runWebhookBench } from './webhook.ts';
 import { runAuthzBench, type AuthzBenchResult } from './authz.ts';
+import { formatDecisionBench, runDecisionBench } from './decisions.ts';
 
 export interface BenchEntry {
   readonly name: string;
@@ -349,6 +350,8 @@ async function main(): Promise<void> {
       }),
     );
   }
+  // Decision engine, incremental and full, at 10k and 100k workloads (bench/decisions.ts).
+  const decisions = await runDecisionBench();
   const get = (t: LoadTransport): ThroughputResult => throughput.get(t)!;
   const sps = (r: ThroughputResult): number => Math.round(r.load.spans / r.load.seconds);
   const report: BenchReport = {
@@ -389,6 +392,7 @@ async function main(): Promise<void> {
         dropped: a.dropped,
         ingestSpansPerSecond: a.ingestSpansPerSecond,
       })),
+      ...decisions.map((d) => ({ ...d })),
     ],
     heapBytesPer1kWorkloads: heap.bytesPer1k,
   };
@@ -455,6 +459,7 @@ async function main(): Promise<void> {
             `client p99 ${a.clientP99Ms.toFixed(1)} ms, ${a.errors} errors, ${a.dropped} not sent (512 in flight), while ingesting ${a.ingestSpansPerSecond} spans/s\n`,
         )
         .join('') +
+      formatDecisionBench(decisions) +
       `windows memory: ${heap.bytesPer1k} bytes per 1k workloads (${(heap.bytesPer1k / 1024 / 1024).toFixed(2)} MiB; goal <= 2 MiB), ${heap.workloads} workloads\n` +
       `total time ${((performance.now() - started) / 1000).toFixed(1)} s\n`,
   );

@@ -3,9 +3,10 @@
 
 import { createManualClock } from '../kernel/clock.ts';
 import type { AIBudget, AIPolicy } from '../crds/index.ts';
-import type { UsageSnapshot, WorkloadUsage } from '../pipeline/snapshot.ts';
+import type { WorkloadUsage } from '../pipeline/snapshot.ts';
 import { createDecisionEngine } from './engine.ts';
-import type { DecisionEngine } from './engine.ts';
+import type { DecisionEngine, DecisionEngineOptions, DecisionSnapshot } from './engine.ts';
+import { createFullDecisionEngine } from './full-engine.ts';
 import { emptyMemory } from './memory.ts';
 import type { EnforcementMemory } from './memory.ts';
 import { budget, policy, snapshot, usage } from './test-fixtures.ts';
@@ -14,8 +15,11 @@ export interface BenchScenario {
   readonly name: string;
   readonly budgets: readonly AIBudget[];
   readonly policies: readonly AIPolicy[];
-  /** A fresh snapshot per call (new usage objects, same labels), as the pipeline publishes them. */
-  snapshot(version: number, now: number): UsageSnapshot;
+  /**
+   * A fresh snapshot per call (new usage objects, same labels), as the pipeline publishes them, with
+   * the `changedSince` hint of the workloads whose usage changed since the previous version.
+   */
+  snapshot(version: number, now: number): DecisionSnapshot;
 }
 
 /**
@@ -79,6 +83,7 @@ export function scenario(
     policies,
     snapshot(version, now) {
       const list: WorkloadUsage[] = [];
+      const changed: string[] = [];
       for (let w = 0; w < workloads; w++) {
         const kept = previous[w];
         if (kept && w % every !== version % every) {
@@ -86,6 +91,7 @@ export function scenario(
           continue;
         }
         const spendUsd = ((w * 7 + version) % 300) / 10;
+        if (kept) changed.push(kept.key);
         list.push(
           (previous[w] = usage(`ns-${w % namespaces}`, `w-${w}`, now, {
             labels: labelsOf[w] ?? {},
@@ -109,7 +115,11 @@ export function scenario(
           })),
         );
       }
-      return snapshot(now, list, version);
+      const snap = snapshot(now, list, version);
+      // Only the previous version's delta is known (the pipeline would keep a few).
+      const changedSince = (since: number): Iterable<string> | undefined =>
+        since === version - 1 && previous.length === list.length ? changed : undefined;
+      return { ...snap, changedSince };
     },
   };
 }
@@ -123,13 +133,24 @@ export interface BenchFigures {
   readonly workloadDecisions: number;
 }
 
-export function measure(s: BenchScenario, runs = 7): BenchFigures {
+export interface MeasureOptions {
+  /** 'incremental' (production, default) or 'full' (the reference evaluation of full-engine.ts). */
+  readonly engine?: 'incremental' | 'full';
+  /** Hand the engine the snapshot's change hint (default true). */
+  readonly hint?: boolean;
+}
+
+export function measure(s: BenchScenario, runs = 7, o: MeasureOptions = {}): BenchFigures {
   const clock = createManualClock(Date.parse('2025-03-20T12:00:00Z'));
-  const engine: DecisionEngine = createDecisionEngine({ clock });
+  const create: (options: DecisionEngineOptions) => DecisionEngine =
+    o.engine === 'full' ? createFullDecisionEngine : createDecisionEngine;
+  const engine: DecisionEngine = create({ clock });
   let memory: EnforcementMemory = emptyMemory;
   const gc = (globalThis as { gc?: () => void }).gc;
   const timed = (i: number): number => {
-    const snap = s.snapshot(i + 1, clock.now());
+    const full = s.snapshot(i + 1, clock.now());
+    const snap: DecisionSnapshot =
+      o.hint === false ? { version: full.version, takenAt: full.takenAt, workloads: full.workloads } : full;
     // Measure the evaluation, not the collection of the fixture's garbage (run with --expose-gc).
     gc?.();
     // CPU time, not wall time: the shared test machines are heavily oversubscribed.
