@@ -7,7 +7,7 @@
 // whether genops charged exactly the cost of the spans it acknowledged (genops_cost_total_usd).
 //
 //   npm run bench -- --compare-collector [--seconds 10] [--warmup 2] [--concurrency 8] [--rounds 1]
-//                    [--workers N] [--cpu-prof DIR] [--json out.json]
+//                    [--workers N] [--cpu-prof DIR] [--protocols otlp-grpc,...] [--json out.json]
 //
 // --cpu-prof DIR: genops runs with node --cpu-prof (one .cpuprofile per thread, workers included).
 
@@ -32,6 +32,8 @@ export interface CompareOptions {
   readonly rounds: number;
   readonly workers?: number;
   readonly cpuProfDir?: string;
+  /** Default all three. */
+  readonly protocols?: readonly LoadTransport[];
   readonly log?: (message: string) => void;
 }
 
@@ -39,6 +41,8 @@ export interface CompareOptions {
 export interface ServerRun {
   readonly spansPerSecond: number;
   readonly serverCpuMicrosPerSpan: number;
+  /** Of which the main thread (for genops: receivers, charge-once, windows; the workers decode). */
+  readonly mainThreadCpuMicrosPerSpan: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly refused: number;
@@ -70,6 +74,7 @@ export interface CompareEntry {
   readonly ratioMin: number;
   readonly ratioMax: number;
   readonly serverCpuMicrosPerSpan: number;
+  readonly mainThreadCpuMicrosPerSpan: number;
   readonly collectorCpuMicrosPerSpan: number;
   readonly cpuRatio: number;
   readonly p99Ms: number;
@@ -87,7 +92,7 @@ export interface CompareReport {
   readonly seconds: number;
 }
 
-const PROTOCOLS: readonly LoadTransport[] = ['otlp-http-protobuf', 'otlp-grpc', 'otlp-http-json'];
+export const PROTOCOLS: readonly LoadTransport[] = ['otlp-http-protobuf', 'otlp-grpc', 'otlp-http-json'];
 const repoRoot = fileURLToPath(new URL('../', import.meta.url));
 
 async function freePort(): Promise<number> {
@@ -266,6 +271,7 @@ function serverRun(r: WireLoadResult): ServerRun {
   return {
     spansPerSecond: Math.round(r.spans / r.seconds),
     serverCpuMicrosPerSpan: per(r.serverCpuSeconds),
+    mainThreadCpuMicrosPerSpan: per(r.serverMainThreadCpuSeconds),
     p50Ms: Math.round(r.p50Ms * 100) / 100,
     p99Ms: Math.round(r.p99Ms * 100) / 100,
     refused: r.refused,
@@ -306,9 +312,10 @@ export async function runCompareCollector(options: CompareOptions): Promise<Comp
     servers.push(collector);
     // Spans timed a minute ago: inside the current budget period and the plausibility window.
     load = await startChild([String(Date.now() - 60_000)], new URL('./wire-load.ts', import.meta.url));
-    const rounds = new Map<LoadTransport, CompareRound[]>(PROTOCOLS.map((p) => [p, []]));
+    const protocols = options.protocols ?? PROTOCOLS;
+    const rounds = new Map<LoadTransport, CompareRound[]>(protocols.map((p) => [p, []]));
     for (let round = 0; round < options.rounds; round++) {
-      for (const protocol of PROTOCOLS) {
+      for (const protocol of protocols) {
         const results: Partial<Record<'genops' | 'collector', WireLoadResult>> = {};
         let charged = 0;
         for (const server of [genops, collector]) {
@@ -349,7 +356,7 @@ export async function runCompareCollector(options: CompareOptions): Promise<Comp
         );
       }
     }
-    const results: CompareEntry[] = PROTOCOLS.map((protocol) => {
+    const results: CompareEntry[] = protocols.map((protocol) => {
       const list = rounds.get(protocol)!;
       const ratios = list.map((r) => r.ratio);
       return {
@@ -361,6 +368,7 @@ export async function runCompareCollector(options: CompareOptions): Promise<Comp
         ratioMin: Math.min(...ratios),
         ratioMax: Math.max(...ratios),
         serverCpuMicrosPerSpan: round2(median(list.map((r) => r.genops.serverCpuMicrosPerSpan))),
+        mainThreadCpuMicrosPerSpan: round2(median(list.map((r) => r.genops.mainThreadCpuMicrosPerSpan))),
         collectorCpuMicrosPerSpan: round2(median(list.map((r) => r.collector.serverCpuMicrosPerSpan))),
         cpuRatio: round2(median(list.map((r) => r.cpuRatio))),
         p99Ms: round2(median(list.map((r) => r.genops.p99Ms))),
@@ -396,6 +404,7 @@ export function formatCompare(report: CompareReport): string {
       'Collector spans/s',
       'ratio (min-max)',
       'genops µs/span',
+      'of which main thread',
       'Collector µs/span',
       'CPU ratio',
       'genops p99 ms',
@@ -410,6 +419,7 @@ export function formatCompare(report: CompareReport): string {
       String(e.collectorSpansPerSecond),
       `${e.ratio.toFixed(2)} (${e.ratioMin.toFixed(2)}-${e.ratioMax.toFixed(2)})`,
       e.serverCpuMicrosPerSpan.toFixed(2),
+      e.mainThreadCpuMicrosPerSpan.toFixed(2),
       e.collectorCpuMicrosPerSpan.toFixed(2),
       e.cpuRatio.toFixed(2),
       e.p99Ms.toFixed(1),

@@ -23,11 +23,20 @@ function clockTicks(): number {
  * may hold spaces and parentheses, so fields are counted from the last ')'.
  */
 export function processCpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return statCpuSeconds(`/proc/${pid}/stat`);
+}
+
+/** CPU seconds of one thread: the main thread of a process is the task whose id is the pid. */
+export function threadCpuSeconds(pid: number, tid: number = pid): number {
+  return statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+}
+
+function statCpuSeconds(path: string): number {
+  const stat = readFileSync(path, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state): utime is field 14, stime field 15.
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
-  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`unreadable /proc/${pid}/stat`);
+  if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`unreadable ${path}`);
   return (utime + stime) / clockTicks();
 }

@@ -8,7 +8,7 @@
 // - heapBytesPer1kWorkloads: windows memory (JS heap + typed-array stores) per 1000 tracked workloads.
 //
 //   npm run bench -- [--json out.json] [--seconds 10] [--warmup 2] [--workers N] [--concurrency N] [--wal]
-//   npm run bench -- --compare-collector [--rounds N] [--cpu-prof DIR] [same options]
+//   npm run bench -- --compare-collector [--rounds N] [--cpu-prof DIR] [--protocols a,b] [same options]
 //
 // --compare-collector: only `genops local` against the OpenTelemetry Collector (otlp -> nop) under
 // one cheap load generator, per protocol (bench/compare-collector.ts).
@@ -39,7 +39,7 @@ import { openWal } from '../pipeline/wal/wal.ts';
 import type { LoadResult, LoadTransport, RunSpec } from './load.ts';
 import { runWebhookBench } from './webhook.ts';
 import { runAuthzBench, type AuthzBenchResult } from './authz.ts';
-import { formatCompare, runCompareCollector } from './compare-collector.ts';
+import { formatCompare, PROTOCOLS, runCompareCollector } from './compare-collector.ts';
 
 export interface BenchEntry {
   readonly name: string;
@@ -64,6 +64,7 @@ const { values } = parseArgs({
     'compare-collector': { type: 'boolean', default: false },
     rounds: { type: 'string', default: '1' },
     'cpu-prof': { type: 'string' },
+    protocols: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
@@ -469,6 +470,14 @@ async function main(): Promise<void> {
   if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
 }
 
+function parseProtocols(list: string): LoadTransport[] {
+  return list.split(',').map((p) => {
+    if (!PROTOCOLS.includes(p as LoadTransport))
+      throw new Error(`unknown protocol ${p}: ${PROTOCOLS.join(', ')}`);
+    return p as LoadTransport;
+  });
+}
+
 async function compareCollector(): Promise<void> {
   const report = await runCompareCollector({
     seconds,
@@ -477,6 +486,7 @@ async function compareCollector(): Promise<void> {
     rounds: Number(values.rounds),
     ...(values.workers !== undefined ? { workers } : {}),
     ...(values['cpu-prof'] !== undefined ? { cpuProfDir: values['cpu-prof'] } : {}),
+    ...(values.protocols !== undefined ? { protocols: parseProtocols(values.protocols) } : {}),
   });
   process.stdout.write(
     `genops local vs the OpenTelemetry Collector (${report.collectorVersion}, otlp -> nop): ` +

@@ -23,7 +23,7 @@ import { createDecodeDeps, decodeToPartial } from '../pipeline/worker/decode-to-
 import type { PartialAggregate } from '../pipeline/partial.ts';
 import { makeGenAiRequest } from './fixtures.ts';
 import type { LoadTransport } from './load.ts';
-import { processCpuSeconds } from './proc-cpu.ts';
+import { processCpuSeconds, threadCpuSeconds } from './proc-cpu.ts';
 
 export interface WireRunSpec {
   readonly transport: LoadTransport;
@@ -48,6 +48,8 @@ export interface WireLoadResult {
   readonly p99Ms: number;
   /** Server CPU seconds (all threads) in the measured window. */
   readonly serverCpuSeconds: number;
+  /** CPU seconds of the server's main thread in the window (a Node server's event loop). */
+  readonly serverMainThreadCpuSeconds: number;
   /** This load generator's CPU seconds in the measured window. */
   readonly loadCpuSeconds: number;
   /** Whole run, warm-up included: spans acknowledged and the cost they must be charged. */
@@ -333,14 +335,18 @@ export async function runWireLoad(
   let samples = 0;
   let serverCpuStart = 0;
   let serverCpuSeconds = 0;
+  let mainCpuStart = 0;
+  let serverMainThreadCpuSeconds = 0;
   let loadCpuStart: NodeJS.CpuUsage | undefined;
   let loadCpuSeconds = 0;
   const startTimer = setTimeout(() => {
     serverCpuStart = processCpuSeconds(spec.serverPid);
+    mainCpuStart = threadCpuSeconds(spec.serverPid);
     loadCpuStart = process.cpuUsage();
   }, spec.warmupMs);
   const stopTimer = setTimeout(() => {
     serverCpuSeconds = processCpuSeconds(spec.serverPid) - serverCpuStart;
+    serverMainThreadCpuSeconds = threadCpuSeconds(spec.serverPid) - mainCpuStart;
     const used = process.cpuUsage(loadCpuStart);
     loadCpuSeconds = (used.user + used.system) / 1e6;
   }, spec.warmupMs + spec.durationMs);
@@ -404,6 +410,7 @@ export async function runWireLoad(
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
     serverCpuSeconds,
+    serverMainThreadCpuSeconds,
     loadCpuSeconds,
     acknowledgedSpans,
     acknowledgedCostMicros,
