@@ -43,6 +43,8 @@ export interface ServerRun {
   readonly serverCpuMicrosPerSpan: number;
   /** Of which the main thread (for genops: receivers, charge-once, windows; the workers decode). */
   readonly mainThreadCpuMicrosPerSpan: number;
+  /** CPU µs per span by thread name (genops: MainThread, WorkerThread, V8Worker = GC and JIT). */
+  readonly threadCpuMicrosPerSpan: Record<string, number>;
   readonly p50Ms: number;
   readonly p99Ms: number;
   readonly refused: number;
@@ -272,6 +274,9 @@ function serverRun(r: WireLoadResult): ServerRun {
     spansPerSecond: Math.round(r.spans / r.seconds),
     serverCpuMicrosPerSpan: per(r.serverCpuSeconds),
     mainThreadCpuMicrosPerSpan: per(r.serverMainThreadCpuSeconds),
+    threadCpuMicrosPerSpan: Object.fromEntries(
+      Object.entries(r.serverThreadCpuSeconds).map(([name, cpu]) => [name, per(cpu)]),
+    ),
     p50Ms: Math.round(r.p50Ms * 100) / 100,
     p99Ms: Math.round(r.p99Ms * 100) / 100,
     refused: r.refused,

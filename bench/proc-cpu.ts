@@ -1,7 +1,7 @@
 // Owns reading another process's CPU time from /proc/<pid>/stat (Linux): utime + stime, which
 // cover every thread of the process (a Node server's decode workers, a Go server's goroutines).
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 let ticksPerSecond: number | undefined;
 
@@ -39,4 +39,28 @@ function statCpuSeconds(path: string): number {
   const stime = Number(fields[12]);
   if (!Number.isFinite(utime) || !Number.isFinite(stime)) throw new Error(`unreadable ${path}`);
   return (utime + stime) / clockTicks();
+}
+
+/**
+ * CPU seconds per thread name (/proc/<pid>/task/<tid>/comm), summed: for Node "MainThread",
+ * "WorkerThread" (worker_threads), "V8Worker" (V8's background GC and compiler threads), "libuv-worker".
+ * Threads that exited meanwhile are missing, so compare two calls only for long-lived threads.
+ */
+export function threadNameCpuSeconds(pid: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  let tids: string[];
+  try {
+    tids = readdirSync(`/proc/${pid}/task`);
+  } catch {
+    return out;
+  }
+  for (const tid of tids) {
+    try {
+      const name = readFileSync(`/proc/${pid}/task/${tid}/comm`, 'utf8').trim();
+      out[name] = (out[name] ?? 0) + statCpuSeconds(`/proc/${pid}/task/${tid}/stat`);
+    } catch {
+      // The thread exited between the listing and the read.
+    }
+  }
+  return out;
 }

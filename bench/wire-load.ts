@@ -23,7 +23,7 @@ import { createDecodeDeps, decodeToPartial } from '../pipeline/worker/decode-to-
 import type { PartialAggregate } from '../pipeline/partial.ts';
 import { makeGenAiRequest } from './fixtures.ts';
 import type { LoadTransport } from './load.ts';
-import { processCpuSeconds, threadCpuSeconds } from './proc-cpu.ts';
+import { processCpuSeconds, threadCpuSeconds, threadNameCpuSeconds } from './proc-cpu.ts';
 
 export interface WireRunSpec {
   readonly transport: LoadTransport;
@@ -50,6 +50,8 @@ export interface WireLoadResult {
   readonly serverCpuSeconds: number;
   /** CPU seconds of the server's main thread in the window (a Node server's event loop). */
   readonly serverMainThreadCpuSeconds: number;
+  /** The server's CPU seconds in the window per thread name (see threadNameCpuSeconds). */
+  readonly serverThreadCpuSeconds: Record<string, number>;
   /** This load generator's CPU seconds in the measured window. */
   readonly loadCpuSeconds: number;
   /** Whole run, warm-up included: spans acknowledged and the cost they must be charged. */
@@ -337,16 +339,21 @@ export async function runWireLoad(
   let serverCpuSeconds = 0;
   let mainCpuStart = 0;
   let serverMainThreadCpuSeconds = 0;
+  let threadsStart: Record<string, number> = {};
+  const serverThreadCpuSeconds: Record<string, number> = {};
   let loadCpuStart: NodeJS.CpuUsage | undefined;
   let loadCpuSeconds = 0;
   const startTimer = setTimeout(() => {
     serverCpuStart = processCpuSeconds(spec.serverPid);
     mainCpuStart = threadCpuSeconds(spec.serverPid);
+    threadsStart = threadNameCpuSeconds(spec.serverPid);
     loadCpuStart = process.cpuUsage();
   }, spec.warmupMs);
   const stopTimer = setTimeout(() => {
     serverCpuSeconds = processCpuSeconds(spec.serverPid) - serverCpuStart;
     serverMainThreadCpuSeconds = threadCpuSeconds(spec.serverPid) - mainCpuStart;
+    for (const [name, cpu] of Object.entries(threadNameCpuSeconds(spec.serverPid)))
+      serverThreadCpuSeconds[name] = Math.round((cpu - (threadsStart[name] ?? 0)) * 100) / 100;
     const used = process.cpuUsage(loadCpuStart);
     loadCpuSeconds = (used.user + used.system) / 1e6;
   }, spec.warmupMs + spec.durationMs);
@@ -411,6 +418,7 @@ export async function runWireLoad(
     p99Ms: percentile(sorted, 99),
     serverCpuSeconds,
     serverMainThreadCpuSeconds,
+    serverThreadCpuSeconds,
     loadCpuSeconds,
     acknowledgedSpans,
     acknowledgedCostMicros,
