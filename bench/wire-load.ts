@@ -349,14 +349,19 @@ export async function runWireLoad(
     threadsStart = threadNameCpuSeconds(spec.serverPid);
     loadCpuStart = process.cpuUsage();
   }, spec.warmupMs);
-  const stopTimer = setTimeout(() => {
+  let windowClosed = false;
+  /** The window's end: from its timer, or after the clients stopped when that timer was late. */
+  const closeWindow = (): void => {
+    if (windowClosed) return;
+    windowClosed = true;
     serverCpuSeconds = processCpuSeconds(spec.serverPid) - serverCpuStart;
     serverMainThreadCpuSeconds = threadCpuSeconds(spec.serverPid) - mainCpuStart;
     for (const [name, cpu] of Object.entries(threadNameCpuSeconds(spec.serverPid)))
       serverThreadCpuSeconds[name] = Math.round((cpu - (threadsStart[name] ?? 0)) * 100) / 100;
     const used = process.cpuUsage(loadCpuStart);
     loadCpuSeconds = (used.user + used.system) / 1e6;
-  }, spec.warmupMs + spec.durationMs);
+  };
+  const stopTimer = setTimeout(closeWindow, spec.warmupMs + spec.durationMs);
   const loop = async (first: Client, index: number): Promise<void> => {
     let client = first;
     const own = wireRequests(templates, spec.transport, spec.port);
@@ -400,6 +405,7 @@ export async function runWireLoad(
   await Promise.all(clients.map((c, i) => loop(c, i)));
   clearTimeout(startTimer);
   clearTimeout(stopTimer);
+  closeWindow();
   for (const c of clients) c.close();
   session?.close();
   const sorted = latencies.slice(0, samples).sort();
