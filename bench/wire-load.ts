@@ -46,8 +46,10 @@ export interface WireLoadResult {
   readonly seconds: number;
   readonly p50Ms: number;
   readonly p99Ms: number;
-  /** Server CPU seconds (all threads) in the measured window. */
+  /** Server CPU seconds (all threads) in the CPU window (the measured window as the timers saw it). */
   readonly serverCpuSeconds: number;
+  /** Spans answered inside the CPU window: what the CPU figures are divided by. */
+  readonly cpuWindowSpans: number;
   /** CPU seconds of the server's main thread in the window (a Node server's event loop). */
   readonly serverMainThreadCpuSeconds: number;
   /** The server's CPU seconds in the window per thread name (see threadNameCpuSeconds). */
@@ -348,12 +350,16 @@ export async function runWireLoad(
     mainCpuStart = threadCpuSeconds(spec.serverPid);
     threadsStart = threadNameCpuSeconds(spec.serverPid);
     loadCpuStart = process.cpuUsage();
+    windowOpen = true;
   }, spec.warmupMs);
+  let windowOpen = false;
   let windowClosed = false;
+  let cpuWindowSpans = 0;
   /** The window's end: from its timer, or after the clients stopped when that timer was late. */
   const closeWindow = (): void => {
     if (windowClosed) return;
     windowClosed = true;
+    windowOpen = false;
     serverCpuSeconds = processCpuSeconds(spec.serverPid) - serverCpuStart;
     serverMainThreadCpuSeconds = threadCpuSeconds(spec.serverPid) - mainCpuStart;
     for (const [name, cpu] of Object.entries(threadNameCpuSeconds(spec.serverPid)))
@@ -374,6 +380,7 @@ export async function runWireLoad(
       const now = performance.now();
       if (outcome === 'ok') {
         acknowledgedSpans += SPANS_PER_REQUEST;
+        if (windowOpen) cpuWindowSpans += SPANS_PER_REQUEST;
         acknowledgedCostMicros += r.costMicros;
       }
       if (client.closed()) {
@@ -423,6 +430,7 @@ export async function runWireLoad(
     p50Ms: percentile(sorted, 50),
     p99Ms: percentile(sorted, 99),
     serverCpuSeconds,
+    cpuWindowSpans,
     serverMainThreadCpuSeconds,
     serverThreadCpuSeconds,
     loadCpuSeconds,
