@@ -48,6 +48,11 @@ export interface GenAiRequestOptions {
   readonly seed?: number;
   /** Base time of the spans, ms epoch; default 2026-11-02T10:00:00Z. */
   readonly startMs?: number;
+  /**
+   * Share of GenAI chat spans (0..1); the rest keeps the default mix of embeddings, agent, tool and
+   * HTTP spans in its proportions. Default 0.6 (the mix below).
+   */
+  readonly chatFraction?: number;
 }
 
 export interface GenAiRequest {
@@ -56,6 +61,8 @@ export interface GenAiRequest {
   readonly spans: number;
   /** Spans that are charged model calls (inference with provider/model). */
   readonly chargedSpans: number;
+  /** GenAI chat spans among them. */
+  readonly chatSpans: number;
   readonly workloads: number;
 }
 
@@ -255,10 +262,21 @@ function inferenceAttributes(m: ModelChoice, r: () => number, embeddings: boolea
   }
 }
 
+/** The default mix: chat below 0.6, then embeddings, agent, tool and HTTP spans up to 1. */
+const DEFAULT_CHAT = 0.6;
+
+/** Maps a uniform roll onto the default mix's scale so that `chat` of the spans are chat spans. */
+function mixRoll(roll: number, chat: number | undefined): number {
+  if (chat === undefined || chat === DEFAULT_CHAT) return roll;
+  if (roll < chat) return (roll / chat) * DEFAULT_CHAT;
+  return DEFAULT_CHAT + ((roll - chat) / (1 - chat)) * (1 - DEFAULT_CHAT);
+}
+
 /** Builds the request model (deterministic) and counts the charged spans. */
 function buildRequest(options: GenAiRequestOptions): {
   resourceSpans: FixtureResourceSpans[];
   charged: number;
+  chat: number;
 } {
   const seed = options.seed ?? 1;
   const r = rng(seed);
@@ -272,6 +290,7 @@ function buildRequest(options: GenAiRequestOptions): {
   };
   const perWorkload: FixtureSpan[][] = Array.from({ length: workloads }, () => []);
   let charged = 0;
+  let chat = 0;
   let traceId = randomBytes(16);
   let agentSpanId: Uint8Array | undefined;
   for (let i = 0; i < options.spans; i++) {
@@ -284,7 +303,7 @@ function buildRequest(options: GenAiRequestOptions): {
     const t0 = startNs + BigInt(i) * 1_000_000n + BigInt(Math.floor(r() * 1000));
     const durationNs = BigInt(50_000_000 + Math.floor(r() * 2_000_000_000));
     const m = MODELS[Math.floor(r() * MODELS.length)]!;
-    const kindRoll = r();
+    const kindRoll = mixRoll(r(), options.chatFraction);
     let name: string;
     let kind = 3;
     let attributes: FixtureAttribute[];
@@ -293,6 +312,7 @@ function buildRequest(options: GenAiRequestOptions): {
       attributes = inferenceAttributes(m, r, false);
       name = `chat ${m.requestModel}`;
       charged++;
+      chat++;
       if (r() < 0.1) {
         events.push({
           name: 'gen_ai.evaluation.result',
@@ -372,7 +392,7 @@ function buildRequest(options: GenAiRequestOptions): {
       spans,
     });
   });
-  return { resourceSpans, charged };
+  return { resourceSpans, charged, chat };
 }
 
 // --- protobuf writer (opentelemetry-proto field numbers) ---
@@ -558,12 +578,13 @@ function encodeJson(resourceSpans: readonly FixtureResourceSpans[]): string {
 
 /** One realistic export request in both encodings. */
 export function makeGenAiRequest(options: GenAiRequestOptions): GenAiRequest {
-  const { resourceSpans, charged } = buildRequest(options);
+  const { resourceSpans, charged, chat } = buildRequest(options);
   return {
     protobuf: encodeProtobuf(resourceSpans),
     json: encodeJson(resourceSpans),
     spans: options.spans,
     chargedSpans: charged,
+    chatSpans: chat,
     workloads: resourceSpans.length,
   };
 }

@@ -8,6 +8,10 @@
 // - heapBytesPer1kWorkloads: windows memory (JS heap + typed-array stores) per 1000 tracked workloads.
 //
 //   npm run bench -- [--json out.json] [--seconds 10] [--warmup 2] [--workers N] [--concurrency N] [--wal]
+//   npm run bench -- --compare-collector [--rounds N] [--cpu-prof DIR] [--protocols a,b] [same options]
+//
+// --compare-collector: only `genops local` against the OpenTelemetry Collector (otlp -> nop) under
+// one cheap load generator, per protocol (bench/compare-collector.ts).
 //
 // --wal: the ingest runs with the usage write-ahead log (pipeline/wal) in a temporary directory, as
 // the operator does with --wal-dir: every answer waits for the group commit (write + fdatasync).
@@ -36,6 +40,7 @@ import type { LoadResult, LoadTransport, RunSpec } from './load.ts';
 import { runWebhookBench } from './webhook.ts';
 import { runAuthzBench, type AuthzBenchResult } from './authz.ts';
 import { formatDecisionBench, runDecisionBench } from './decisions.ts';
+import { formatCompare, PROTOCOLS, runCompareCollector } from './compare-collector.ts';
 
 export interface BenchEntry {
   readonly name: string;
@@ -57,6 +62,10 @@ const { values } = parseArgs({
     workers: { type: 'string' },
     concurrency: { type: 'string', default: '8' },
     wal: { type: 'boolean', default: false },
+    'compare-collector': { type: 'boolean', default: false },
+    rounds: { type: 'string', default: '1' },
+    'cpu-prof': { type: 'string' },
+    protocols: { type: 'string' },
   },
 });
 const seconds = Number(values.seconds);
@@ -466,7 +475,35 @@ async function main(): Promise<void> {
   if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
 }
 
-main().catch((err: unknown) => {
+function parseProtocols(list: string): LoadTransport[] {
+  return list.split(',').map((p) => {
+    if (!PROTOCOLS.includes(p as LoadTransport))
+      throw new Error(`unknown protocol ${p}: ${PROTOCOLS.join(', ')}`);
+    return p as LoadTransport;
+  });
+}
+
+async function compareCollector(): Promise<void> {
+  const report = await runCompareCollector({
+    seconds,
+    warmup,
+    concurrency,
+    rounds: Number(values.rounds),
+    ...(values.workers !== undefined ? { workers } : {}),
+    ...(values['cpu-prof'] !== undefined ? { cpuProfDir: values['cpu-prof'] } : {}),
+    ...(values.protocols !== undefined ? { protocols: parseProtocols(values.protocols) } : {}),
+  });
+  process.stdout.write(
+    `genops local vs the OpenTelemetry Collector (${report.collectorVersion}, otlp -> nop): ` +
+      `${report.spansPerRequest} spans per request, ${concurrency} clients, ${seconds} s per run after ${warmup} s warm-up, ` +
+      `median of ${values.rounds} round(s), ${availableParallelism()} cores shared with the load generator\n\n` +
+      formatCompare(report) +
+      '\n',
+  );
+  if (values.json) writeFileSync(values.json, JSON.stringify(report, null, 2) + '\n');
+}
+
+(values['compare-collector'] ? compareCollector() : main()).catch((err: unknown) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 });
