@@ -152,8 +152,10 @@ export interface UsageWindows extends SnapshotSource, Component {
   /**
    * Re-applies a delta from the write-ahead log: its dedupe keys always, its charges only when
    * `charge` (the usage record does not hold them yet), and only to the periods containing its receipt.
+   * A function charges only the workloads it returns true for: a sharded record holds each shard up
+   * to its own log position.
    */
-  replay(delta: ChargeDelta, charge: boolean): void;
+  replay(delta: ChargeDelta, charge: boolean | ((ref: WorkloadRef) => boolean)): void;
 }
 
 const MINUTE_SLOTS = 12;
@@ -934,7 +936,7 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     return spoofedBy;
   };
 
-  const replay = (delta: ChargeDelta, charge: boolean): void => {
+  const replay = (delta: ChargeDelta, charge: boolean | ((ref: WorkloadRef) => boolean)): void => {
     const now = clock.now();
     rollIfNeeded(now);
     const k = delta.keys;
@@ -942,7 +944,13 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
       const w = delta.workloads[k[i]!];
       if (w) dedupe.insert(workloadKey(w.ref), k[i + 1]!, k[i + 2]!, delta.at);
     }
-    if (charge) chargeDelta(delta, now, false);
+    if (charge === true) chargeDelta(delta, now, false);
+    else if (charge !== false) {
+      const keep = delta.workloads.map((w) => charge(w.ref));
+      const charges = delta.charges.filter((c) => keep[c.w] === true);
+      const safety = delta.safety.filter((sg) => keep[sg.w] === true);
+      if (charges.length > 0 || safety.length > 0) chargeDelta({ ...delta, charges, safety }, now, false);
+    }
     if (dirty.length > 0) schedulePublish();
   };
 
