@@ -51,6 +51,8 @@ const MAX_RECORD_BYTES = 1_000_000;
  */
 const SHARD_WORKLOADS = 10_000;
 const gzipAsync = promisify(gzip);
+/** Default write budget per interval: 1 MiB, 200 KiB/s at the default 5 s. */
+const WRITE_BUDGET_BYTES = 1024 * 1024;
 
 export interface ConfigMapObject extends KubeObject {
   data?: Record<string, string>;
@@ -124,6 +126,11 @@ export interface UsageStoreOptions {
   readonly journal?: RecordJournal;
   /** Workloads per shard aimed at (default 10k); tests make it small. */
   readonly shardWorkloads?: number;
+  /**
+   * Bytes (base64) of shards the timer writes per interval, at least one shard (default 1 MiB): the
+   * write volume to the API server per replica is at most max(this, one shard) per interval.
+   */
+  readonly writeBudgetBytes?: number;
 }
 
 /** `genops-usage-<id>` made a valid object name. */
@@ -141,6 +148,7 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
   const metrics = options.metrics ?? noopUsageStoreMetrics;
   const intervalMs = options.writeIntervalMs ?? 5000;
   const perShard = Math.max(1, options.shardWorkloads ?? SHARD_WORKLOADS);
+  const writeBudget = options.writeBudgetBytes ?? WRITE_BUDGET_BYTES;
   const name = usageRecordName(replicaId);
   const informer: Informer<ConfigMapObject> = createInformer<ConfigMapObject>({
     api,
@@ -285,7 +293,12 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
     return { json: JSON.stringify(record), hash, sliding };
   }
 
-  async function write(): Promise<void> {
+  /**
+   * Writes the shards whose content changed. `full` (flush, shutdown) writes every one of them; the
+   * timer's writes stop once `writeBudget` bytes went out (at least one shard each time, oldest first)
+   * and the rest follow on the next ticks: the write-ahead log holds what they miss meanwhile.
+   */
+  async function write(full: boolean): Promise<void> {
     if (!restored) return;
     const local = windows.current();
     const now = clock.now();
@@ -300,11 +313,13 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
     // Shards to write: changed content, or a heartbeat once a minute for shards with sliding counts
     // (other replicas count those only while the shard is fresh). A new count rewrites every shard.
     let due: { index: number; json: string; hash: string; sliding: boolean }[];
+    let unchanged: number[];
     let encoded: Buffer[];
     for (;;) {
       const reshard = n !== count;
       const parts = splitRecord(spend, extras, n);
       due = [];
+      unchanged = [];
       parts.forEach((part, index) => {
         const j = shardJson(part, index, n, now, position);
         const st = reshard ? undefined : shards[index];
@@ -315,6 +330,7 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
           (j.sliding && now - st.writtenAt >= 60_000)
         )
           due.push({ index, ...j });
+        else unchanged.push(index);
       });
       encoded = await Promise.all(due.map((d) => gzipAsync(Buffer.from(d.json))));
       const tooLarge = encoded.some((b) => Math.ceil(b.length / 3) * 4 > MAX_RECORD_BYTES);
@@ -326,15 +342,28 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
       }
       n *= 2;
     }
-    if (n !== count) {
+    const resharded = n !== count;
+    if (resharded) {
       log.info('usage record resharded', { from: count, to: n, workloads: spend.workloads.length });
       const next: ShardState[] = [];
       for (let i = 0; i < n; i++) next.push(newShardState());
-      // The same names keep their resourceVersions (a count seen before, after a restart).
       shards = next;
       count = n;
     }
-    if (due.length > 0 && journal !== undefined) {
+    // Oldest first, so under steady change every shard gets its turn. A new set is written whole:
+    // it counts only once complete.
+    const order = due
+      .map((_, i) => i)
+      .sort((x, y) => shards[due[x]!.index]!.writtenAt - shards[due[y]!.index]!.writtenAt);
+    const chosen: number[] = [];
+    let bytes = 0;
+    for (const i of order) {
+      const size = Math.ceil(encoded[i]!.length / 3) * 4;
+      if (!full && !resharded && chosen.length > 0 && bytes + size > writeBudget) break;
+      chosen.push(i);
+      bytes += size;
+    }
+    if (chosen.length > 0 && journal !== undefined) {
       // A record must not hold a charge whose log entry (with its dedupe keys) could still be
       // lost: a retry after a crash would be charged again.
       try {
@@ -344,24 +373,34 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
       }
     }
     let ok = true;
-    for (let i = 0; i < due.length; i++) {
+    for (const i of chosen) {
       const d = due[i]!;
       const written = await writeShard(d.index, encoded[i]!.toString('base64'));
+      const st = shards[d.index]!;
       if (written) {
-        const st = shards[d.index]!;
         st.hash = d.hash;
         st.writtenAt = now;
+        st.heldAt = position;
       } else ok = false;
     }
-    if (!ok) return;
-    writtenVersion = local.version;
-    lastWriteAt = now;
-    if (journal !== undefined && position !== undefined) {
-      await journal
-        .checkpointed(position)
-        .catch((err: unknown) => log.warn('usage log checkpoint failed', { err }));
+    // A shard whose content did not change holds its workloads as of this position too.
+    for (const i of unchanged) shards[i]!.heldAt = position;
+    if (ok && chosen.length === due.length) {
+      writtenVersion = local.version;
+      lastWriteAt = now;
     }
-    await deleteStaleShards();
+    if (journal !== undefined) {
+      // The log may drop what every shard holds.
+      const held = shards.map((st) => st.heldAt);
+      const walId = held[0]?.walId;
+      if (walId !== undefined && held.every((h) => h?.walId === walId)) {
+        const seq = Math.min(...held.map((h) => h!.seq));
+        await journal
+          .checkpointed({ walId, seq })
+          .catch((err: unknown) => log.warn('usage log checkpoint failed', { err }));
+      }
+    }
+    if (ok && shards.every((st) => st.rv !== undefined)) await deleteStaleShards();
   }
 
   /** Creates or replaces one shard; false when it was not written (tried again next time). */
@@ -484,9 +523,9 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
     return true;
   }
 
-  function writeNow(): Promise<void> {
-    if (writing !== undefined) return writing.then(() => writeNow());
-    writing = write().finally(() => {
+  function writeNow(full = true): Promise<void> {
+    if (writing !== undefined) return writing.then(() => writeNow(full));
+    writing = write(full).finally(() => {
       writing = undefined;
     });
     return writing;
@@ -499,7 +538,7 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
       const changed = windows.current().version !== writtenVersion;
       // A heartbeat once a minute keeps the record's freshness for sliding counts honest.
       const due = changed || clock.now() - lastWriteAt >= 60_000;
-      void (due ? writeNow() : Promise.resolve()).finally(scheduleTick);
+      void (due ? writeNow(false) : Promise.resolve()).finally(scheduleTick);
     }, intervalMs);
     timer.unref();
   }
@@ -566,13 +605,15 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
 
 interface ShardState {
   rv: string | undefined;
+  /** Log position up to which this shard (as written) holds its workloads' charges. */
+  heldAt: { readonly walId: string; readonly seq: number } | undefined;
   /** Hash of the content last written; undefined: write it next time. */
   hash: string | undefined;
   writtenAt: number;
 }
 
 function newShardState(): ShardState {
-  return { rv: undefined, hash: undefined, writtenAt: 0 };
+  return { rv: undefined, heldAt: undefined, hash: undefined, writtenAt: 0 };
 }
 
 /**
