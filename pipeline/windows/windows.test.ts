@@ -4,6 +4,10 @@ import type { PartialAggregate, SenderIdentity, UsageGroup } from '../partial.ts
 import { SPAN_RECORD_WIDTH } from '../partial.ts';
 import { periodBounds } from './periods.ts';
 import { createUsageWindows } from './windows.ts';
+import { costOverrideFromPolicies } from './cost-override.ts';
+import { createPriceBook } from '../pricing/price-book.ts';
+import { costMicros } from '../pricing/price.ts';
+import type { AIPolicy } from '../../crds/index.ts';
 import type { IngestMetrics } from '../ingest-metrics.ts';
 import { noopIngestMetrics } from '../ingest-metrics.ts';
 
@@ -295,6 +299,41 @@ describe('usage windows', () => {
     expect(u.maxRequestCostMicrosToday).toBe(1300);
     expect(u.models[0]!.unpriced).toBe(false);
     expect(s.workloads.get('ai/Deployment/other')!.spend.daily.costMicros).toBe(99);
+  });
+
+  it('prices by an AIPolicy costPerToken that sets only input: input at the policy price, output at the table', () => {
+    const clock = createManualClock(Date.UTC(2026, 10, 2, 20));
+    const book = createPriceBook({ clock });
+    const policy = {
+      apiVersion: 'genops.ai/v1alpha1',
+      kind: 'AIPolicy',
+      metadata: { name: 'p', namespace: 'ai' },
+      spec: {
+        selector: { matchLabels: { team: 'ml' } },
+        modelGovernance: { costPerToken: { input: 0.00001 } },
+      },
+    } as unknown as AIPolicy;
+    const override = costOverrideFromPolicies([policy], book);
+    expect(override).toBeDefined();
+    const w = createUsageWindows({ clock, ...(override === undefined ? {} : { costOverride: override }) });
+    w.apply(partialOf(chat, [{ key: 1, cost: 1, input: 1000, output: 200 }]), { peer: undefined });
+    const table = book.lookup('openai', 'gpt-4o', clock.now())!;
+    const outputAtTable = costMicros(
+      { inputTokens: 0, outputTokens: 200, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 },
+      table,
+    );
+    const u = w.publish().workloads.get(KEY)!;
+    // $0.01 for the 1000 input tokens plus the table's price of the 200 output tokens.
+    expect(u.spend.daily.costMicros).toBe(10_000 + outputAtTable);
+    expect(outputAtTable).toBeGreaterThan(0);
+    // Not the worker's table cost (1), and not the input side alone.
+    expect(u.spend.daily.costMicros).not.toBe(1);
+    expect(u.spend.daily.costMicros).not.toBe(10_000);
+    // Another namespace is not selected: the table cost stays.
+    w.apply(partialOf({ ...chat, namespace: 'other' }, [{ key: 2, cost: 7, input: 1000 }]), {
+      peer: undefined,
+    });
+    expect(w.publish().workloads.get('other/Deployment/chat')!.spend.daily.costMicros).toBe(7);
   });
 
   it('exports spend and restores it idempotently into the same periods only', () => {

@@ -40,11 +40,15 @@ import type { PeriodBounds } from './periods.ts';
 import { PERIOD_KINDS, allPeriodBounds, assertTimeZone } from './periods.ts';
 import { Interner, ModelCatalog, Slab } from './store.ts';
 
-/** Token counts of one span, as the span records carry them (cache read + write combined). */
+/** Token counts of one span, as the span records and their links carry them. */
 export interface SpanTokens {
   readonly inputTokens: number;
   readonly outputTokens: number;
+  /** Cache reads + writes. */
   readonly cacheTokens: number;
+  /** Of cacheTokens, the reads (from the span's link record); absent: all of them. */
+  readonly cacheReadTokens?: number;
+  readonly cacheWriteTokens?: number;
   readonly reasoningTokens: number;
 }
 
@@ -794,11 +798,15 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
       keyCount++;
       const ov = overrideFor(group.identity);
       if (ov) {
+        const cache = records[o + 6]!;
+        const cacheRead = links === undefined ? cache : Math.min(cache, links[r * LINK_WIDTH + 4]!);
         const cost = ov(
           {
             inputTokens: records[o + 4]!,
             outputTokens: records[o + 5]!,
-            cacheTokens: records[o + 6]!,
+            cacheTokens: cache,
+            cacheReadTokens: cacheRead,
+            cacheWriteTokens: cache - cacheRead,
             reasoningTokens: records[o + 7]!,
           },
           group.provider,
