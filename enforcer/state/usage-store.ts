@@ -179,6 +179,7 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
   let othersCache: { epoch: number; records: UsageRecord[]; replicas: number } | undefined;
   let epoch = 0;
   const listeners = new Set<(s: UsageSnapshot) => void>();
+  const changeListeners = new Set<() => void>();
 
   informer.subscribe(() => {
     epoch++;
@@ -186,8 +187,16 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
   });
   windows.subscribe(() => notify());
 
-  // Merging costs a pass over every record: only done for a reader that wants it.
+  // Merging costs a pass over every record: only done for a reader that wants the snapshot itself
+  // (subscribe); a reader told of changes only (changed) merges when it reads current().
   function notify(): void {
+    for (const l of changeListeners) {
+      try {
+        l();
+      } catch (err) {
+        log.error('usage change listener failed', { err });
+      }
+    }
     if (listeners.size === 0) return;
     const s = merged.current();
     for (const l of listeners) l(s);
@@ -265,6 +274,10 @@ export function createUsageStore(options: UsageStoreOptions): UsageStore {
     subscribe(listener) {
       listeners.add(listener);
       return () => listeners.delete(listener);
+    },
+    changed(listener) {
+      changeListeners.add(listener);
+      return () => changeListeners.delete(listener);
     },
   };
 
