@@ -433,6 +433,8 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
 
   let scratchBuffer = new Float64Array(64 * G_WIDTH);
   let keyScratch = new Uint32Array(3 * 1024);
+  let groupSid = new Int32Array(64);
+  let groupDelta = new Int32Array(64);
 
   const markDirty = (s: WorkloadState): void => {
     if (!s.dirty) {
@@ -771,6 +773,22 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
       }
       return d;
     };
+    // Per group once, not per span: the sender's dedupe id, its delta index (lazily: only groups
+    // with a charged span appear in the delta) and its price override.
+    const groupCount = groups.length;
+    if (groupSid.length < groupCount) {
+      groupSid = new Int32Array(Math.max(groupCount, groupSid.length * 2));
+      groupDelta = new Int32Array(groupSid.length);
+    }
+    for (let g = 0; g < groupCount; g++) {
+      groupSid[g] = dedupe.scopeId(resolveIdentity(groups[g]!.identity).key);
+      groupDelta[g] = -1;
+    }
+    const groupOverride: readonly (SpanCostFn | null)[] | undefined = costOverride
+      ? groups.map((group) => overrideFor(group.identity))
+      : undefined;
+    dedupe.advance(now);
+    const nowSec = Math.floor(now / 1000);
     for (let r = 0; r < count; r++) {
       const o = r * SPAN_RECORD_WIDTH;
       const g = records[o + 2]!;
@@ -780,7 +798,7 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
       // Keys are per sender: the same ids from another workload are another span.
       const hi = records[o]!;
       const lo = records[o + 1]!;
-      if (dedupe.seen(resolveIdentity(group.identity).key, hi, lo, now)) {
+      if (dedupe.seenIn(groupSid[g]!, hi, lo, nowSec)) {
         duplicates++;
         scratch[base + G_DUP]! += 1;
         scratch[base + G_DUP_COST]! += records[o + 3]!;
@@ -792,11 +810,16 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
       }
       if (links !== undefined && (links[r * LINK_WIDTH + 2]! & LINK_NO_USAGE) !== 0)
         scratch[base + G_NO_USAGE]! += 1;
-      keyScratch[keyCount * 3] = deltaOf(group.identity);
+      let d = groupDelta[g]!;
+      if (d < 0) {
+        d = deltaOf(group.identity);
+        groupDelta[g] = d;
+      }
+      keyScratch[keyCount * 3] = d;
       keyScratch[keyCount * 3 + 1] = hi;
       keyScratch[keyCount * 3 + 2] = lo;
       keyCount++;
-      const ov = overrideFor(group.identity);
+      const ov = groupOverride === undefined ? null : groupOverride[g]!;
       if (ov) {
         const cache = records[o + 6]!;
         const cacheRead = links === undefined ? cache : Math.min(cache, links[r * LINK_WIDTH + 4]!);
