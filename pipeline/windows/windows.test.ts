@@ -424,4 +424,33 @@ describe('usage windows', () => {
     ]);
     expect(s.workloads.get('ai/Overflow/other')!.spend.daily.costMicros).toBe(20);
   });
+  it('replays a logged request charging only the workloads the predicate names (a sharded record), keys for all', () => {
+    const clock = createManualClock(Date.UTC(2026, 4, 13, 12));
+    const live = createUsageWindows({ clock });
+    const two: PartialAggregate = {
+      ...partialOf(chat, [{ key: 1, cost: 500, input: 10 }]),
+      identities: [chat, { ...chat, workloadName: 'other' }],
+    };
+    const second = partialOf({ ...chat, workloadName: 'other' }, [{ key: 2, cost: 70, input: 1 }]);
+    const merged: PartialAggregate = {
+      ...two,
+      groups: [two.groups[0]!, { ...second.groups[0]!, identity: 1 }],
+      spans: Float64Array.from([...two.spans, ...second.spans.map((v, i) => (i === 2 ? 1 : v))]),
+      spansCharged: 2,
+      spansTotal: 2,
+    };
+    const delta = live.apply(merged, { peer: undefined }).delta!;
+    expect(live.publish().workloads.get(KEY)!.spend.daily.costMicros).toBe(500);
+
+    const restarted = createUsageWindows({ clock });
+    restarted.replay(delta, (ref) => ref.name === 'other');
+    const s = restarted.publish();
+    // chat's shard held the request already: not charged again; other's did not: charged.
+    expect(s.workloads.get(KEY)?.spend.daily.costMicros ?? 0).toBe(0);
+    expect(s.workloads.get('ai/Deployment/other')!.spend.daily.costMicros).toBe(70);
+    // The dedupe keys come back for both: a retry of either span is not charged.
+    const retry = restarted.apply(merged, { peer: undefined });
+    expect(retry.charged).toBe(0);
+    expect(retry.duplicates).toBe(2);
+  });
 });
