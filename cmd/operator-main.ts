@@ -265,7 +265,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
 
   // Prices set by AIPolicy modelGovernance.costPerToken follow the policies.
   const updatePrices = (): void =>
-    pipeline.windows.setCostOverride(costOverrideFromPolicies(view.policies.list()));
+    pipeline.windows.setCostOverride(costOverrideFromPolicies(view.policies.list(), options.pricing));
   view.onChange((what) => {
     if (what === 'policy') updatePrices();
   });

@@ -462,7 +462,13 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
     start() {
       if (started) return Promise.resolve();
       started = true;
-      unsubscribe.push(options.snapshots.subscribe(() => requestEvaluation()));
+      // Told of new usage without having the merged snapshot made for it (the evaluation reads it).
+      const snapshots = options.snapshots;
+      unsubscribe.push(
+        snapshots.changed !== undefined
+          ? snapshots.changed(() => requestEvaluation())
+          : snapshots.subscribe(() => requestEvaluation()),
+      );
       unsubscribe.push(
         view.onChange((what, key) => {
           if (what === 'workload-state' || what === 'hpa') {

@@ -82,4 +82,9 @@ export interface SnapshotSource {
   current(): UsageSnapshot;
   /** Called after each new snapshot is published; returns an unsubscribe function. */
   subscribe(listener: (snapshot: UsageSnapshot) => void): () => void;
+  /**
+   * Called when a new snapshot is available, without making it (a source whose snapshot costs work,
+   * the merged usage of all replicas, makes it only when current() is called). Optional.
+   */
+  changed?(listener: () => void): () => void;
 }

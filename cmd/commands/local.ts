@@ -171,7 +171,7 @@ export async function startLocal(
     );
     policies = all.filter((r): r is AIPolicy => r.kind === 'AIPolicy');
     budgets = all.filter((r): r is AIBudget => r.kind === 'AIBudget');
-    pipeline.windows.setCostOverride(costOverrideFromPolicies(policies));
+    pipeline.windows.setCostOverride(costOverrideFromPolicies(policies, pricing));
     decisions.resourcesChanged();
     logger.info('policies loaded', {
       policies: policies.length,

@@ -25,7 +25,9 @@ import type { SpendState } from '../../pipeline/windows/windows.ts';
 import type { PeriodCalendar } from '../../decision/period.ts';
 import { PERIOD_KINDS } from '../../decision/period.ts';
 
-export const USAGE_RECORD_VERSION = 1;
+/** Version 2: a record may be one shard of several (`shard`). Version 1 records are still read. */
+export const USAGE_RECORD_VERSION = 2;
+const READABLE_VERSIONS: ReadonlySet<unknown> = new Set([1, 2]);
 
 /** What a snapshot knows beyond period spend, per workload. */
 export interface WorkloadExtras {
@@ -56,6 +58,8 @@ export interface UsageRecord {
    * `seq` of that log only give back dedupe keys, later ones are charged. Absent without a log.
    */
   readonly wal?: { readonly id: string; readonly seq: number };
+  /** This record is shard `index` of `count` of the replica's usage (usage-shards.ts); absent: 0 of 1. */
+  readonly shard?: { readonly index: number; readonly count: number };
 }
 
 export function extrasOf(snapshot: UsageSnapshot): WorkloadExtras[] {
@@ -93,9 +97,14 @@ export async function encodeRecordAsync(record: UsageRecord): Promise<Buffer> {
 export function decodeRecord(data: Buffer): UsageRecord | undefined {
   try {
     const r = JSON.parse(gunzipSync(data).toString('utf8')) as Partial<UsageRecord>;
-    if (r.version !== USAGE_RECORD_VERSION || typeof r.replicaId !== 'string' || r.spend === undefined)
+    if (!READABLE_VERSIONS.has(r.version) || typeof r.replicaId !== 'string' || r.spend === undefined)
       return undefined;
     if (!Array.isArray(r.spend.workloads) || !Array.isArray(r.extras)) return undefined;
+    if (r.shard !== undefined) {
+      const { index, count } = r.shard;
+      if (!Number.isInteger(index) || !Number.isInteger(count) || index < 0 || index >= count)
+        return undefined;
+    }
     return r as UsageRecord;
   } catch {
     return undefined;

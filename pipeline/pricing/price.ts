@@ -210,6 +210,56 @@ export function costWithPerTokenOverride(
   ]);
 }
 
+/** An AIPolicy costPerToken that may set only one side (USD per token). */
+export interface PartialCostPerToken {
+  readonly input?: number | undefined;
+  readonly output?: number | undefined;
+}
+
+const partialRates = new WeakMap<PartialCostPerToken, { input?: number; output?: number }>();
+
+/**
+ * Cost of one request under a costPerToken that sets one side only: that side's tokens at the
+ * policy's price (as in costWithPerTokenOverride: cache tokens are input, reasoning output), the
+ * other side at `table` (the price the request had: uncached input, cache reads and writes, or
+ * plain output and reasoning, each at its rate). Exact, rounded once half up.
+ */
+export function costWithPartialOverride(
+  tokens: TokenCounts,
+  override: PartialCostPerToken,
+  table: Price,
+): Micros {
+  let r = partialRates.get(override);
+  if (r === undefined) {
+    r = {
+      ...(override.input === undefined ? {} : { input: rateFromUsdPerToken(override.input) }),
+      ...(override.output === undefined ? {} : { output: rateFromUsdPerToken(override.output) }),
+    };
+    partialRates.set(override, r);
+  }
+  const input = Math.max(0, tokens.inputTokens);
+  const output = Math.max(0, tokens.outputTokens);
+  const cacheRead = Math.max(0, tokens.cacheReadTokens);
+  const cacheWrite = Math.max(0, tokens.cacheWriteTokens);
+  const reasoning = Math.max(0, tokens.reasoningTokens);
+  const t = table.tiers.length === 0 ? table.rates : ratesFor(table, input);
+  const parts: (readonly [number, number])[] =
+    r.input === undefined
+      ? [
+          [Math.max(0, input - cacheRead - cacheWrite), t.input],
+          [cacheRead, t.cacheRead],
+          [cacheWrite, t.cacheWrite],
+        ]
+      : [[input, r.input]];
+  if (r.output === undefined)
+    parts.push([Math.max(0, output - reasoning), t.output], [reasoning, t.reasoning]);
+  else parts.push([output, r.output]);
+  let picos = 0;
+  for (const [n, rate] of parts) picos += n * rate;
+  if (picos <= Number.MAX_SAFE_INTEGER) return picosToMicros(picos);
+  return bigCost(parts);
+}
+
 /** A price from USD-per-1M rates (overrides, fallback, tests). */
 export function priceFromUsdPerMillion(
   provider: string,

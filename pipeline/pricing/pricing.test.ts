@@ -2,7 +2,13 @@ import { calcPrice } from '@pydantic/genai-prices';
 import { describe, expect, it } from 'vitest';
 import { GenOpsError } from '../../kernel/errors.ts';
 import { parsePriceTableConfig, parseUnknownModelPrice, withUnknownModelPrice } from './overrides.ts';
-import { costMicros, costWithPerTokenOverride, rateFromUsdPerToken, scaledDecimal } from './price.ts';
+import {
+  costMicros,
+  costWithPartialOverride,
+  costWithPerTokenOverride,
+  rateFromUsdPerToken,
+  scaledDecimal,
+} from './price.ts';
 import type { Price, TokenCounts } from './price.ts';
 import { hostOf, providerForHost } from './hosts.ts';
 import { createPriceBook } from './price-book.ts';
@@ -303,5 +309,39 @@ describe('API hosts (OpenAI-compatible endpoints)', () => {
     }
     // A lookalike is not the real host.
     expect(providerForHost('openrouter.ai.evil.example')).toBe('');
+  });
+});
+
+describe('AIPolicy costPerToken with only one side set', () => {
+  const table = book.lookup('openai', 'gpt-4o', NOV_2026)!;
+  const t = tokens({
+    inputTokens: 10_000,
+    cacheReadTokens: 3_000,
+    cacheWriteTokens: 1_000,
+    outputTokens: 2_000,
+    reasoningTokens: 500,
+  });
+  const r = table.rates;
+  const inputSidePicos = 6_000 * r.input + 3_000 * r.cacheRead + 1_000 * r.cacheWrite;
+  const outputSidePicos = 1_500 * r.output + 500 * r.reasoning;
+  const micros = (picos: number): number => Math.floor((picos + 500_000) / 1_000_000);
+
+  it('input only: input tokens (cache included) at the policy price, output at the table price', () => {
+    const got = costWithPartialOverride(t, { input: 0.00001 }, table);
+    expect(got).toBe(micros(10_000 * 10_000_000 + outputSidePicos));
+    // Neither the full table price nor the input-only part: both halves are there.
+    expect(got).not.toBe(costMicros(t, table));
+    expect(got).not.toBe(costWithPerTokenOverride(10_000, 0, { input: 0.00001, output: 0 }));
+  });
+
+  it('output only: output tokens (reasoning included) at the policy price, input at the table price', () => {
+    const got = costWithPartialOverride(t, { output: 0.00003 }, table);
+    expect(got).toBe(micros(inputSidePicos + 2_000 * 30_000_000));
+    expect(got).not.toBe(costMicros(t, table));
+  });
+
+  it('is the table price exactly when the set side has no tokens', () => {
+    const inputOnly = tokens({ inputTokens: 1234, cacheReadTokens: 200 });
+    expect(costWithPartialOverride(inputOnly, { output: 1 }, table)).toBe(costMicros(inputOnly, table));
   });
 });

@@ -8,6 +8,7 @@
 //   windows' export, waits until that position is durable, writes the record, then lets the log prune.
 
 import type { Logger } from '../../kernel/logger.ts';
+import type { WorkloadRef } from '../snapshot.ts';
 import type { ApplyResult, UsageWindows } from '../windows/windows.ts';
 import { decodeDelta, DeltaDecodeError, encodeDelta } from '../windows/delta.ts';
 import type { ReplayStats, WriteAheadLog } from './wal.ts';
@@ -18,9 +19,18 @@ export interface WalCheckpoint {
   readonly seq: number;
 }
 
+/**
+ * What a restored usage record holds of the log. A record in several shards holds each shard up to its
+ * own position: `seq` is the lowest (every entry up to it is held for every workload) and `holds` says
+ * for a later entry whether the shard of that workload holds it already.
+ */
+export interface RecordCheckpoint extends WalCheckpoint {
+  readonly holds?: (walId: string, seq: number, ref: WorkloadRef) => boolean;
+}
+
 export interface UsageJournal {
   record(result: ApplyResult): Promise<void>;
-  replay(checkpoint: WalCheckpoint | undefined): Promise<ReplayStats & { charged: number }>;
+  replay(checkpoint: RecordCheckpoint | undefined): Promise<ReplayStats & { charged: number }>;
   /** The log position that matches the windows right now (call in the same tick as export()). */
   position(): WalCheckpoint;
   /** Resolves when everything up to the last position() is on disk. */
@@ -59,9 +69,13 @@ export function createUsageJournal(options: {
           undecodable++;
           return;
         }
-        const charge = !covered(seq);
-        windows.replay(delta, charge);
-        if (charge) charged++;
+        if (covered(seq)) {
+          windows.replay(delta, false);
+          return;
+        }
+        const holds = checkpoint?.holds;
+        windows.replay(delta, holds === undefined ? true : (ref) => !holds(wal.id, seq, ref));
+        charged++;
       });
       if (undecodable > 0) log.error('write-ahead log entries not understood; skipped', { undecodable });
       log.info('write-ahead log replayed', { ...stats, charged, walId: wal.id, checkpoint });

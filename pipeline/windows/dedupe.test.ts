@@ -50,4 +50,23 @@ describe('dedupe per sender', () => {
     expect(set.seen('victim', 42, 42, 700_000)).toBe(false);
     expect(set.size).toBeLessThanOrEqual(1 << 12);
   });
+  it('the per-request path (scopeId, advance, seenIn) keeps a sender whose last key went mid-request', () => {
+    const set = createScopedDedupe({ maxKeys: 4, maxKeysPerSender: 4, maxAgeMs: 600_000 });
+    const a = set.scopeId('a');
+    const b = set.scopeId('b');
+    set.advance(0);
+    expect(set.seenIn(a, 1, 1, 0)).toBe(false);
+    // Four keys of b push out a's only key: a is released...
+    for (let i = 0; i < 4; i++) expect(set.seenIn(b, 10 + i, i, 0)).toBe(false);
+    expect(set.senders).toBe(1);
+    // ...and its id, still held by this request, must not be shared with another sender.
+    expect(set.seenIn(a, 2, 2, 0)).toBe(false);
+    expect(set.scopeId('c')).not.toBe(a);
+    expect(set.seen('a', 2, 2, 1000)).toBe(true);
+    expect(set.seen('c', 2, 2, 1000)).toBe(false);
+    expect(set.seen('b', 2, 2, 1000)).toBe(false);
+    // Same answers as seen(): a retried key is a duplicate, then expires with the window.
+    set.advance(601_000);
+    expect(set.seenIn(set.scopeId('a'), 2, 2, 601)).toBe(false);
+  });
 });

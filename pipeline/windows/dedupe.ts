@@ -24,6 +24,14 @@ export interface ScopedDedupeOptions {
 export interface ScopedDedupe {
   /** True when the key was seen for this sender within the window; otherwise remembers it. */
   seen(scope: string, hi: number, lo: number, now: number): boolean;
+  /**
+   * The hot path of a request: `scopeId` once per sender, `advance` once per request (expires keys
+   * older than the window), then `seenIn` per span. Same answers as `seen`.
+   */
+  scopeId(scope: string): number;
+  advance(now: number): void;
+  /** As `seen`, for a sender id from scopeId (of this request) and a time in whole seconds. */
+  seenIn(sid: number, hi: number, lo: number, nowSec: number): boolean;
   /** Remembers a key (write-ahead log replay) with its original arrival time. */
   insert(scope: string, hi: number, lo: number, now: number): void;
   /** Live keys over all senders. */
@@ -202,7 +210,30 @@ export function createScopedDedupe(options: ScopedDedupeOptions = {}): ScopedDed
     table[-1 - find(hi, lo, sid)] = pos;
   };
 
+  /**
+   * A sender id handed out by scopeId may have been released within the request (its last key
+   * evicted): take it back under its name before it holds keys again. No other sender took it: ids
+   * are handed out only by scopeId, before the request's spans.
+   */
+  const reclaim = (sid: number): void => {
+    const name = names[sid]!;
+    if (ids.get(name) === sid) return;
+    ids.set(name, sid);
+    const at = freeIds.lastIndexOf(sid);
+    if (at >= 0) freeIds.splice(at, 1);
+  };
+
   return {
+    scopeId: idOf,
+    advance(now) {
+      expire(Math.floor(now / 1000));
+    },
+    seenIn(sid, hi, lo, nowSec) {
+      if (find(hi, lo, sid) >= 0) return true;
+      if (sCount[sid] === 0) reclaim(sid);
+      remember(sid, hi, lo, nowSec);
+      return false;
+    },
     seen(scope, hi, lo, now) {
       const nowSec = Math.floor(now / 1000);
       expire(nowSec);

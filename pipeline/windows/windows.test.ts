@@ -4,6 +4,10 @@ import type { PartialAggregate, SenderIdentity, UsageGroup } from '../partial.ts
 import { SPAN_RECORD_WIDTH } from '../partial.ts';
 import { periodBounds } from './periods.ts';
 import { createUsageWindows } from './windows.ts';
+import { costOverrideFromPolicies } from './cost-override.ts';
+import { createPriceBook } from '../pricing/price-book.ts';
+import { costMicros } from '../pricing/price.ts';
+import type { AIPolicy } from '../../crds/index.ts';
 import type { IngestMetrics } from '../ingest-metrics.ts';
 import { noopIngestMetrics } from '../ingest-metrics.ts';
 
@@ -297,6 +301,41 @@ describe('usage windows', () => {
     expect(s.workloads.get('ai/Deployment/other')!.spend.daily.costMicros).toBe(99);
   });
 
+  it('prices by an AIPolicy costPerToken that sets only input: input at the policy price, output at the table', () => {
+    const clock = createManualClock(Date.UTC(2026, 10, 2, 20));
+    const book = createPriceBook({ clock });
+    const policy = {
+      apiVersion: 'genops.ai/v1alpha1',
+      kind: 'AIPolicy',
+      metadata: { name: 'p', namespace: 'ai' },
+      spec: {
+        selector: { matchLabels: { team: 'ml' } },
+        modelGovernance: { costPerToken: { input: 0.00001 } },
+      },
+    } as unknown as AIPolicy;
+    const override = costOverrideFromPolicies([policy], book);
+    expect(override).toBeDefined();
+    const w = createUsageWindows({ clock, ...(override === undefined ? {} : { costOverride: override }) });
+    w.apply(partialOf(chat, [{ key: 1, cost: 1, input: 1000, output: 200 }]), { peer: undefined });
+    const table = book.lookup('openai', 'gpt-4o', clock.now())!;
+    const outputAtTable = costMicros(
+      { inputTokens: 0, outputTokens: 200, cacheReadTokens: 0, cacheWriteTokens: 0, reasoningTokens: 0 },
+      table,
+    );
+    const u = w.publish().workloads.get(KEY)!;
+    // $0.01 for the 1000 input tokens plus the table's price of the 200 output tokens.
+    expect(u.spend.daily.costMicros).toBe(10_000 + outputAtTable);
+    expect(outputAtTable).toBeGreaterThan(0);
+    // Not the worker's table cost (1), and not the input side alone.
+    expect(u.spend.daily.costMicros).not.toBe(1);
+    expect(u.spend.daily.costMicros).not.toBe(10_000);
+    // Another namespace is not selected: the table cost stays.
+    w.apply(partialOf({ ...chat, namespace: 'other' }, [{ key: 2, cost: 7, input: 1000 }]), {
+      peer: undefined,
+    });
+    expect(w.publish().workloads.get('other/Deployment/chat')!.spend.daily.costMicros).toBe(7);
+  });
+
   it('exports spend and restores it idempotently into the same periods only', () => {
     const clock = createManualClock(Date.UTC(2026, 4, 13, 12));
     const first = createUsageWindows({ clock });
@@ -384,5 +423,34 @@ describe('usage windows', () => {
       'ai/Overflow/other',
     ]);
     expect(s.workloads.get('ai/Overflow/other')!.spend.daily.costMicros).toBe(20);
+  });
+  it('replays a logged request charging only the workloads the predicate names (a sharded record), keys for all', () => {
+    const clock = createManualClock(Date.UTC(2026, 4, 13, 12));
+    const live = createUsageWindows({ clock });
+    const two: PartialAggregate = {
+      ...partialOf(chat, [{ key: 1, cost: 500, input: 10 }]),
+      identities: [chat, { ...chat, workloadName: 'other' }],
+    };
+    const second = partialOf({ ...chat, workloadName: 'other' }, [{ key: 2, cost: 70, input: 1 }]);
+    const merged: PartialAggregate = {
+      ...two,
+      groups: [two.groups[0]!, { ...second.groups[0]!, identity: 1 }],
+      spans: Float64Array.from([...two.spans, ...second.spans.map((v, i) => (i === 2 ? 1 : v))]),
+      spansCharged: 2,
+      spansTotal: 2,
+    };
+    const delta = live.apply(merged, { peer: undefined }).delta!;
+    expect(live.publish().workloads.get(KEY)!.spend.daily.costMicros).toBe(500);
+
+    const restarted = createUsageWindows({ clock });
+    restarted.replay(delta, (ref) => ref.name === 'other');
+    const s = restarted.publish();
+    // chat's shard held the request already: not charged again; other's did not: charged.
+    expect(s.workloads.get(KEY)?.spend.daily.costMicros ?? 0).toBe(0);
+    expect(s.workloads.get('ai/Deployment/other')!.spend.daily.costMicros).toBe(70);
+    // The dedupe keys come back for both: a retry of either span is not charged.
+    const retry = restarted.apply(merged, { peer: undefined });
+    expect(retry.charged).toBe(0);
+    expect(retry.duplicates).toBe(2);
   });
 });

@@ -10,372 +10,78 @@
 //   (the oldest bucket may be partly outside the window: at most 5 s resp. 2 min too much counted).
 // - A workload's period spend = restored baseline (from the persisted state) + what this process saw.
 
-import type { Clock } from '../../kernel/clock.ts';
 import { systemClock } from '../../kernel/clock.ts';
-import type { Component } from '../../kernel/lifecycle.ts';
-import type { Logger } from '../../kernel/logger.ts';
-import { silentLogger } from '../../kernel/logger.ts';
 import type { Micros } from '../../kernel/money.ts';
+import { silentLogger } from '../../kernel/logger.ts';
 import type { Attribution } from '../attribution/types.ts';
-import type { Attributor } from '../attribution/attributor.ts';
 import { attributionFromAttributes } from '../attribution/attributor.ts';
-import type { IngestMetrics } from '../ingest-metrics.ts';
 import { noopIngestMetrics } from '../ingest-metrics.ts';
 import type { PartialAggregate } from '../partial.ts';
 import { LINK_NO_USAGE, LINK_WIDTH, SPAN_RECORD_WIDTH } from '../partial.ts';
-import type {
-  ModelUsage,
-  PeriodKind,
-  PeriodSpend,
-  SnapshotSource,
-  UsageSnapshot,
-  WorkloadRef,
-  WorkloadUsage,
-} from '../snapshot.ts';
+import type { ModelUsage, PeriodKind, UsageSnapshot, WorkloadRef, WorkloadUsage } from '../snapshot.ts';
 import { workloadKey } from '../snapshot.ts';
-import type { ScopedDedupeOptions } from './dedupe.ts';
 import { createScopedDedupe } from './dedupe.ts';
 import type { ChargeDelta, DeltaCharge, DeltaWorkload } from './delta.ts';
-import type { PeriodBounds } from './periods.ts';
 import { PERIOD_KINDS, allPeriodBounds, assertTimeZone } from './periods.ts';
 import { Interner, ModelCatalog, Slab } from './store.ts';
+import {
+  DAILY,
+  HOUR_SLOT_MS,
+  HOUR_SLOTS,
+  KIND_INDEX,
+  M_COST,
+  M_CR,
+  M_CW,
+  M_IN,
+  M_LAST,
+  M_NO_USAGE,
+  M_OUT,
+  M_REQ,
+  M_RS,
+  M_UNPRICED,
+  M_WIDTH,
+  MINUTE_SLOT_MS,
+  MINUTE_SLOTS,
+  MONTHLY,
+  N_HOUR_EPOCH,
+  N_LAST_SEEN,
+  N_MAX_TODAY,
+  N_MINUTE_EPOCH,
+  N_PUB_HOUR,
+  N_PUB_MINUTE,
+  N_SAFETY_COUNT,
+  N_SAFETY_MIN,
+  N_SAFETY_SUM,
+  N_SPEND,
+  N_WIDTH,
+  RING_WIDTH,
+  WorkloadState,
+} from './layout.ts';
+import { ModelUsageRecord, SafetyRecord, SpendView, WorkloadUsageRecord } from './published.ts';
+import type {
+  ApplyMeta,
+  ApplyResult,
+  SpanCostFn,
+  SpendState,
+  UsageWindows,
+  UsageWindowsOptions,
+} from './types.ts';
+import { CLASSIFICATION_LABEL } from './types.ts';
 
-/** Token counts of one span, as the span records carry them (cache read + write combined). */
-export interface SpanTokens {
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly cacheTokens: number;
-  readonly reasoningTokens: number;
-}
-
-/** Cost of one span under a per-workload price override (AIPolicy modelGovernance.costPerToken). */
-export type SpanCostFn = (tokens: SpanTokens, provider: string, model: string) => Micros;
-
-/** Returns the override for a workload, or undefined to keep the price table's cost. */
-export type CostOverrideResolver = (workload: Attribution) => SpanCostFn | undefined;
-
-/** The pod label that classifies a workload's data when spans do not. */
-export const CLASSIFICATION_LABEL = 'genops.ai/data-classification';
-
-export interface ApplyMeta {
-  /** Connection peer IP, for attribution. */
-  readonly peer: string | undefined;
-  /** Receipt time (clock ms): decides the period charged. Default clock.now(). */
-  readonly receivedAt?: number;
-  /** performance.now() at receipt: for the receipt -> visible latency metric. */
-  readonly receivedMono?: number;
-}
-
-export interface ApplyResult {
-  readonly charged: number;
-  readonly duplicates: number;
-  /**
-   * What this request changed (charges and the dedupe keys it added), for the write-ahead log;
-   * undefined when it changed nothing. Replaying it (`replay`) makes the same change.
-   */
-  readonly delta: ChargeDelta | undefined;
-}
-
-/** One charged (workload, provider, model) group of a live request: the usage counters' events. */
-export interface ChargedGroup {
-  readonly workload: WorkloadRef;
-  readonly provider: string;
-  readonly model: string;
-  readonly requests: number;
-  readonly costMicros: Micros;
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly cacheReadTokens: number;
-  readonly cacheWriteTokens: number;
-  readonly reasoningTokens: number;
-}
-
-/** Persisted spend of the current periods, per workload (see export/restore). */
-export interface SpendState {
-  readonly takenAt: number;
-  readonly timeZone: string;
-  readonly periods: Readonly<Record<PeriodKind, PeriodBounds>>;
-  readonly workloads: readonly {
-    readonly ref: WorkloadRef;
-    readonly labels: Readonly<Record<string, string>>;
-    readonly spend: Readonly<
-      Partial<Record<PeriodKind, { readonly costMicros: Micros; readonly requests: number }>>
-    >;
-  }[];
-}
-
-export interface UsageWindowsOptions {
-  clock?: Clock;
-  /** IANA zone for period boundaries; default UTC. */
-  timeZone?: string;
-  /** Default: attributes only (local mode). */
-  attributor?: { resolve: Attributor['resolve'] };
-  costOverride?: CostOverrideResolver;
-  dedupe?: ScopedDedupeOptions;
-  /**
-   * Told about every group charged by a live request (not by replay), so counters count what this
-   * process charged since it started.
-   */
-  onCharged?: (group: ChargedGroup) => void;
-  /**
-   * Snapshots are published at most this often. Default adapts to the number of workloads
-   * (a publish copies the workload map): 20 ms up to 40k workloads, growing to 100 ms at 200k.
-   */
-  publishIntervalMs?: number;
-  /** Beyond this many workloads new senders are charged to `<namespace>/Overflow/other`; default 100k. */
-  maxWorkloads?: number;
-  /**
-   * Distinct provider/model rows per workload; further names are folded into one
-   * ("other", "other") row (genops_model_names_folded_total). Default 64. Model names are
-   * client input: this keeps a lookup constant-time and a workload's memory bounded.
-   */
-  maxModelsPerWorkload?: number;
-  /** Distinct provider/model pairs across all workloads; beyond, new pairs fold too. Default 16k. */
-  maxModelNames?: number;
-  metrics?: IngestMetrics;
-  logger?: Logger;
-}
-
-export interface UsageWindows extends SnapshotSource, Component {
-  /** Applies one worker result; a snapshot with it is published within publishIntervalMs. */
-  apply(partial: PartialAggregate, meta: ApplyMeta): ApplyResult;
-  /** Publishes now (rolling periods and decaying windows first) and returns the snapshot. */
-  publish(): UsageSnapshot;
-  /** Rolls periods and decays sliding windows; publishes if anything changed. Called by a timer. */
-  tick(): void;
-  /** Replaces the per-workload price overrides (policies changed). Existing spend is not repriced. */
-  setCostOverride(resolver: CostOverrideResolver | undefined): void;
-  /** Spend of the current periods per workload: restored baseline + this process's own. */
-  export(): SpendState;
-  /** Sets the baseline from an earlier export; entries of other (past) periods are ignored. Idempotent. */
-  restore(state: SpendState): void;
-  /**
-   * Re-applies a delta from the write-ahead log: its dedupe keys always, its charges only when
-   * `charge` (the usage record does not hold them yet), and only to the periods containing its receipt.
-   */
-  replay(delta: ChargeDelta, charge: boolean): void;
-}
-
-const MINUTE_SLOTS = 12;
-const MINUTE_SLOT_MS = 5_000;
-const HOUR_SLOTS = 30;
-const HOUR_SLOT_MS = 120_000;
-const RING_WIDTH = MINUTE_SLOTS + HOUR_SLOTS;
-const KIND_INDEX: Record<PeriodKind, number> = { daily: 0, weekly: 1, monthly: 2, quarterly: 3, yearly: 4 };
-const DAILY = 0;
-const MONTHLY = 2;
-
-// Row layout of the per-workload numbers slab.
-const N_SPEND = 0; // [cost, requests] x 5 period kinds (KIND_INDEX), this process only
-const N_MAX_TODAY = 10;
-const N_SAFETY_MIN = 11;
-const N_SAFETY_SUM = 12;
-const N_SAFETY_COUNT = 13;
-const N_LAST_SEEN = 14;
-const N_MINUTE_EPOCH = 15;
-const N_HOUR_EPOCH = 16;
-const N_PUB_MINUTE = 17;
-const N_PUB_HOUR = 18;
-const N_WIDTH = 19;
-
-// Row layout of the per-(workload, model) slab: totals of the current month.
-const M_COST = 0,
-  M_REQ = 1,
-  M_IN = 2,
-  M_OUT = 3,
-  M_CR = 4,
-  M_CW = 5,
-  M_RS = 6,
-  M_UNPRICED = 7,
-  /** When the model was last charged (ms epoch): how long a policy's model violation holds. */
-  M_LAST = 8,
-  /** Requests that reported no token usage (charged at cost 0, flagged in status). */
-  M_NO_USAGE = 9,
-  M_WIDTH = 10;
-
-/** One tracked workload: identity and references; its numbers live in slab rows. */
-class WorkloadState {
-  readonly ref: WorkloadRef;
-  readonly key: string;
-  labels: Readonly<Record<string, string>>;
-  /** Row in the numbers slab and the request-ring slab. */
-  readonly row: number;
-  /** Restored baseline [cost, requests] x 5; rare, so not in the slab. */
-  base: Float64Array | undefined = undefined;
-  /** Pairs [modelId, modelRow]. */
-  models: number[] | undefined = undefined;
-  /** Interned list of classification levels seen today. */
-  classifications: readonly string[] | undefined = undefined;
-  dirty = false;
-
-  constructor(ref: WorkloadRef, key: string, labels: Readonly<Record<string, string>>, row: number) {
-    this.ref = ref;
-    this.key = key;
-    this.labels = labels;
-    this.row = row;
-  }
-}
-
-/**
- * PeriodSpend of a published snapshot. start/end come from the period bounds shared by every
- * workload (getters), which saves two boxed numbers per period per workload.
- */
-class PeriodSpendView implements PeriodSpend {
-  readonly #bounds: PeriodBounds;
-  readonly costMicros: number;
-  readonly requests: number;
-  constructor(bounds: PeriodBounds, costMicros: number, requests: number) {
-    this.#bounds = bounds;
-    this.costMicros = costMicros;
-    this.requests = requests;
-  }
-  get start(): number {
-    return this.#bounds.start;
-  }
-  get end(): number {
-    return this.#bounds.end;
-  }
-  toJSON(): PeriodSpend {
-    return { start: this.start, end: this.end, costMicros: this.costMicros, requests: this.requests };
-  }
-}
-
-/**
- * The `spend` of a published WorkloadUsage: the ten figures are plain fields and each period's
- * PeriodSpend is made when read (cheap, short-lived). Five objects per workload kept in every
- * snapshot would cost ~400 bytes per workload; this costs ~100.
- */
-class SpendView implements Readonly<Record<PeriodKind, PeriodSpend>> {
-  readonly #periods: Readonly<Record<PeriodKind, PeriodBounds>>;
-  readonly #dc: number;
-  readonly #dr: number;
-  readonly #wc: number;
-  readonly #wr: number;
-  readonly #mc: number;
-  readonly #mr: number;
-  readonly #qc: number;
-  readonly #qr: number;
-  readonly #yc: number;
-  readonly #yr: number;
-  constructor(periods: Readonly<Record<PeriodKind, PeriodBounds>>, f: ArrayLike<number>) {
-    this.#periods = periods;
-    this.#dc = f[0]!;
-    this.#dr = f[1]!;
-    this.#wc = f[2]!;
-    this.#wr = f[3]!;
-    this.#mc = f[4]!;
-    this.#mr = f[5]!;
-    this.#qc = f[6]!;
-    this.#qr = f[7]!;
-    this.#yc = f[8]!;
-    this.#yr = f[9]!;
-  }
-  get daily(): PeriodSpend {
-    return new PeriodSpendView(this.#periods.daily, this.#dc, this.#dr);
-  }
-  get weekly(): PeriodSpend {
-    return new PeriodSpendView(this.#periods.weekly, this.#wc, this.#wr);
-  }
-  get monthly(): PeriodSpend {
-    return new PeriodSpendView(this.#periods.monthly, this.#mc, this.#mr);
-  }
-  get quarterly(): PeriodSpend {
-    return new PeriodSpendView(this.#periods.quarterly, this.#qc, this.#qr);
-  }
-  get yearly(): PeriodSpend {
-    return new PeriodSpendView(this.#periods.yearly, this.#yc, this.#yr);
-  }
-  toJSON(): Record<PeriodKind, PeriodSpend> {
-    return {
-      daily: this.daily,
-      weekly: this.weekly,
-      monthly: this.monthly,
-      quarterly: this.quarterly,
-      yearly: this.yearly,
-    };
-  }
-}
+export type {
+  ApplyMeta,
+  ApplyResult,
+  ChargedGroup,
+  CostOverrideResolver,
+  SpanCostFn,
+  SpanTokens,
+  SpendState,
+  UsageWindows,
+  UsageWindowsOptions,
+} from './types.ts';
+export { CLASSIFICATION_LABEL } from './types.ts';
 
 const spendScratch = new Float64Array(10);
-
-// Snapshot records are classes with declared fields: V8 then keeps integer figures unboxed
-// (object literals whose fields ever held a fraction box every number, 16 bytes each).
-
-class ModelUsageRecord implements ModelUsage {
-  readonly provider: string;
-  readonly model: string;
-  readonly costMicros: number;
-  readonly requests: number;
-  readonly inputTokens: number;
-  readonly outputTokens: number;
-  readonly cacheReadTokens: number;
-  readonly cacheWriteTokens: number;
-  readonly reasoningTokens: number;
-  readonly unpriced: boolean;
-  readonly lastUsed: number | undefined;
-  readonly requestsWithoutUsage: number | undefined;
-  constructor(provider: string, model: string, m: Float64Array, r: number) {
-    this.provider = provider;
-    this.model = model;
-    this.costMicros = m[r + M_COST]!;
-    this.requests = m[r + M_REQ]!;
-    this.inputTokens = m[r + M_IN]!;
-    this.outputTokens = m[r + M_OUT]!;
-    this.cacheReadTokens = m[r + M_CR]!;
-    this.cacheWriteTokens = m[r + M_CW]!;
-    this.reasoningTokens = m[r + M_RS]!;
-    this.unpriced = m[r + M_UNPRICED]! > 0;
-    this.lastUsed = m[r + M_LAST]! > 0 ? m[r + M_LAST]! : undefined;
-    this.requestsWithoutUsage = m[r + M_NO_USAGE]! > 0 ? m[r + M_NO_USAGE]! : undefined;
-  }
-}
-
-class SafetyRecord {
-  readonly min: number;
-  readonly mean: number;
-  readonly count: number;
-  constructor(min: number, mean: number, count: number) {
-    this.min = min;
-    this.mean = mean;
-    this.count = count;
-  }
-}
-
-class WorkloadUsageRecord implements WorkloadUsage {
-  readonly ref: WorkloadRef;
-  readonly key: string;
-  readonly labels: Readonly<Record<string, string>>;
-  readonly spend: Readonly<Record<PeriodKind, PeriodSpend>>;
-  readonly requestsLastMinute: number;
-  readonly requestsLastHour: number;
-  readonly maxRequestCostMicrosToday: number;
-  readonly models: readonly ModelUsage[];
-  readonly safety: SafetyRecord | undefined;
-  readonly classifications: readonly string[];
-  readonly lastSeen: number;
-  constructor(
-    s: WorkloadState,
-    spend: SpendView,
-    minute: number,
-    hour: number,
-    maxToday: number,
-    models: readonly ModelUsage[],
-    safety: SafetyRecord | undefined,
-    lastSeen: number,
-  ) {
-    this.ref = s.ref;
-    this.key = s.key;
-    this.labels = s.labels;
-    this.spend = spend;
-    this.requestsLastMinute = minute;
-    this.requestsLastHour = hour;
-    this.maxRequestCostMicrosToday = maxToday;
-    this.models = models;
-    this.safety = safety;
-    this.classifications = s.classifications ?? NONE;
-    this.lastSeen = lastSeen;
-  }
-}
 
 /** Per-apply scratch per group: duplicates and overridden costs. */
 const G_DUP = 0,
@@ -427,6 +133,8 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
 
   let scratchBuffer = new Float64Array(64 * G_WIDTH);
   let keyScratch = new Uint32Array(3 * 1024);
+  let groupSid = new Int32Array(64);
+  let groupDelta = new Int32Array(64);
 
   const markDirty = (s: WorkloadState): void => {
     if (!s.dirty) {
@@ -765,6 +473,22 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
       }
       return d;
     };
+    // Per group once, not per span: the sender's dedupe id, its delta index (lazily: only groups
+    // with a charged span appear in the delta) and its price override.
+    const groupCount = groups.length;
+    if (groupSid.length < groupCount) {
+      groupSid = new Int32Array(Math.max(groupCount, groupSid.length * 2));
+      groupDelta = new Int32Array(groupSid.length);
+    }
+    for (let g = 0; g < groupCount; g++) {
+      groupSid[g] = dedupe.scopeId(resolveIdentity(groups[g]!.identity).key);
+      groupDelta[g] = -1;
+    }
+    const groupOverride: readonly (SpanCostFn | null)[] | undefined = costOverride
+      ? groups.map((group) => overrideFor(group.identity))
+      : undefined;
+    dedupe.advance(now);
+    const nowSec = Math.floor(now / 1000);
     for (let r = 0; r < count; r++) {
       const o = r * SPAN_RECORD_WIDTH;
       const g = records[o + 2]!;
@@ -774,7 +498,7 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
       // Keys are per sender: the same ids from another workload are another span.
       const hi = records[o]!;
       const lo = records[o + 1]!;
-      if (dedupe.seen(resolveIdentity(group.identity).key, hi, lo, now)) {
+      if (dedupe.seenIn(groupSid[g]!, hi, lo, nowSec)) {
         duplicates++;
         scratch[base + G_DUP]! += 1;
         scratch[base + G_DUP_COST]! += records[o + 3]!;
@@ -786,17 +510,26 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
       }
       if (links !== undefined && (links[r * LINK_WIDTH + 2]! & LINK_NO_USAGE) !== 0)
         scratch[base + G_NO_USAGE]! += 1;
-      keyScratch[keyCount * 3] = deltaOf(group.identity);
+      let d = groupDelta[g]!;
+      if (d < 0) {
+        d = deltaOf(group.identity);
+        groupDelta[g] = d;
+      }
+      keyScratch[keyCount * 3] = d;
       keyScratch[keyCount * 3 + 1] = hi;
       keyScratch[keyCount * 3 + 2] = lo;
       keyCount++;
-      const ov = overrideFor(group.identity);
+      const ov = groupOverride === undefined ? null : groupOverride[g]!;
       if (ov) {
+        const cache = records[o + 6]!;
+        const cacheRead = links === undefined ? cache : Math.min(cache, links[r * LINK_WIDTH + 4]!);
         const cost = ov(
           {
             inputTokens: records[o + 4]!,
             outputTokens: records[o + 5]!,
-            cacheTokens: records[o + 6]!,
+            cacheTokens: cache,
+            cacheReadTokens: cacheRead,
+            cacheWriteTokens: cache - cacheRead,
             reasoningTokens: records[o + 7]!,
           },
           group.provider,
@@ -934,7 +667,7 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
     return spoofedBy;
   };
 
-  const replay = (delta: ChargeDelta, charge: boolean): void => {
+  const replay = (delta: ChargeDelta, charge: boolean | ((ref: WorkloadRef) => boolean)): void => {
     const now = clock.now();
     rollIfNeeded(now);
     const k = delta.keys;
@@ -942,7 +675,13 @@ export function createUsageWindows(options: UsageWindowsOptions = {}): UsageWind
       const w = delta.workloads[k[i]!];
       if (w) dedupe.insert(workloadKey(w.ref), k[i + 1]!, k[i + 2]!, delta.at);
     }
-    if (charge) chargeDelta(delta, now, false);
+    if (charge === true) chargeDelta(delta, now, false);
+    else if (charge !== false) {
+      const keep = delta.workloads.map((w) => charge(w.ref));
+      const charges = delta.charges.filter((c) => keep[c.w] === true);
+      const safety = delta.safety.filter((sg) => keep[sg.w] === true);
+      if (charges.length > 0 || safety.length > 0) chargeDelta({ ...delta, charges, safety }, now, false);
+    }
     if (dirty.length > 0) schedulePublish();
   };
 
@@ -1042,5 +781,4 @@ function attributionOf(w: DeltaWorkload): Attribution {
   return { ref: w.ref, key: workloadKey(w.ref), labels: w.labels, via: 'attributes', spoofed: w.spoofed };
 }
 
-const NONE: readonly string[] = Object.freeze([]);
 const NO_MODELS: readonly ModelUsage[] = Object.freeze([]);

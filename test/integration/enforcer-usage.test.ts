@@ -206,4 +206,43 @@ describe('usage records across replicas and restarts', () => {
       await admin.delete(RESOURCES.configMap, OPERATOR_NAMESPACE, name);
     }
   });
+  it('merges the other replicas only when a reader asks for the merged snapshot, not on every publish', async () => {
+    const id = `${prefix}-e`;
+    const windows = createUsageWindows({ clock, publishIntervalMs: 1 });
+    await windows.start();
+    let merges = 0;
+    const store = createUsageStore({
+      api: operator,
+      namespace: OPERATOR_NAMESPACE,
+      replicaId: id,
+      windows,
+      clock,
+      calendar: createPeriodCalendar('UTC'),
+      logger: testLogger(),
+      writeIntervalMs: 3_600_000,
+      metrics: { usageRecordWrite: () => undefined, usageRecordsMerged: () => void merges++ },
+    });
+    try {
+      await store.restore();
+      await store.start();
+      expect(await store.waitForSync(10_000)).toBe(true);
+      let told = 0;
+      const stop = store.merged.changed?.(() => void told++);
+      expect(stop).toBeDefined();
+      for (let i = 0; i < 20; i++) {
+        charge(windows, workload, 1, 1);
+        windows.publish();
+      }
+      // Every publish is told, none merged: the reader had not asked yet.
+      expect(told).toBeGreaterThanOrEqual(20);
+      expect(merges).toBe(0);
+      expect(store.merged.current().workloads.get(KEY)?.spend.monthly.costMicros).toBeGreaterThanOrEqual(20);
+      expect(merges).toBe(1);
+      stop?.();
+    } finally {
+      await store.shutdown();
+      await windows.shutdown();
+      await admin.delete(RESOURCES.configMap, OPERATOR_NAMESPACE, usageRecordName(id));
+    }
+  });
 });
