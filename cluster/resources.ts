@@ -56,6 +56,7 @@ export const RESOURCES = {
   deployment: r('apps', 'v1', 'deployments', 'Deployment'),
   statefulSet: r('apps', 'v1', 'statefulsets', 'StatefulSet'),
   replicaSet: r('apps', 'v1', 'replicasets', 'ReplicaSet'),
+  job: r('batch', 'v1', 'jobs', 'Job'),
   hpa: r('autoscaling', 'v2', 'horizontalpodautoscalers', 'HorizontalPodAutoscaler'),
   lease: r('coordination.k8s.io', 'v1', 'leases', 'Lease'),
   event: r('events.k8s.io', 'v1', 'events', 'Event'),

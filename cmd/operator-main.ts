@@ -172,7 +172,8 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
         });
 
   // Spans are charged to the pod that sent them (or that their attributes name, from trusted Collectors).
-  const pods = createClusterPodDirectory({ kubeConfig, clock, logger });
+  const syncTimeoutMs = options.syncTimeoutMs ?? 60_000;
+  const pods = createClusterPodDirectory({ api, clock, logger, syncTimeoutMs });
   const attributor = createAttributor({
     directory: pods,
     ...(options.trustedPeers === undefined ? {} : { trustedPeers: options.trustedPeers }),
@@ -205,7 +206,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
   });
   // A watch failing longer than the sync timeout is dead: /healthz turns 503 and the kubelet restarts us.
   const watchHealth = createWatchHealth(metrics.informer, clock, options.syncTimeoutMs ?? 60_000);
-  const view = createClusterView({ api, logger, metrics: watchHealth.metrics });
+  const view = createClusterView({ api, logger, metrics: watchHealth.metrics, syncTimeoutMs });
 
   let elector: LeaderElector | undefined;
   if (options.leaderElect) {
@@ -415,30 +416,24 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     // One deadline for starting and syncing every cache and reading the bypass key: an API server
     // that never answers must not hold the replica NotReady past --sync-timeout (each step waiting its
     // own timeout did).
-    await withinSyncTimeout(
-      options.syncTimeoutMs ?? 60_000,
-      kubeConfig.getCurrentCluster()?.server,
-      async (left) => {
-        await view.start();
-        await usage.start();
-        await pods.start();
-        const synced =
-          (await view.waitForSync(left())) &&
-          (await usage.waitForSync(left())) &&
-          (await waitUntil(() => pods.hasSynced(), left()));
-        // After the caches: an API server that never answers is found by the sync above, whose
-        // watches stop on shutdown, where a request left pending here would keep the process alive.
-        if (synced) {
-          try {
-            bypassKey = await loadBypassKey(api, options.namespace);
-          } catch (err) {
-            // Fail safe: without the key no bypass is approved or honoured; enforcement goes on.
-            logger.error('bypass approval key unavailable; emergency bypasses are ignored', { err });
-          }
+    await withinSyncTimeout(syncTimeoutMs, kubeConfig.getCurrentCluster()?.server, async () => {
+      // Each start resolves at its caches' first sync, or rejects at the sync timeout.
+      const synced = await Promise.all([view.start(), usage.start(), pods.start()]).then(
+        () => true,
+        () => false,
+      );
+      // After the caches: an API server that never answers is found by the sync above, whose
+      // watches stop on shutdown, where a request left pending here would keep the process alive.
+      if (synced) {
+        try {
+          bypassKey = await loadBypassKey(api, options.namespace);
+        } catch (err) {
+          // Fail safe: without the key no bypass is approved or honoured; enforcement goes on.
+          logger.error('bypass approval key unavailable; emergency bypasses are ignored', { err });
         }
-        return synced;
-      },
-    );
+      }
+      return synced;
+    });
     updatePrices();
     // Before any span is received: the period continues where this replica left off.
     await usage.restore();
@@ -493,9 +488,8 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
 async function withinSyncTimeout(
   timeoutMs: number,
   server: string | undefined,
-  body: (left: () => number) => Promise<boolean>,
+  body: () => Promise<boolean>,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   const gaveUp = () =>
     new GenOpsError(
       'retryable',
@@ -508,20 +502,11 @@ async function withinSyncTimeout(
     timer = setTimeout(() => reject(gaveUp()), timeoutMs);
   });
   try {
-    const synced = await Promise.race([body(() => Math.max(0, deadline - Date.now())), expired]);
+    const synced = await Promise.race([body(), expired]);
     if (!synced) throw gaveUp();
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
 }
 
 function listen(server: Server, host: string, port: number): Promise<number> {
