@@ -298,7 +298,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
         options.webhook.certificates.mode === 'self-signed' &&
         options.webhook.certificates.kubeConfig === undefined &&
         options.webhook.certificates.store === undefined
-          ? { ...options.webhook.certificates, kubeConfig }
+          ? { ...options.webhook.certificates, api }
           : options.webhook.certificates,
       ...(options.webhook.exemptUsernames === undefined
         ? {}
