@@ -152,7 +152,7 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
         errorMessage: partial.rejectMessage,
       };
     },
-    wouldRefuse: (bytes) => pool.wouldRefuse(bytes),
+    refusal: (bytes) => pool.refusal(bytes),
     reserve: () => pool.reserve(),
   };
 
