@@ -91,6 +91,12 @@ export interface OperatorOptions {
   readonly trustedPeers?: readonly string[];
   /** Namespaces whose pods are trusted forwarders (where the Collectors run). */
   readonly trustedNamespaces?: readonly string[];
+  /**
+   * The namespace scope (`--namespaces`): policies, budgets, workloads, HPAs and pods are watched,
+   * and workloads written, in these namespaces only (RBAC: deploy/overlays/namespaced). Namespaces
+   * themselves are still read cluster-wide. Default: every namespace.
+   */
+  readonly watchNamespaces?: readonly string[] | undefined;
   /** Longest approved emergency bypass; default 24 h. */
   readonly bypassMaxDurationMs?: number;
   /** Kinds scaled through /scale besides Deployment and StatefulSet (e.g. Argo Rollouts). */
@@ -173,7 +179,8 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
 
   // Spans are charged to the pod that sent them (or that their attributes name, from trusted Collectors).
   const syncTimeoutMs = options.syncTimeoutMs ?? 60_000;
-  const pods = createClusterPodDirectory({ api, clock, logger, syncTimeoutMs });
+  const scope = options.watchNamespaces;
+  const pods = createClusterPodDirectory({ api, clock, logger, syncTimeoutMs, namespaces: scope });
   const attributor = createAttributor({
     directory: pods,
     ...(options.trustedPeers === undefined ? {} : { trustedPeers: options.trustedPeers }),
@@ -206,7 +213,13 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
   });
   // A watch failing longer than the sync timeout is dead: /healthz turns 503 and the kubelet restarts us.
   const watchHealth = createWatchHealth(metrics.informer, clock, options.syncTimeoutMs ?? 60_000);
-  const view = createClusterView({ api, logger, metrics: watchHealth.metrics, syncTimeoutMs });
+  const view = createClusterView({
+    api,
+    logger,
+    metrics: watchHealth.metrics,
+    syncTimeoutMs,
+    namespaces: scope,
+  });
 
   let elector: LeaderElector | undefined;
   if (options.leaderElect) {
@@ -470,6 +483,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     ...ports,
     leaderElection: options.leaderElect,
     namespace: options.namespace,
+    watchNamespaces: scope ?? 'all',
   });
   return {
     ports: () => ports,
