@@ -21,6 +21,15 @@ export interface RunnableGroups<G extends string> {
   shutdown(deadlineMs?: number): Promise<void>;
 }
 
+/** A component (kernel/lifecycle.ts) under a name for the logs. */
+export function named(name: string, component: Omit<Runnable, 'name'>): Runnable {
+  return {
+    name,
+    start: (signal) => component.start(signal),
+    shutdown: (deadlineMs) => component.shutdown(deadlineMs),
+  };
+}
+
 /** A runnable of two functions (a step of the start, such as restoring state, or a stop-only flush). */
 export function runnable(
   name: string,
@@ -37,6 +46,8 @@ export function runnable(
     },
   };
 }
+
+const FAILED_START_STOP_MS = 5_000;
 
 export function createRunnableGroups<G extends string>(
   order: readonly G[],
@@ -80,7 +91,8 @@ export function createRunnableGroups<G extends string>(
         try {
           await Promise.all((members.get(group) ?? []).map((r) => r.start(signal)));
         } catch (err) {
-          await shutdown();
+          // Nothing was served yet: a short stop, so the caller's exit follows the error at once.
+          await shutdown(Date.now() + FAILED_START_STOP_MS);
           throw err;
         }
       }
