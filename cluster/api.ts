@@ -1,6 +1,7 @@
 // Owns every HTTP exchange with the API server: one transport (node:https with the kubeconfig's TLS
 // and credentials, keep-alive), a client-side token bucket on writes, retries with backoff on
-// 429/5xx/network faults, and typed verbs. Strategic merge patch is deliberately not offered:
+// 429/5xx/network faults, and typed verbs (metadata-only lists and watches, the /scale and /status
+// subresources, server-side apply). Strategic merge patch is deliberately not offered:
 // custom resources refuse it; merge patch, JSON patch and server-side apply are.
 
 import http from 'node:http';
