@@ -131,7 +131,7 @@ export interface KubeClientMetrics {
   rateLimitWait(seconds: number): void;
 }
 
-export const noopKubeClientMetrics: KubeClientMetrics = {
+const noopKubeClientMetrics: KubeClientMetrics = {
   apiRequest: () => undefined,
   rateLimitWait: () => undefined,
 };

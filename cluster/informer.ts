@@ -165,7 +165,7 @@ export function createInformer<T extends KubeObject>(options: InformerOptions<T>
 }
 
 /** managedFields are large and never read by the operator. */
-export function stripManagedFields<T extends KubeObject>(obj: T): T {
+function stripManagedFields<T extends KubeObject>(obj: T): T {
   const meta = obj.metadata as (T['metadata'] & { managedFields?: unknown }) | undefined;
   if (meta?.managedFields === undefined) return obj;
   const { managedFields: _dropped, ...rest } = meta;

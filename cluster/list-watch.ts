@@ -68,10 +68,10 @@ export interface ListWatch extends Component {
   lastResourceVersion(): string;
 }
 
-export const DEFAULT_SYNC_TIMEOUT_MS = 60_000;
+const DEFAULT_SYNC_TIMEOUT_MS = 60_000;
 
 /** The first list did not complete within the sync timeout (API server unreachable or RBAC incomplete). */
-export function cacheNotSynced(what: string, timeoutMs: number): GenOpsError {
+function cacheNotSynced(what: string, timeoutMs: number): GenOpsError {
   return new GenOpsError(
     'retryable',
     'CACHE_NOT_SYNCED',
