@@ -164,12 +164,24 @@ function chartLabels(t: Template, labels: Record<string, string> | undefined, ex
 interface ChartTemplate {
   name: string;
   condition?: string;
+  /** A condition of one object of the file (the others render unconditionally). */
+  objectCondition?: (o: KubeObject) => string | undefined;
+  /** Template text appended after the objects (a `range` the objects cannot express). */
+  raw?: string;
   objects: KubeObject[];
   transform?: (t: Template, o: KubeObject) => Obj;
 }
 
 const CERT_MANAGER = 'eq .Values.webhook.certificates "cert-manager"';
 const SELF_SIGNED = 'eq .Values.webhook.certificates "self-signed"';
+// The namespace scope (deploy/overlays/namespaced): the manager's and KEDA's rules are bound per
+// namespace of .Values.watchNamespaces instead of cluster-wide.
+const NAMESPACED = '.Values.watchNamespaces';
+const NAMESPACED_OVERLAY = 'deploy/overlays/namespaced';
+const PER_NAMESPACE_BINDINGS: Record<string, string> = {
+  'genops-manager-rolebinding': 'genops-manager-role',
+  'genops-manager-keda-rolebinding': 'genops-manager-keda-role',
+};
 
 function containerOf(o: Obj): Obj {
   const spec = (o.spec as Obj).template as Obj;
@@ -198,6 +210,9 @@ function deployment(t: Template, o: KubeObject): Obj {
       '{{- end }}',
       '{{- with .Values.trustedForwarders }}',
       `${pad(i)}- --trusted-peers={{ join "," . }}`,
+      '{{- end }}',
+      `{{- with ${NAMESPACED} }}`,
+      `${pad(i)}- --namespaces={{ join "," . }}`,
       '{{- end }}',
       '{{- range .Values.extraArgs }}',
       `${pad(i)}- {{ . | quote }}`,
@@ -254,8 +269,21 @@ function chartTemplates(): ChartTemplate[] {
       out.push({ name: 'namespace.yaml', condition: '.Values.namespace.create', objects });
       continue;
     }
-    out.push({ name: `rbac-${file}`, objects });
+    out.push({
+      name: `rbac-${file}`,
+      objects,
+      objectCondition: (o) =>
+        o.kind === 'ClusterRoleBinding' && PER_NAMESPACE_BINDINGS[o.metadata.name] !== undefined
+          ? `not ${NAMESPACED}`
+          : undefined,
+    });
   }
+  out.push({
+    name: 'rbac-namespaced.yaml',
+    condition: NAMESPACED,
+    objects: docsOf(join(ROOT, NAMESPACED_OVERLAY, 'cluster_role.yaml')),
+    raw: perNamespaceBindings(),
+  });
   // Rights only the self-signed mode needs (its CA Secret, registering the webhook configurations): in
   // deploy/overlays/self-signed, not config/rbac, so the chart grants them in that mode only.
   for (const file of selfSignedRbacFiles()) {
@@ -345,10 +373,49 @@ function renderTemplate(ct: ChartTemplate): string {
         : chartLabels(t, meta.labels);
     d = { ...d, metadata: { ...meta, labels } };
     d = releaseNamespace(t, d) as Obj;
-    return '---\n' + t.render(d);
+    const doc = '---\n' + t.render(d);
+    const only = ct.objectCondition?.(o);
+    return only === undefined ? doc : `{{- if ${only} }}\n${doc}{{- end }}\n`;
   });
-  const body = docs.join('');
+  const body = docs.join('') + (ct.raw ?? '');
   return GENERATED + (ct.condition ? `{{- if ${ct.condition} }}\n${body}{{- end }}\n` : body);
+}
+
+/** One RoleBinding per namespace of .Values.watchNamespaces and per role of the overlay's role_bindings.yaml. */
+function perNamespaceBindings(): string {
+  const bindings = docsOf(join(ROOT, NAMESPACED_OVERLAY, 'role_bindings.yaml'));
+  const names = [...new Set(bindings.map((b) => b.metadata.name))];
+  for (const name of names)
+    if (PER_NAMESPACE_BINDINGS[name] === undefined)
+      throw new Error(`${NAMESPACED_OVERLAY}/role_bindings.yaml: unknown binding ${name}`);
+  const lines = [`{{- range ${NAMESPACED} }}`];
+  for (const name of names) {
+    lines.push(
+      '---',
+      'apiVersion: rbac.authorization.k8s.io/v1',
+      'kind: RoleBinding',
+      'metadata:',
+      `  name: ${name}`,
+      '  namespace: {{ . | quote }}',
+      '  labels:',
+      '    app.kubernetes.io/name: genops-operator',
+      '    app.kubernetes.io/part-of: genops',
+      "    app.kubernetes.io/instance: '{{ $.Release.Name }}'",
+      "    app.kubernetes.io/managed-by: '{{ $.Release.Service }}'",
+      "    app.kubernetes.io/version: '{{ $.Chart.AppVersion }}'",
+      "    helm.sh/chart: '{{ $.Chart.Name }}-{{ $.Chart.Version }}'",
+      'roleRef:',
+      '  apiGroup: rbac.authorization.k8s.io',
+      '  kind: ClusterRole',
+      `  name: ${PER_NAMESPACE_BINDINGS[name]}`,
+      'subjects:',
+      '  - kind: ServiceAccount',
+      '    name: genops-controller-manager',
+      "    namespace: '{{ $.Release.Namespace }}'",
+    );
+  }
+  lines.push('{{- end }}', '');
+  return lines.join('\n');
 }
 
 export function renderChart(): Map<string, string> {

@@ -1,6 +1,7 @@
 // Owns every HTTP exchange with the API server: one transport (node:https with the kubeconfig's TLS
 // and credentials, keep-alive), a client-side token bucket on writes, retries with backoff on
-// 429/5xx/network faults, and typed verbs. Strategic merge patch is deliberately not offered:
+// 429/5xx/network faults, and typed verbs (metadata-only lists and watches, the /scale and /status
+// subresources, server-side apply). Strategic merge patch is deliberately not offered:
 // custom resources refuse it; merge patch, JSON patch and server-side apply are.
 
 import http from 'node:http';
@@ -33,6 +34,8 @@ export interface RawRequest {
   readonly signal?: AbortSignal;
   /** Place in the client-side write queue: 'low' for status writes, so actions go first. */
   readonly priority?: Priority;
+  /** Accept header (default application/json). */
+  readonly accept?: string;
 }
 
 export interface ListOptions {
@@ -42,6 +45,8 @@ export interface ListOptions {
   readonly limit?: number;
   readonly continue?: string;
   readonly resourceVersion?: string;
+  /** Ask for a PartialObjectMetadataList: metadata only, no spec or status. */
+  readonly metadataOnly?: boolean;
   readonly signal?: AbortSignal;
 }
 
@@ -66,8 +71,15 @@ export interface WatchOptions {
   readonly fieldSelector?: string;
   /** Server closes the watch after this long; the informer then re-watches from the last version. */
   readonly timeoutSeconds?: number;
+  /** Events carry PartialObjectMetadata: metadata only. */
+  readonly metadataOnly?: boolean;
   readonly signal: AbortSignal;
 }
+
+// The API server falls back to full objects where it cannot serve metadata (the trailing type).
+const ACCEPT_METADATA_LIST =
+  'application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json';
+const ACCEPT_METADATA = 'application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json';
 
 export interface KubeApi {
   /** The object, or undefined when it does not exist. */
@@ -119,7 +131,7 @@ export interface KubeClientMetrics {
   rateLimitWait(seconds: number): void;
 }
 
-export const noopKubeClientMetrics: KubeClientMetrics = {
+const noopKubeClientMetrics: KubeClientMetrics = {
   apiRequest: () => undefined,
   rateLimitWait: () => undefined,
 };
@@ -235,7 +247,7 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
   async function once(req: RawRequest): Promise<Response> {
     const body =
       req.body === undefined ? undefined : typeof req.body === 'string' ? req.body : JSON.stringify(req.body);
-    const headers: Record<string, string> = {};
+    const headers: Record<string, string> = req.accept === undefined ? {} : { accept: req.accept };
     if (body !== undefined) headers['content-type'] = req.contentType ?? 'application/json';
     const fullPath = buildPath(req.path, req.query);
     let res: http.IncomingMessage;
@@ -358,6 +370,7 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
           continue: o.continue,
           resourceVersion: o.resourceVersion,
         },
+        ...(o.metadataOnly === true ? { accept: ACCEPT_METADATA_LIST } : {}),
         ...(o.signal === undefined ? {} : { signal: o.signal }),
       });
     },
@@ -440,7 +453,14 @@ export function createKubeApi(options: KubeApiOptions): KubeApi {
       const silenceMs = ((o.timeoutSeconds ?? 300) + 30) * 1000;
       let res: http.IncomingMessage;
       try {
-        res = await open('GET', fullPath, {}, undefined, o.signal, silenceMs);
+        res = await open(
+          'GET',
+          fullPath,
+          o.metadataOnly === true ? { accept: ACCEPT_METADATA } : {},
+          undefined,
+          o.signal,
+          silenceMs,
+        );
       } catch (err) {
         if (o.signal.aborted) return;
         throw new KubeApiError({

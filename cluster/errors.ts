@@ -38,7 +38,7 @@ export class KubeApiError extends GenOpsError {
   }
 }
 
-export function classifyStatus(status: number, reason: string): ErrorClass {
+function classifyStatus(status: number, reason: string): ErrorClass {
   if (status === 0 || status === 429 || status >= 500) return 'retryable';
   // A stale resourceVersion: re-read and try again. AlreadyExists is final for that name.
   if (status === 409) return reason === 'AlreadyExists' ? 'invalid' : 'retryable';

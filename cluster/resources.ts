@@ -52,13 +52,29 @@ export const RESOURCES = {
   aiBudget: r('genops.ai', 'v1alpha1', 'aibudgets', 'AIBudget'),
   namespace: r('', 'v1', 'namespaces', 'Namespace', false),
   configMap: r('', 'v1', 'configmaps', 'ConfigMap'),
+  secret: r('', 'v1', 'secrets', 'Secret'),
   pod: r('', 'v1', 'pods', 'Pod'),
   deployment: r('apps', 'v1', 'deployments', 'Deployment'),
   statefulSet: r('apps', 'v1', 'statefulsets', 'StatefulSet'),
   replicaSet: r('apps', 'v1', 'replicasets', 'ReplicaSet'),
+  job: r('batch', 'v1', 'jobs', 'Job'),
   hpa: r('autoscaling', 'v2', 'horizontalpodautoscalers', 'HorizontalPodAutoscaler'),
   lease: r('coordination.k8s.io', 'v1', 'leases', 'Lease'),
   event: r('events.k8s.io', 'v1', 'events', 'Event'),
+  mutatingWebhookConfiguration: r(
+    'admissionregistration.k8s.io',
+    'v1',
+    'mutatingwebhookconfigurations',
+    'MutatingWebhookConfiguration',
+    false,
+  ),
+  validatingWebhookConfiguration: r(
+    'admissionregistration.k8s.io',
+    'v1',
+    'validatingwebhookconfigurations',
+    'ValidatingWebhookConfiguration',
+    false,
+  ),
 } as const satisfies Record<string, ResourceType>;
 
 /** The fields of metadata the operator uses. */

@@ -14,7 +14,7 @@ export interface WorkQueueMetrics {
   depth(queue: string, depth: number): void;
 }
 
-export const noopWorkQueueMetrics: WorkQueueMetrics = { reconciled: () => undefined, depth: () => undefined };
+const noopWorkQueueMetrics: WorkQueueMetrics = { reconciled: () => undefined, depth: () => undefined };
 
 export interface WorkQueue {
   add(key: string): void;

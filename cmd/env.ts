@@ -9,6 +9,8 @@ export interface GenOpsEnv {
   readonly kubeconfig: string | undefined;
   readonly podName: string | undefined;
   readonly podNamespace: string | undefined;
+  /** GENOPS_NAMESPACES: the operator's namespace scope (comma-separated), as `--namespaces`. */
+  readonly namespaces?: string | undefined;
   /** Raw OTEL_* variables, handed to the self-telemetry SDK which reads its standard names. */
   readonly otel: Readonly<Record<string, string>>;
 }
@@ -24,6 +26,7 @@ export function readEnv(env: NodeJS.ProcessEnv): GenOpsEnv {
     kubeconfig: env['KUBECONFIG'],
     podName: env['POD_NAME'],
     podNamespace: env['POD_NAMESPACE'],
+    namespaces: env['GENOPS_NAMESPACES'] === '' ? undefined : env['GENOPS_NAMESPACES'],
     otel,
   };
 }

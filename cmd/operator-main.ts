@@ -7,8 +7,6 @@
 
 import type { IngestLimitFlags } from './ingest-limits.ts';
 import { ingestLimitOptions } from './ingest-limits.ts';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Clock } from '../kernel/clock.ts';
 import { systemClock } from '../kernel/clock.ts';
 import { GenOpsError } from '../kernel/errors.ts';
@@ -44,6 +42,8 @@ import { createBypassGate, createKubeAccessReviewer } from '../webhook/bypass/ga
 import { loadBypassKey } from '../webhook/bypass/key.ts';
 import type { BypassVerifier } from '../decision/engine.ts';
 import { createWatchHealth } from './watch-health.ts';
+import { createHealthServer, createMetricsServer } from './servers.ts';
+import { createRunnableGroups, named, runnable } from '../kernel/runnables.ts';
 import { createGatewayAuthz, type AuthzServer } from '../authz/index.ts';
 
 export interface OperatorOptions {
@@ -91,6 +91,12 @@ export interface OperatorOptions {
   readonly trustedPeers?: readonly string[];
   /** Namespaces whose pods are trusted forwarders (where the Collectors run). */
   readonly trustedNamespaces?: readonly string[];
+  /**
+   * The namespace scope (`--namespaces`): policies, budgets, workloads, HPAs and pods are watched,
+   * and workloads written, in these namespaces only (RBAC: deploy/overlays/namespaced). Namespaces
+   * themselves are still read cluster-wide. Default: every namespace.
+   */
+  readonly watchNamespaces?: readonly string[] | undefined;
   /** Longest approved emergency bypass; default 24 h. */
   readonly bypassMaxDurationMs?: number;
   /** Kinds scaled through /scale besides Deployment and StatefulSet (e.g. Argo Rollouts). */
@@ -172,7 +178,9 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
         });
 
   // Spans are charged to the pod that sent them (or that their attributes name, from trusted Collectors).
-  const pods = createClusterPodDirectory({ kubeConfig, clock, logger });
+  const syncTimeoutMs = options.syncTimeoutMs ?? 60_000;
+  const scope = options.watchNamespaces;
+  const pods = createClusterPodDirectory({ api, clock, logger, syncTimeoutMs, namespaces: scope });
   const attributor = createAttributor({
     directory: pods,
     ...(options.trustedPeers === undefined ? {} : { trustedPeers: options.trustedPeers }),
@@ -205,7 +213,13 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
   });
   // A watch failing longer than the sync timeout is dead: /healthz turns 503 and the kubelet restarts us.
   const watchHealth = createWatchHealth(metrics.informer, clock, options.syncTimeoutMs ?? 60_000);
-  const view = createClusterView({ api, logger, metrics: watchHealth.metrics });
+  const view = createClusterView({
+    api,
+    logger,
+    metrics: watchHealth.metrics,
+    syncTimeoutMs,
+    namespaces: scope,
+  });
 
   let elector: LeaderElector | undefined;
   if (options.leaderElect) {
@@ -297,7 +311,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
         options.webhook.certificates.mode === 'self-signed' &&
         options.webhook.certificates.kubeConfig === undefined &&
         options.webhook.certificates.store === undefined
-          ? { ...options.webhook.certificates, kubeConfig }
+          ? { ...options.webhook.certificates, api }
           : options.webhook.certificates,
       ...(options.webhook.exemptUsernames === undefined
         ? {}
@@ -336,73 +350,132 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     // A replica whose log refuses appends answers every span with a retry: send senders elsewhere.
     (journal?.healthy() ?? true);
 
-  const healthServer = createServer((req, res) => {
-    const path = (req.url ?? '').split('?')[0];
-    if (path === '/healthz' || path === '/livez') {
+  const healthServer = createHealthServer({
+    host: options.host,
+    port: options.healthPort,
+    live: () => {
+      if (state === 'stopped') return { alive: false, why: 'stopped\n' };
       const dead = state === 'ready' ? watchHealth.dead() : [];
-      const alive = state !== 'stopped' && dead.length === 0;
-      const why =
-        state === 'stopped'
-          ? 'stopped\n'
-          : `watch failing: ${dead.map((d) => `${d.resource} for ${Math.round(d.failingForMs / 1000)} s`).join(', ')}\n`;
-      res.writeHead(alive ? 200 : 503, { 'content-type': 'text/plain' }).end(alive ? 'ok\n' : why);
-    } else if (path === '/readyz') {
-      const ready = isReady();
-      res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ok\n' : 'not ready\n');
-    } else {
-      res.writeHead(404).end();
-    }
+      return dead.length === 0
+        ? { alive: true }
+        : {
+            alive: false,
+            why: `watch failing: ${dead.map((d) => `${d.resource} for ${Math.round(d.failingForMs / 1000)} s`).join(', ')}\n`,
+          };
+    },
+    ready: isReady,
   });
-  const metricsServer = createServer((req, res) => {
-    if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics') {
-      metrics.render().then(
-        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
-        (err: unknown) => {
-          logger.error('metrics rendering failed', { err });
-          res.writeHead(500).end();
-        },
-      );
-      return;
-    }
-    res.writeHead(404).end();
+  const metricsServer = createMetricsServer({
+    host: options.host,
+    port: options.metricsPort,
+    metrics,
+    logger,
   });
 
+  // Started group by group in this order and stopped in reverse: the intake (webhook, gateway checks,
+  // OTLP receivers) stops first and the pool drains, then the enforcer finishes what it has in flight,
+  // this replica's usage record is written with everything received, and only then is the Lease
+  // released; the caches stop, and the health port (and the log) last.
+  const groups = createRunnableGroups(
+    ['health', 'caches', 'restore', 'leader', 'state', 'enforcer', 'pipeline', 'intake', 'metrics'] as const,
+    logger,
+  );
+  groups.add('health', healthServer);
+  if (journal !== undefined)
+    groups.add(
+      'health',
+      runnable('wal', noop, () => journal.close()),
+    );
+  groups.add(
+    'caches',
+    runnable(
+      'caches',
+      // One deadline for syncing every cache and reading the bypass key: an API server that never
+      // answers must not hold the replica NotReady past --sync-timeout.
+      () =>
+        withinSyncTimeout(syncTimeoutMs, kubeConfig.getCurrentCluster()?.server, async () => {
+          // Each start resolves at its caches' first sync, or rejects at the sync timeout.
+          const synced = await Promise.all([view.start(), usage.start(), pods.start()]).then(
+            () => true,
+            () => false,
+          );
+          // After the caches: an API server that never answers is found by the sync above, whose
+          // watches stop on shutdown, where a request left pending here would keep the process alive.
+          if (synced) {
+            try {
+              bypassKey = await loadBypassKey(api, options.namespace);
+            } catch (err) {
+              // Fail safe: without the key no bypass is approved or honoured; enforcement goes on.
+              logger.error('bypass approval key unavailable; emergency bypasses are ignored', { err });
+            }
+          }
+          return synced;
+        }),
+      async (deadline) => {
+        // usage.shutdown is idempotent: after a normal run the state group already wrote the record.
+        await Promise.all([usage.shutdown(deadline), view.shutdown(deadline), pods.shutdown(deadline)]);
+      },
+    ),
+  );
+  groups.add(
+    'restore',
+    runnable('restore', async () => {
+      updatePrices();
+      // Before any span is received: the period continues where this replica left off.
+      await usage.restore();
+      // Then what the log holds beyond that record (acknowledged after its last write), and the dedupe
+      // keys of the retention window, so a retry after the crash is not charged again.
+      if (journal !== undefined) await journal.replay(usage.restoredWal());
+    }),
+  );
+  if (elector !== undefined) groups.add('leader', named('leader-election', elector));
+  // This replica's usage record, written with everything received, before the Lease is released.
+  groups.add(
+    'state',
+    runnable('usage', noop, (deadline) => usage.shutdown(deadline)),
+  );
+  groups.add(
+    'enforcer',
+    runnable(
+      'enforcer',
+      async () => {
+        await enforcer.start();
+        enforcer.evaluateNow();
+      },
+      // Actions and status in flight finish (a leader flushes its pending status).
+      (deadline) => enforcer.shutdown(deadline),
+    ),
+  );
+  groups.add('pipeline', named('pipeline', pipeline));
+  if (webhook !== undefined) groups.add('intake', named('webhook', webhook));
+  if (authz !== undefined) groups.add('intake', named('authz', authz));
+  groups.add('metrics', metricsServer);
   let gcTimer: NodeJS.Timeout | undefined;
-  let healthPort: number;
-  let metricsPort: number;
-  let stopping: Promise<void> | undefined;
+  groups.add(
+    'metrics',
+    runnable(
+      'usage-gc',
+      () => {
+        gcTimer = setInterval(() => {
+          if (leaderRef.isLeader()) {
+            usage
+              .collectGarbage()
+              .catch((err: unknown) => logger.warn('usage record cleanup failed', { err }));
+          }
+        }, 60_000);
+        gcTimer.unref();
+      },
+      () => clearInterval(gcTimer),
+    ),
+  );
 
+  let stopping: Promise<void> | undefined;
   const shutdown = (deadlineMs?: number): Promise<void> => {
     stopping ??= (async () => {
-      const deadline = deadlineMs ?? Date.now() + 25_000;
       state = 'stopping';
       // A replica on its way out must not become the leader while it drains.
       elector?.stopAcquiring();
-      if (gcTimer !== undefined) clearInterval(gcTimer);
-      const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
-        try {
-          await fn();
-        } catch (err) {
-          logger.warn('shutdown step failed', { step: name, err });
-        }
-      };
-      // 1. Intake: admission and OTLP receivers stop; the pool drains; windows publish a last time.
-      if (webhook !== undefined) await step('webhook', () => webhook.shutdown(deadline));
-      if (authz !== undefined) await step('authz', () => authz.shutdown(deadline));
-      await step('pipeline', () => pipeline.shutdown(deadline));
-      // 2. State: this replica's usage record, with everything received.
-      await step('usage', () => usage.shutdown(deadline));
-      if (journal !== undefined) await step('wal', () => journal.close());
-      // 3. Actions and status in flight finish (a leader flushes its pending status).
-      await step('enforcer', () => enforcer.shutdown(deadline));
-      // 4. Leadership goes to another replica at once.
-      if (elector !== undefined) await step('leader', () => elector.shutdown(deadline));
-      await step('informers', () =>
-        Promise.all([view.shutdown(deadline), pods.shutdown(deadline)]).then(() => undefined),
-      );
-      await step('servers', () =>
-        Promise.all([close(metricsServer), close(healthServer)]).then(() => undefined),
-      );
+      await groups.shutdown(deadlineMs ?? Date.now() + 25_000);
       api.close();
       state = 'stopped';
       logger.info('operator stopped');
@@ -411,63 +484,17 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
   };
 
   try {
-    healthPort = await listen(healthServer, options.host, options.healthPort);
-    // One deadline for starting and syncing every cache and reading the bypass key: an API server
-    // that never answers must not hold the replica NotReady past --sync-timeout (each step waiting its
-    // own timeout did).
-    await withinSyncTimeout(
-      options.syncTimeoutMs ?? 60_000,
-      kubeConfig.getCurrentCluster()?.server,
-      async (left) => {
-        await view.start();
-        await usage.start();
-        await pods.start();
-        const synced =
-          (await view.waitForSync(left())) &&
-          (await usage.waitForSync(left())) &&
-          (await waitUntil(() => pods.hasSynced(), left()));
-        // After the caches: an API server that never answers is found by the sync above, whose
-        // watches stop on shutdown, where a request left pending here would keep the process alive.
-        if (synced) {
-          try {
-            bypassKey = await loadBypassKey(api, options.namespace);
-          } catch (err) {
-            // Fail safe: without the key no bypass is approved or honoured; enforcement goes on.
-            logger.error('bypass approval key unavailable; emergency bypasses are ignored', { err });
-          }
-        }
-        return synced;
-      },
-    );
-    updatePrices();
-    // Before any span is received: the period continues where this replica left off.
-    await usage.restore();
-    // Then what the log holds beyond that record (acknowledged after its last write), and the dedupe
-    // keys of the retention window, so a retry after the crash is not charged again.
-    if (journal !== undefined) await journal.replay(usage.restoredWal());
-    await pipeline.start();
-    await enforcer.start();
-    enforcer.evaluateNow();
-    if (elector !== undefined) await elector.start();
-    if (webhook !== undefined) await webhook.start();
-    if (authz !== undefined) await authz.start();
-    metricsPort = await listen(metricsServer, options.host, options.metricsPort);
-    gcTimer = setInterval(() => {
-      if (leaderRef.isLeader()) {
-        usage.collectGarbage().catch((err: unknown) => logger.warn('usage record cleanup failed', { err }));
-      }
-    }, 60_000);
-    gcTimer.unref();
+    await groups.start();
   } catch (err) {
-    // Nothing was received or decided yet: a short shutdown, so the exit follows the error at once.
-    await shutdown(Date.now() + 5_000);
+    // The groups already stopped what had started (briefly: nothing was received or decided yet).
+    await shutdown();
     throw err;
   }
   state = 'ready';
   const ports = {
     ...pipeline.ports(),
-    metrics: metricsPort,
-    health: healthPort,
+    metrics: metricsServer.port(),
+    health: healthServer.port(),
     webhook: webhook?.port() ?? 0,
     authz: authz?.port() ?? 0,
   };
@@ -475,6 +502,7 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
     ...ports,
     leaderElection: options.leaderElect,
     namespace: options.namespace,
+    watchNamespaces: scope ?? 'all',
   });
   return {
     ports: () => ports,
@@ -489,13 +517,14 @@ export async function startOperator(options: OperatorOptions, deps: OperatorDeps
   };
 }
 
+const noop = (): void => undefined;
+
 /** Runs `body` (true when synced) and throws INFORMERS_NOT_SYNCED when it is false or still running at the deadline. */
 async function withinSyncTimeout(
   timeoutMs: number,
   server: string | undefined,
-  body: (left: () => number) => Promise<boolean>,
+  body: () => Promise<boolean>,
 ): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
   const gaveUp = () =>
     new GenOpsError(
       'retryable',
@@ -508,41 +537,11 @@ async function withinSyncTimeout(
     timer = setTimeout(() => reject(gaveUp()), timeoutMs);
   });
   try {
-    const synced = await Promise.race([body(() => Math.max(0, deadline - Date.now())), expired]);
+    const synced = await Promise.race([body(), expired]);
     if (!synced) throw gaveUp();
   } finally {
     clearTimeout(timer);
   }
-}
-
-async function waitUntil(condition: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  return true;
-}
-
-function listen(server: Server, host: string, port: number): Promise<number> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve((server.address() as AddressInfo).port);
-    });
-  });
-}
-
-function close(server: Server): Promise<void> {
-  return new Promise((resolve) => {
-    if (!server.listening) {
-      resolve();
-      return;
-    }
-    server.close(() => resolve());
-    server.closeAllConnections();
-  });
 }
 
 /**

@@ -49,6 +49,10 @@ export interface ClusterViewOptions {
   readonly metrics?: InformerMetrics;
   /** Workload kinds watched (default Deployment, StatefulSet). */
   readonly workloadKinds?: readonly ('Deployment' | 'StatefulSet')[];
+  /** The operator's namespace scope: namespaced kinds are watched in these only (default: all). */
+  readonly namespaces?: readonly string[] | undefined;
+  /** start() rejects when the caches have not synced by then (default 60 s). */
+  readonly syncTimeoutMs?: number | undefined;
 }
 
 function trimMeta(m: ObjectMeta | undefined): ObjectMeta {
@@ -98,7 +102,14 @@ const sameRecord = (a: Record<string, string> | undefined, b: Record<string, str
 
 export function createClusterView(options: ClusterViewOptions): ClusterView {
   const { api, logger } = options;
-  const common = { api, logger, ...(options.metrics === undefined ? {} : { metrics: options.metrics }) };
+  const common = {
+    api,
+    logger,
+    ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
+    ...(options.syncTimeoutMs === undefined ? {} : { syncTimeoutMs: options.syncTimeoutMs }),
+    // Cluster-scoped kinds (Namespace) ignore it.
+    namespaces: options.namespaces,
+  };
   const policies = createInformer<AIPolicy & KubeObject>({ ...common, resource: RESOURCES.aiPolicy });
   const budgets = createInformer<AIBudget & KubeObject>({ ...common, resource: RESOURCES.aiBudget });
   const namespaces = createInformer<NamespaceObject>({
@@ -237,7 +248,8 @@ export function createClusterView(options: ClusterViewOptions): ClusterView {
       return () => listeners.delete(listener);
     },
     async start(signal) {
-      for (const i of all) await i.start(signal);
+      // Each start resolves at its first sync (or rejects at the sync timeout): wait for them together.
+      await Promise.all(all.map((i) => i.start(signal)));
     },
     async shutdown(deadlineMs) {
       await Promise.all(all.map((i) => i.shutdown(deadlineMs)));

@@ -35,6 +35,37 @@ export class GenOpsError extends Error {
   }
 }
 
+/**
+ * The catalogue of the ingest path's error codes, each with its one class: the decode worker, the
+ * pool and the receivers name a code, and the class (hence the gRPC and HTTP answer, see
+ * pipeline/receiver/types.ts STATUS_TABLE) follows from it here, never from a message text.
+ */
+export const ERROR_CODES = {
+  /** The decode queue (tasks or bytes) is full: retry later. */
+  'queue-full': 'retryable',
+  /** The decode pool is stopping or not started. */
+  'pool-stopped': 'shutting-down',
+  /** The request body is not OTLP the decoder understands. */
+  undecodable: 'invalid',
+  /** The decoder threw something that is not a verdict on the input: a bug. */
+  'decoder-bug': 'internal',
+  /** The worker thread died (memory cap, crash) with the task. */
+  'worker-died': 'internal',
+  /** The worker module could not start. */
+  'worker-start': 'internal',
+} as const satisfies Readonly<Record<string, ErrorClass>>;
+
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** A GenOpsError whose class is the catalogue's for `code`. */
+export function codedError(
+  code: ErrorCode,
+  message: string,
+  options?: { cause?: unknown; retryAfterSeconds?: number },
+): GenOpsError {
+  return new GenOpsError(ERROR_CODES[code], code, message, options);
+}
+
 export function isGenOpsError(err: unknown): err is GenOpsError {
   return err instanceof GenOpsError;
 }

@@ -10,11 +10,7 @@ import type { Component } from '../kernel/lifecycle.ts';
 import { shutdownAll, startAll } from '../kernel/lifecycle.ts';
 import type { Logger } from '../kernel/logger.ts';
 import { silentLogger } from '../kernel/logger.ts';
-import type { KubeConfig } from '@kubernetes/client-node';
 import type { Attributor } from './attribution/attributor.ts';
-import { createAttributor } from './attribution/attributor.ts';
-import type { ClusterPodDirectory } from './attribution/cluster-directory.ts';
-import { createClusterPodDirectory } from './attribution/cluster-directory.ts';
 import type { ChargeOnceOptions } from './charge-once/charge-once.ts';
 import { createChargeOnce } from './charge-once/charge-once.ts';
 import type { PriceTableConfig } from './pricing/overrides.ts';
@@ -55,19 +51,9 @@ export interface IngestPipelineOptions {
   pool?: Omit<DecodePoolOptions, 'logger' | 'metrics' | 'retryAfterSeconds'>;
   windows?: Omit<UsageWindowsOptions, 'clock' | 'logger' | 'metrics' | 'attributor'>;
   /**
-   * In a cluster: attribute spans through a pod cache (started before the receivers, which open
-   * only once it has synced). Ignored when `attributor` is given.
+   * Workload attribution; default resource attributes only (local mode). In a cluster the composition
+   * root passes the attributor over its pod directory (started, and synced, before this runtime).
    */
-  cluster?: {
-    kubeConfig: KubeConfig;
-    /** Addresses/CIDRs of trusted forwarders (Collectors) whose resource attributes are believed. */
-    trustedPeers?: readonly string[];
-    /** Namespaces whose pods are trusted forwarders (where the Collectors run). */
-    trustedNamespaces?: readonly string[];
-    /** How long deleted pods stay resolvable; default 5 minutes. */
-    deletedGraceMs?: number;
-  };
-  /** Workload attribution; default resource attributes only (local mode), or `cluster`. */
   attributor?: Pick<Attributor, 'resolve'>;
   /** Operator price overrides and fallback price, handed to every worker. */
   pricing?: PriceTableConfig;
@@ -96,26 +82,7 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
   const metrics = options.metrics ?? noopIngestMetrics;
   const retryAfterSeconds = options.retryAfterSeconds ?? 1;
 
-  const directory: ClusterPodDirectory | undefined =
-    options.cluster && !options.attributor
-      ? createClusterPodDirectory({
-          kubeConfig: options.cluster.kubeConfig,
-          clock,
-          logger,
-          ...(options.cluster.deletedGraceMs !== undefined
-            ? { deletedGraceMs: options.cluster.deletedGraceMs }
-            : {}),
-        })
-      : undefined;
-  const attributor =
-    options.attributor ??
-    (directory
-      ? createAttributor({
-          directory,
-          trustedPeers: options.cluster?.trustedPeers ?? [],
-          trustedNamespaces: options.cluster?.trustedNamespaces ?? [],
-        })
-      : undefined);
+  const attributor = options.attributor;
   const windows = createUsageWindows({
     ...options.windows,
     clock,
@@ -185,7 +152,7 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
         errorMessage: partial.rejectMessage,
       };
     },
-    wouldRefuse: (bytes) => pool.wouldRefuse(bytes),
+    refusal: (bytes) => pool.refusal(bytes),
     reserve: () => pool.reserve(),
   };
 
@@ -219,7 +186,7 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
       if (state !== 'new') return;
       state = 'starting';
       try {
-        await startAll([...(directory ? [directory] : []), windows, chargeOnce, pool, ...receivers], signal);
+        await startAll([windows, chargeOnce, pool, ...receivers], signal);
       } catch (err) {
         state = 'stopped';
         throw err;
@@ -236,7 +203,7 @@ export function createIngestPipeline(options: IngestPipelineOptions = {}): Inges
         const deadline = deadlineMs ?? Date.now() + 10_000;
         // Receivers answer in-flight requests before they close, so the pool drains behind them.
         await Promise.all(receivers.map((r) => shutdownAll([r], deadline)));
-        await shutdownAll([pool, chargeOnce, windows, ...(directory ? [directory] : [])], deadline);
+        await shutdownAll([pool, chargeOnce, windows], deadline);
       }
       state = 'stopped';
     },

@@ -3,6 +3,7 @@
 // in reverse. This is the only entry point the operator needs (`genops operator` wires it).
 
 import type { KubeConfig } from '@kubernetes/client-node';
+import { createKubeApi, type KubeApi } from '../cluster/api.ts';
 import type { Clock } from '../kernel/clock.ts';
 import type { Component } from '../kernel/lifecycle.ts';
 import type { Logger } from '../kernel/logger.ts';
@@ -36,6 +37,8 @@ export type WebhookCertificates =
       readonly mode: 'self-signed';
       /** Kubernetes access for the Secret and the registrations (unless store/registrar are given). */
       readonly kubeConfig?: KubeConfig;
+      /** Or the operator's own cluster access (wins over kubeConfig; not closed here). */
+      readonly api?: KubeApi;
       /** Where the API server reaches us (base URL, paths appended); default the in-cluster Service. */
       readonly url?: string;
       readonly secretName?: string;
@@ -125,6 +128,7 @@ export function createAdmissionWebhook(options: AdmissionWebhookOptions): Admiss
     ...(options.drainDelayMs !== undefined ? { drainDelayMs: options.drainDelayMs } : {}),
   });
 
+  let ownApi: KubeApi | undefined;
   if (certs.mode === 'self-signed') {
     const service = `${DEFAULT_SERVICE_NAME}.${namespace}.svc`;
     const urlHost = certs.url ? new URL(certs.url).hostname : undefined;
@@ -132,17 +136,26 @@ export function createAdmissionWebhook(options: AdmissionWebhookOptions): Admiss
     const endpoint: WebhookEndpoint = certs.url
       ? { url: certs.url }
       : { service: { name: DEFAULT_SERVICE_NAME, namespace } };
+    // One cluster access for the Secret and the registrations, made only when one of them needs it.
+    let api: KubeApi | undefined = certs.api;
+    const clusterAccess = (): KubeApi => {
+      if (api === undefined) {
+        api = createKubeApi({ kubeConfig: required(certs.kubeConfig), logger: options.logger });
+        ownApi = api;
+      }
+      return api;
+    };
     const store =
       certs.store ??
       createSecretCertificateStore({
-        kubeConfig: required(certs.kubeConfig),
+        api: clusterAccess(),
         namespace,
         name: certs.secretName ?? DEFAULT_CERT_SECRET,
       });
     const registrar =
       certs.register === false
         ? undefined
-        : (certs.registrar ?? createKubeWebhookRegistrar({ kubeConfig: required(certs.kubeConfig) }));
+        : (certs.registrar ?? createKubeWebhookRegistrar({ api: clusterAccess() }));
     certificates = createSelfSignedCertificates({
       store,
       ...(registrar ? { registrar } : {}),
@@ -187,6 +200,7 @@ export function createAdmissionWebhook(options: AdmissionWebhookOptions): Admiss
       stopping ??= (async () => {
         await certificates?.shutdown(deadlineMs);
         await server.shutdown(deadlineMs);
+        ownApi?.close();
       })();
       return stopping;
     },
@@ -195,7 +209,7 @@ export function createAdmissionWebhook(options: AdmissionWebhookOptions): Admiss
 
 function required(kubeConfig: KubeConfig | undefined): KubeConfig {
   if (!kubeConfig)
-    throw new Error('self-signed webhook certificates need a kubeConfig (or a store and registrar)');
+    throw new Error('self-signed webhook certificates need a kubeConfig or api (or a store and registrar)');
   return kubeConfig;
 }
 

@@ -7,9 +7,8 @@ import { Command } from 'commander';
 import { watch } from 'node:fs';
 import type { FSWatcher } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createRunnableGroups, named, runnable } from '../../kernel/runnables.ts';
+import { createHealthServer, createMetricsServer } from '../servers.ts';
 import type { AIBudget, AIPolicy } from '../../crds/index.ts';
 import { formatProblem, loadResources } from '../../crds/load.ts';
 import { GenOpsError } from '../../kernel/errors.ts';
@@ -182,33 +181,24 @@ export async function startLocal(
   };
   await reload();
 
-  const metricsServer = createServer((req, res) => {
-    if (req.method === 'GET' && (req.url ?? '').split('?')[0] === '/metrics') {
-      metrics.render().then(
-        (body) => res.writeHead(200, { 'Content-Type': metrics.contentType }).end(body),
-        (err: unknown) => {
-          logger.error('metrics rendering failed', { err });
-          res.writeHead(500).end();
-        },
-      );
-      return;
-    }
-    res.writeHead(404).end();
+  const metricsServer = createMetricsServer({
+    host: options.host,
+    port: options.metricsPort,
+    metrics,
+    logger,
   });
-  const healthServer = createServer((req, res) => {
-    const path = (req.url ?? '').split('?')[0];
-    if (path === '/healthz') {
-      res.writeHead(200, { 'Content-Type': 'text/plain' }).end('ok\n');
-    } else if (path === '/status') {
+  const healthServer = createHealthServer({
+    host: options.host,
+    port: options.healthPort,
+    live: () => ({ alive: true }),
+    ready: () => pipeline.ready(),
+    routes: {
       // What `genops status --local` reads: the resources with the status the operator would write.
-      const body = JSON.stringify({ budgets: decisions.budgets(), policies: decisions.policies() });
-      res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
-    } else if (path === '/readyz') {
-      const ready = pipeline.ready();
-      res.writeHead(ready ? 200 : 503, { 'Content-Type': 'text/plain' }).end(ready ? 'ok\n' : 'not ready\n');
-    } else {
-      res.writeHead(404).end();
-    }
+      '/status': (_req, res) => {
+        const body = JSON.stringify({ budgets: decisions.budgets(), policies: decisions.policies() });
+        res.writeHead(200, { 'Content-Type': 'application/json' }).end(body);
+      },
+    },
   });
 
   // No pods here: the gateway names the caller with X-Genops-* headers.
@@ -225,56 +215,61 @@ export async function startLocal(
           ...(pricing ? { pricing } : {}),
         });
 
-  const listen = (server: Server, port: number): Promise<number> =>
-    new Promise((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, options.host, () => {
-        server.off('error', reject);
-        resolve((server.address() as AddressInfo).port);
-      });
-    });
-
   let watcher: FSWatcher | undefined;
   let demo: DemoTraffic | undefined;
-  let metricsPort: number;
-  let healthPort: number;
-  const close = (server: Server): Promise<void> =>
-    new Promise((resolve) => {
-      if (!server.listening) {
-        resolve();
-        return;
-      }
-      server.close(() => resolve());
-      server.closeAllConnections();
-    });
+  // Started in this order, stopped in reverse: health first, so probes see "not ready" rather than
+  // nothing while the rest starts; the saved period and the log are restored before a span is
+  // received; the intake (gateway checks, then receivers with the pool draining) stops first and the
+  // usage file is written after it.
+  const groups = createRunnableGroups(
+    ['health', 'state', 'decisions', 'pipeline', 'metrics', 'authz'] as const,
+    logger,
+  );
+  groups.add('health', healthServer);
+  if (journal !== undefined)
+    groups.add(
+      'health',
+      runnable(
+        'wal',
+        () => undefined,
+        () => journal.close(),
+      ),
+    );
+  if (journal !== undefined && usageFile !== undefined) {
+    groups.add(
+      'state',
+      runnable(
+        'usage-file',
+        async () => {
+          // Before a span is received: the saved period, then what the log holds beyond it.
+          await journal.replay(await usageFile.restore());
+          await usageFile.start();
+        },
+        () =>
+          usageFile.shutdown().catch((err: unknown) => logger.warn('final usage file write failed', { err })),
+      ),
+    );
+  }
+  groups.add('decisions', named('decisions', decisions));
+  groups.add(
+    'pipeline',
+    runnable(
+      'pipeline',
+      () => pipeline.start(),
+      () => pipeline.shutdown(Date.now() + 10_000),
+    ),
+  );
+  groups.add('metrics', metricsServer);
+  if (authz !== undefined) groups.add('authz', named('authz', authz));
 
   const shutdown = async (): Promise<void> => {
     watcher?.close();
     if (demo) await demo.shutdown();
-    await authz?.shutdown();
-    await pipeline.shutdown(Date.now() + 10_000);
-    if (usageFile !== undefined) {
-      await usageFile
-        .shutdown()
-        .catch((err: unknown) => logger.warn('final usage file write failed', { err }));
-    }
-    await journal?.close();
-    await decisions.shutdown();
-    await Promise.all([close(metricsServer), close(healthServer)]);
+    await groups.shutdown();
   };
 
   try {
-    // Health first, so probes see "not ready" rather than nothing while the pipeline starts.
-    healthPort = await listen(healthServer, options.healthPort);
-    // Before a span is received: the saved period, then what the log holds beyond it.
-    if (journal !== undefined && usageFile !== undefined) {
-      await journal.replay(await usageFile.restore());
-      await usageFile.start();
-    }
-    await pipeline.start();
-    await decisions.start();
-    metricsPort = await listen(metricsServer, options.metricsPort);
-    await authz?.start();
+    await groups.start();
   } catch (err) {
     await shutdown();
     throw err;
@@ -301,7 +296,12 @@ export async function startLocal(
     await demo.start();
   }
 
-  const ports = { ...pipeline.ports(), metrics: metricsPort, health: healthPort, authz: authz?.port() ?? 0 };
+  const ports = {
+    ...pipeline.ports(),
+    metrics: metricsServer.port(),
+    health: healthServer.port(),
+    authz: authz?.port() ?? 0,
+  };
   logger.info('genops local running', ports);
   return {
     pipeline,

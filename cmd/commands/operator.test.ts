@@ -135,4 +135,18 @@ describe('genops operator flags', () => {
     expect(() => parse(['--throttle-fraction', '1.5'])).toThrow();
     expect(() => parse(['--scale-resource', 'rollouts'])).toThrow();
   });
+
+  it('--namespaces (or GENOPS_NAMESPACES) sets the namespace scope; absent or empty means every namespace', () => {
+    expect(parse(['--kubeconfig', '/k', '--namespaces', 'team-a, team-b,team-a,']).watchNamespaces).toEqual([
+      'team-a',
+      'team-b',
+    ]);
+    expect(parse(['--kubeconfig', '/k'], ctx({ namespaces: 'team-c' })).watchNamespaces).toEqual(['team-c']);
+    // The flag wins over the environment.
+    expect(
+      parse(['--kubeconfig', '/k', '--namespaces', 'team-a'], ctx({ namespaces: 'team-c' })).watchNamespaces,
+    ).toEqual(['team-a']);
+    expect(parse(['--kubeconfig', '/k']).watchNamespaces).toBeUndefined();
+    expect(parse(['--kubeconfig', '/k', '--namespaces', ' , ']).watchNamespaces).toBeUndefined();
+  });
 });

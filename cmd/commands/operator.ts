@@ -80,6 +80,7 @@ interface Flags {
   workers?: number;
   trustedPeers?: string;
   trustedNamespaces?: string;
+  namespaces?: string;
   bypassMaxDuration: number;
   syncTimeout: number;
   maxBodyMib?: number;
@@ -87,6 +88,15 @@ interface Flags {
   workerHeapMib?: number;
   maxConnections?: number;
   scaleResource?: ResourceType[];
+}
+
+/** `--namespaces a,b`: the watch and write scope; empty or absent means every namespace. */
+function namespaceScope(value: string | undefined): { watchNamespaces?: readonly string[] } {
+  const names = (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+  return names.length === 0 ? {} : { watchNamespaces: [...new Set(names)] };
 }
 
 function packageVersion(): string {
@@ -166,6 +176,7 @@ export function operatorOptions(flags: Flags, ctx: CommandContext): OperatorOpti
             .map((s) => s.trim())
             .filter((s) => s !== ''),
         }),
+    ...namespaceScope(flags.namespaces ?? ctx.env.namespaces),
     syncTimeoutMs: flags.syncTimeout * 1000,
     bypassMaxDurationMs: flags.bypassMaxDuration,
     ...(flags.scaleResource === undefined ? {} : { extraScalable: flags.scaleResource }),
@@ -257,6 +268,10 @@ export function command(ctx: CommandContext, setExit: (code: number) => void): C
     .option(
       '--trusted-namespaces <names>',
       'comma-separated namespaces whose pods are trusted forwarders (where your Collectors run)',
+    )
+    .option(
+      '--namespaces <names>',
+      'comma-separated namespaces the operator watches and enforces in (default: all; env GENOPS_NAMESPACES); pair with deploy/overlays/namespaced',
     )
     .option(
       '--bypass-max-duration <duration>',

@@ -3,6 +3,10 @@
 
 import { Command, Option } from 'commander';
 import { GenOpsError } from '../../kernel/errors.ts';
+import { silentLogger } from '../../kernel/logger.ts';
+import { createKubeApi } from '../../cluster/api.ts';
+import { KubeApiError } from '../../cluster/errors.ts';
+import { RESOURCES, type KubeObject, type ResourceType } from '../../cluster/resources.ts';
 import type { AIBudget, AIPolicy } from '../../crds/index.ts';
 import type { CommandContext } from '../context.ts';
 import { EXIT } from '../context.ts';
@@ -105,32 +109,37 @@ async function fromCluster(
     }
     kc.loadFromDefault();
   }
-  const api = kc.makeApiClient(k8s.CustomObjectsApi);
-  const list = async (plural: string): Promise<unknown[]> => {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const group = { group: 'genops.ai', version: 'v1alpha1', plural };
-        const res = (await (namespace === undefined
-          ? api.listClusterCustomObject(group)
-          : api.listNamespacedCustomObject({ ...group, namespace }))) as { items?: unknown[] };
-        return res.items ?? [];
-      } catch (err) {
-        // The API server asks to come back (429, e.g. right after a CRD is installed, or 5xx): a few tries.
-        const code = (err as { code?: number }).code ?? 0;
-        if ((code === 429 || code >= 500) && attempt < 5) {
-          await new Promise((resolve) => setTimeout(resolve, 500 * attempt));
-          continue;
-        }
-        const server = kc.getCurrentCluster()?.server ?? 'the cluster';
-        const why = code > 0 ? `HTTP ${code}` : (err as Error).message;
-        throw new GenOpsError(
-          'retryable',
-          'cluster-unreachable',
-          `cannot list ${plural} on ${server}: ${why}`,
-        );
-      }
+  // The cluster access layer: its transport, error type, and its backoff on 429 (e.g. right after a
+  // CRD is installed) and 5xx, a few tries.
+  const api = createKubeApi({
+    kubeConfig: kc,
+    logger: silentLogger,
+    maxAttempts: 5,
+    retryBackoff: { initialMs: 500, maxMs: 2_500 },
+  });
+  const list = async (rt: ResourceType): Promise<unknown[]> => {
+    try {
+      const res = await api.list<KubeObject>(rt, namespace === undefined ? {} : { namespace });
+      return res.items ?? [];
+    } catch (err) {
+      const server = kc.getCurrentCluster()?.server ?? 'the cluster';
+      const why =
+        err instanceof KubeApiError && err.status > 0
+          ? `HTTP ${err.status}`
+          : err instanceof KubeApiError && err.cause instanceof Error
+            ? err.cause.message
+            : (err as Error).message;
+      throw new GenOpsError(
+        'retryable',
+        'cluster-unreachable',
+        `cannot list ${rt.plural} on ${server}: ${why}`,
+      );
     }
   };
-  const [budgets, policies] = await Promise.all([list('aibudgets'), list('aipolicies')]);
-  return { budgets: budgets as AIBudget[], policies: policies as AIPolicy[] };
+  try {
+    const [budgets, policies] = await Promise.all([list(RESOURCES.aiBudget), list(RESOURCES.aiPolicy)]);
+    return { budgets: budgets as AIBudget[], policies: policies as AIPolicy[] };
+  } finally {
+    api.close();
+  }
 }

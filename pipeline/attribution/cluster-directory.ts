@@ -1,23 +1,35 @@
 // Owns the in-cluster PodDirectory: a compact cache of Pods (uid, namespace/name, IP, labels,
-// controller owner) kept by a reflector, plus metadata-only caches of ReplicaSets and Jobs for the
-// owner walk (ReplicaSet -> Deployment, Job -> CronJob). Deleted or finished pods stay resolvable
+// controller owner) kept by the cluster layer's list/watch (cluster/list-watch.ts), plus
+// metadata-only caches of ReplicaSets and Jobs for the owner walk (ReplicaSet -> Deployment, Job -> CronJob). Deleted or finished pods stay resolvable
 // for a grace period, since their last spans arrive after they are gone. Host-network pods are not
 // the answer of byIp (they share the node's address), but podsAt lists every pod behind an address,
 // host-network ones included, so the attributor can choose only among them.
 
-import type { KubeConfig } from '@kubernetes/client-node';
+import type { KubeApi } from '../../cluster/api.ts';
+import { createListWatch, type ListWatch, type ListWatchHandler } from '../../cluster/list-watch.ts';
+import type { KubeObject as ClusterObject, ObjectMeta } from '../../cluster/resources.ts';
+import { RESOURCES, type ResourceType } from '../../cluster/resources.ts';
 import type { Clock } from '../../kernel/clock.ts';
 import { systemClock } from '../../kernel/clock.ts';
 import type { Component } from '../../kernel/lifecycle.ts';
 import type { Logger } from '../../kernel/logger.ts';
 import { silentLogger } from '../../kernel/logger.ts';
 import type { WorkloadRef } from '../snapshot.ts';
-import type { KubeObject, Reflector, ReflectorHandler } from './reflector.ts';
-import { createReflector } from './reflector.ts';
 import type { PodDirectory, PodInfo } from './types.ts';
 
+/** A pod, ReplicaSet or Job as listed: metadata, and for pods the spec and status fields read here. */
+interface KubeObject extends ClusterObject {
+  readonly metadata?: ObjectMeta;
+  readonly spec?: { hostNetwork?: boolean };
+  readonly status?: { podIP?: string; phase?: string };
+}
+
 export interface ClusterPodDirectoryOptions {
-  kubeConfig: KubeConfig;
+  api: KubeApi;
+  /** The operator's namespace scope: pods and owners are watched in these only (default: all). */
+  namespaces?: readonly string[] | undefined;
+  /** start() rejects when the first lists have not completed by then (default 60 s). */
+  syncTimeoutMs?: number | undefined;
   clock?: Clock;
   logger?: Logger;
   /** How long a deleted or finished pod stays resolvable; default 5 minutes. */
@@ -80,7 +92,7 @@ export function createClusterPodDirectory(options: ClusterPodDirectoryOptions): 
   const removedOwners = new Map<Map<string, Owner | undefined>, Map<string, number>>();
   /** Bumped when an owner cache changes, so cached PodInfo is re-walked. */
   let ownersVersion = 0;
-  let reflectors: Reflector[] = [];
+  let watches: ListWatch[] = [];
   let sweepTimer: NodeJS.Timeout | undefined;
   let started = false;
 
@@ -130,8 +142,8 @@ export function createClusterPodDirectory(options: ClusterPodDirectoryOptions): 
   const record = (obj: KubeObject): PodRecord | undefined => {
     const m = obj.metadata;
     if (!m?.uid || !m.name) return undefined;
-    const spec = obj['spec'] as { hostNetwork?: boolean } | undefined;
-    const status = obj['status'] as { podIP?: string; phase?: string } | undefined;
+    const spec = obj.spec;
+    const status = obj.status;
     const finished = status?.phase === 'Succeeded' || status?.phase === 'Failed';
     return {
       uid: m.uid,
@@ -198,23 +210,26 @@ export function createClusterPodDirectory(options: ClusterPodDirectoryOptions): 
     if (p && p.gone === 0) p.gone = clock.now();
   };
 
-  const podHandler: ReflectorHandler = {
-    replace(items) {
+  const podHandler: ListWatchHandler<KubeObject> = {
+    replace(items, namespace) {
       const seen = new Set<string>();
       for (const item of items) {
         upsertPod(item);
         if (item.metadata?.uid) seen.add(item.metadata.uid);
       }
       const now = clock.now();
-      for (const p of byUid.values()) if (!seen.has(p.uid) && p.gone === 0) p.gone = now;
+      for (const p of byUid.values())
+        if (!seen.has(p.uid) && p.gone === 0 && (namespace === undefined || p.namespace === namespace))
+          p.gone = now;
     },
     upsert: upsertPod,
     remove: removePod,
   };
 
-  const ownerHandler = (owners: Map<string, Owner | undefined>): ReflectorHandler => ({
-    replace(items) {
-      owners.clear();
+  const ownerHandler = (owners: Map<string, Owner | undefined>): ListWatchHandler<KubeObject> => ({
+    replace(items, namespace) {
+      if (namespace === undefined) owners.clear();
+      else for (const key of [...owners.keys()]) if (key.startsWith(`${namespace}/`)) owners.delete(key);
       for (const item of items) this.upsert(item);
       ownersVersion++;
     },
@@ -272,7 +287,7 @@ export function createClusterPodDirectory(options: ClusterPodDirectoryOptions): 
       }
       return live.length > 0 ? live : gone;
     },
-    hasSynced: () => started && reflectors.every((r) => r.hasSynced()),
+    hasSynced: () => started && watches.every((w) => w.hasSynced()),
     size: () => byUid.size,
     status(uid) {
       const p = byUid.get(uid);
@@ -281,21 +296,29 @@ export function createClusterPodDirectory(options: ClusterPodDirectoryOptions): 
       return clock.now() - p.gone > graceMs ? undefined : 'gone';
     },
 
-    async start() {
+    async start(signal) {
       if (started) return;
       started = true;
-      const make = (path: string, handler: ReflectorHandler, metadataOnly: boolean): Reflector =>
-        createReflector({ kubeConfig: options.kubeConfig, path, handler, metadataOnly, logger });
-      reflectors = [
-        make('/apis/apps/v1/replicasets', ownerHandler(replicaSetOwners), true),
-        make('/apis/batch/v1/jobs', ownerHandler(jobOwners), true),
+      const make = (resource: ResourceType, handler: ListWatchHandler<KubeObject>, metadataOnly: boolean) =>
+        createListWatch<KubeObject>({
+          api: options.api,
+          resource,
+          handler,
+          metadataOnly,
+          logger,
+          namespaces: options.namespaces,
+          ...(options.syncTimeoutMs === undefined ? {} : { syncTimeoutMs: options.syncTimeoutMs }),
+        });
+      watches = [
+        make(RESOURCES.replicaSet, ownerHandler(replicaSetOwners), true),
+        make(RESOURCES.job, ownerHandler(jobOwners), true),
         // Full pods: the IP is in status, which metadata-only lists leave out. Only a compact record is kept.
-        make('/api/v1/pods', podHandler, false),
+        make(RESOURCES.pod, podHandler, false),
       ];
       try {
-        await Promise.all(reflectors.map((r) => r.start()));
+        await Promise.all(watches.map((w) => w.start(signal)));
       } catch (err) {
-        for (const r of reflectors) r.stop();
+        await Promise.all(watches.map((w) => w.shutdown()));
         throw err;
       }
       sweepTimer = setInterval(sweep, Math.max(1_000, Math.min(30_000, graceMs / 2)));
@@ -307,12 +330,12 @@ export function createClusterPodDirectory(options: ClusterPodDirectoryOptions): 
       });
     },
 
-    shutdown() {
-      for (const r of reflectors) r.stop();
-      reflectors = [];
+    async shutdown() {
       if (sweepTimer) clearInterval(sweepTimer);
       sweepTimer = undefined;
-      return Promise.resolve();
+      const stopping = watches;
+      watches = [];
+      await Promise.all(stopping.map((w) => w.shutdown()));
     },
   };
 }

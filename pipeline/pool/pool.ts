@@ -1,22 +1,25 @@
 // Owns the worker pool that turns whole export requests into partial aggregates: a piscina pool
 // of pure workers, each task one request body, transferred (not copied) to the worker. The
 // queue is bounded by task count and by bytes, so a flood is answered with "retry later"
-// (errorClass 'retryable') instead of buffering without bound.
+// (code 'queue-full') instead of buffering without bound. Every refusal is made here, once, from
+// the error catalogue (kernel/errors.ts): the worker answers a result union with a code, and a
+// rejected task means the thread failed (classified by the pool's state, never by message text).
 
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { ResourceLimits } from 'node:worker_threads';
 import { Piscina } from 'piscina';
-import { GenOpsError } from '../../kernel/errors.ts';
+import { codedError, type GenOpsError } from '../../kernel/errors.ts';
 import type { Component } from '../../kernel/lifecycle.ts';
 import type { Logger } from '../../kernel/logger.ts';
 import { silentLogger } from '../../kernel/logger.ts';
 import type { IngestMetrics } from '../ingest-metrics.ts';
 import { noopIngestMetrics } from '../ingest-metrics.ts';
 import type { DecodeTask, PartialAggregate } from '../partial.ts';
+import type { DecodeResult } from '../worker/result.ts';
 
 export interface DecodePoolOptions {
-  /** Worker module; default pipeline/worker/entry.ts. */
+  /** Worker module (its export answers a DecodeResult); default pipeline/worker/entry.ts. */
   workerFile?: string | URL;
   /** Export of the worker module that handles a task; default "default". */
   workerExport?: string;
@@ -71,6 +74,8 @@ export interface DecodePool extends Component {
   reserve(): ByteReservation;
   /** True when a task of `bytes` would be refused right now (lets receivers refuse before reading). */
   wouldRefuse(bytes?: number): boolean;
+  /** The refusal a task of `bytes` would meet right now (queue-full or pool-stopped), if any. */
+  refusal(bytes?: number): GenOpsError | undefined;
   stats(): DecodePoolStats;
   /** Bytes of request bodies still being received (held by reservations). */
   receivingBytes(): number;
@@ -107,7 +112,7 @@ export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
   const workerFile = options.workerFile ?? DEFAULT_WORKER;
   const filename = workerFile instanceof URL ? fileURLToPath(workerFile) : workerFile;
 
-  let piscina: Piscina<DecodeTask, PartialAggregate> | undefined;
+  let piscina: Piscina<DecodeTask, DecodeResult> | undefined;
   let state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
   let inFlight = 0;
   let inFlightBytes = 0;
@@ -116,16 +121,12 @@ export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
 
   const refuseReason = (bytes: number): GenOpsError | undefined => {
     if (state !== 'running' || !piscina) {
-      return new GenOpsError('shutting-down', 'pool-stopped', 'the decode pool is not running', {
-        retryAfterSeconds,
-      });
+      return codedError('pool-stopped', 'the decode pool is not running', { retryAfterSeconds });
     }
     // One oversized request is still let through when nothing else is in flight or arriving.
     const held = inFlightBytes + receivingBytes;
     if (inFlight >= maxInFlight || (held > 0 && held + bytes > maxQueuedBytes)) {
-      return new GenOpsError('retryable', 'queue-full', 'the ingest queue is full, retry later', {
-        retryAfterSeconds,
-      });
+      return codedError('queue-full', 'the ingest queue is full, retry later', { retryAfterSeconds });
     }
     return undefined;
   };
@@ -141,7 +142,7 @@ export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
   return {
     async start() {
       if (state !== 'new') return;
-      piscina = new Piscina<DecodeTask, PartialAggregate>({
+      piscina = new Piscina<DecodeTask, DecodeResult>({
         filename,
         name: options.workerExport ?? 'default',
         minThreads: threads,
@@ -160,9 +161,7 @@ export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
         state = 'stopped';
         await piscina.destroy();
         piscina = undefined;
-        throw new GenOpsError('internal', 'worker-start', `decode worker failed to start: ${String(err)}`, {
-          cause: err,
-        });
+        throw codedError('worker-start', `decode worker failed to start: ${String(err)}`, { cause: err });
       }
       logger.info('decode pool started', { threads, maxQueue, maxQueuedBytes });
     },
@@ -213,11 +212,14 @@ export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
       return run.then(
         (result) => {
           settle(bytes);
-          return result;
+          if (result.ok) return result.value;
+          throw result.error.code === 'undecodable'
+            ? codedError('undecodable', `request could not be decoded: ${result.error.message}`)
+            : codedError('decoder-bug', `decode worker failed: ${result.error.message}`);
         },
         (err: unknown) => {
           settle(bytes);
-          throw workerError(err, retryAfterSeconds);
+          throw threadFailed(err, state, retryAfterSeconds);
         },
       );
     },
@@ -225,6 +227,8 @@ export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
     wouldRefuse(bytes = 0) {
       return refuseReason(bytes) !== undefined;
     },
+
+    refusal: (bytes = 0) => refuseReason(bytes),
 
     receivingBytes: () => receivingBytes,
 
@@ -259,36 +263,13 @@ export function createDecodePool(options: DecodePoolOptions = {}): DecodePool {
 }
 
 /**
- * Errors lose their class crossing the thread boundary, so they are classified here: a worker
- * that died (memory cap, crash) is internal; anything the pure decoder threw is bad input.
+ * The worker never rejects (it answers a DecodeResult), and the pool admits no more tasks than
+ * piscina's queue holds: a rejected task is the thread failing, because the pool is stopping
+ * (terminated with the task) or because the worker died (memory cap, crash).
  */
-function workerError(err: unknown, retryAfterSeconds: number): GenOpsError {
-  const code = (err as { code?: unknown } | null)?.code;
+function threadFailed(err: unknown, state: string, retryAfterSeconds: number): GenOpsError {
   const message = err instanceof Error ? err.message : String(err);
-  // pipeline/worker/entry.ts marks a decoder bug (as opposed to bad input) with this prefix.
-  if (
-    (typeof code === 'string' && code.startsWith('ERR_WORKER')) ||
-    message.startsWith('internal decode error')
-  ) {
-    return new GenOpsError('internal', 'worker-died', `decode worker failed: ${message}`, { cause: err });
-  }
-  // piscina's own errors (made on this thread, matched exactly so decoder messages never collide).
-  if (
-    message === 'Task queue is at limit' ||
-    message === 'No task queue available and all Workers are busy'
-  ) {
-    return new GenOpsError('retryable', 'queue-full', 'the ingest queue is full, retry later', {
-      cause: err,
-      retryAfterSeconds,
-    });
-  }
-  if (message === 'Terminating worker thread' || message === 'Close operation timed out') {
-    return new GenOpsError('shutting-down', 'pool-stopped', 'the decode pool is stopping', {
-      cause: err,
-      retryAfterSeconds,
-    });
-  }
-  return new GenOpsError('invalid', 'undecodable', `request could not be decoded: ${message}`, {
-    cause: err,
-  });
+  if (state !== 'running')
+    return codedError('pool-stopped', 'the decode pool is stopping', { cause: err, retryAfterSeconds });
+  return codedError('worker-died', `decode worker failed: ${message}`, { cause: err });
 }

@@ -231,16 +231,9 @@ export function createOtlpHttpReceiver(options: OtlpHttpReceiverOptions): OtlpHt
       return;
     }
     // Refuse before reading the body when the queue is already full: cheapest backpressure.
-    if (handler.wouldRefuse?.(declared ?? 0)) {
-      fail(
-        res,
-        encoding,
-        transport,
-        started,
-        new GenOpsError('retryable', 'queue-full', 'the ingest queue is full, retry later', {
-          retryAfterSeconds: retryAfter,
-        }),
-      );
+    const refusal = handler.refusal?.(declared ?? 0);
+    if (refusal !== undefined) {
+      fail(res, encoding, transport, started, refusal);
       return;
     }
 

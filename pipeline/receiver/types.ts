@@ -1,7 +1,7 @@
 // Owns the contract between the OTLP receivers and whatever processes a request (the ingest
 // composition: pool -> windows), plus the status mapping of error classes for both transports.
 
-import type { ErrorClass } from '../../kernel/errors.ts';
+import type { ErrorClass, GenOpsError } from '../../kernel/errors.ts';
 import type { Transport, RefusalReason } from '../ingest-metrics.ts';
 import type { DecodeTask } from '../partial.ts';
 import type { ByteReservation } from '../pool/pool.ts';
@@ -28,8 +28,11 @@ export interface ExportOutcome {
 /** Processes one request; rejects with a GenOpsError whose class picks the status. */
 export interface ExportHandler {
   handle(request: ExportRequest): Promise<ExportOutcome>;
-  /** True when a request of `bytes` would be refused now, so the body need not be read. */
-  wouldRefuse?(bytes: number): boolean;
+  /**
+   * The refusal a request of `bytes` would meet now (queue full, pool stopping), so the body need
+   * not be read; answered as is, never re-classified by the receiver.
+   */
+  refusal?(bytes: number): GenOpsError | undefined;
   /** A reservation that counts a body being received against the queue's byte bound. */
   reserve?(): ByteReservation;
 }

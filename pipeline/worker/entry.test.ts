@@ -2,10 +2,11 @@ import { fileURLToPath } from 'node:url';
 import { Piscina } from 'piscina';
 import { afterAll, describe, expect, it } from 'vitest';
 import { makeGenAiRequest } from '../../bench/fixtures.ts';
-import type { DecodeTask, PartialAggregate } from '../partial.ts';
+import type { DecodeTask } from '../partial.ts';
 import { SPAN_RECORD_WIDTH } from '../partial.ts';
 import { parsePriceTableConfig } from '../pricing/overrides.ts';
 import decode from './entry.ts';
+import type { DecodeResult } from './result.ts';
 import type { IngestWorkerData } from './worker-data.ts';
 
 describe('piscina worker entry', () => {
@@ -14,7 +15,7 @@ describe('piscina worker entry', () => {
       'models: [{ provider: openai, model: "gpt-4o*", usdPerMillionTokens: { input: 1, output: 1 } }]',
     ),
   };
-  const pool = new Piscina<DecodeTask, PartialAggregate>({
+  const pool = new Piscina<DecodeTask, DecodeResult>({
     filename: fileURLToPath(new URL('./entry.ts', import.meta.url)),
     minThreads: 1,
     maxThreads: 1,
@@ -27,7 +28,9 @@ describe('piscina worker entry', () => {
   it('decodes a transferred request with the price overrides from workerData', async () => {
     const req = makeGenAiRequest({ spans: 200, workloads: 2, seed: 3 });
     const body = req.protobuf.slice();
-    const result = await pool.run({ body, encoding: 'protobuf' }, { transferList: [body.buffer] });
+    const answer = await pool.run({ body, encoding: 'protobuf' }, { transferList: [body.buffer] });
+    if (!answer.ok) throw new Error(answer.error.message);
+    const result = answer.value;
     expect(body.byteLength).toBe(0); // the request bytes moved to the worker
     expect(result.spansTotal).toBe(200);
     expect(result.spansCharged).toBe(req.chargedSpans);
@@ -41,13 +44,30 @@ describe('piscina worker entry', () => {
     expect(claude!.costMicros).toBeGreaterThan(claude!.inputTokens + claude!.outputTokens);
   });
 
-  it('rejects undecodable requests with the decoder message', async () => {
-    await expect(
-      pool.run({ body: new Uint8Array([0x0a, 0x7f, 0x01]), encoding: 'protobuf' }),
-    ).rejects.toThrow(/malformed OTLP protobuf: length 127 exceeds/);
-    await expect(
-      pool.run({ body: new TextEncoder().encode('{"resourceSpans":[1]}'), encoding: 'json' }),
-    ).rejects.toThrow(/malformed OTLP\/JSON/);
+  it('answers undecodable requests with the code and the decoder message (never a rejection)', async () => {
+    expect(await pool.run({ body: new Uint8Array([0x0a, 0x7f, 0x01]), encoding: 'protobuf' })).toEqual({
+      ok: false,
+      error: {
+        code: 'undecodable',
+        message: expect.stringMatching(/malformed OTLP protobuf: length 127 exceeds/),
+      },
+    });
+    expect(
+      await pool.run({ body: new TextEncoder().encode('{"resourceSpans":[1]}'), encoding: 'json' }),
+    ).toEqual({
+      ok: false,
+      error: { code: 'undecodable', message: expect.stringMatching(/malformed OTLP\/JSON/) },
+    });
+  });
+
+  it('answers a decoder bug (not a verdict on the input) as decoder-bug, not as bad input', async () => {
+    // A task that is not bytes makes the decoder fault (a TypeError, not a GenOpsError verdict).
+    const answer = (await decode({
+      body: undefined as unknown as Uint8Array,
+      encoding: 'protobuf',
+    })) as unknown;
+    expect(answer).toMatchObject({ ok: false, error: { code: 'decoder-bug' } });
+    expect(answer).not.toMatchObject({ error: { code: 'undecodable' } });
   });
 
   it('marks the span records for transfer', async () => {
@@ -56,7 +76,9 @@ describe('piscina worker entry', () => {
       symbol,
       unknown
     >;
-    const value = moved[Piscina.valueSymbol] as PartialAggregate;
+    const answer = moved[Piscina.valueSymbol] as DecodeResult;
+    if (!answer.ok) throw new Error(answer.error.message);
+    const value = answer.value;
     expect(value.spansTotal).toBe(100);
     // The charge-once links move with the records (issue 18); nothing is copied.
     expect(moved[Piscina.transferableSymbol]).toEqual([value.spans.buffer, value.links!.buffer]);

@@ -1,6 +1,6 @@
 // Owns the piscina worker module: the default export decodes one request (DecodeTask) into a
-// PartialAggregate, with the price book built once per worker from workerData (IngestWorkerData).
-// The result's span-record buffer is transferred back, not copied.
+// DecodeResult (the PartialAggregate, or a coded error), with the price book built once per worker
+// from workerData (IngestWorkerData). The result's span-record buffer is transferred back, not copied.
 
 import { workerData } from 'node:worker_threads';
 import { move, transferableSymbol, valueSymbol } from 'piscina';
@@ -9,6 +9,7 @@ import type { DecodeTask, PartialAggregate } from '../partial.ts';
 import { createPriceBook } from '../pricing/price-book.ts';
 import { createDecodeDeps, decodeToPartial } from './decode-to-partial.ts';
 import type { DecodeDeps } from './decode-to-partial.ts';
+import type { DecodeResult } from './result.ts';
 import type { IngestWorkerData } from './worker-data.ts';
 
 let deps: DecodeDeps | undefined;
@@ -24,21 +25,22 @@ function workerDeps(): DecodeDeps {
 }
 
 /**
- * Errors lose their class crossing threads (structured clone keeps only name and message), so
- * decoding errors keep their client-safe message and anything else is marked as internal.
+ * Never rejects: a decoding verdict and a decoder bug are both answered as a coded error, so the
+ * pool reads the code instead of a message (a rejection then only ever means the thread failed).
  */
-export default function decode(task: DecodeTask): Promise<PartialAggregate> {
+export default function decode(task: DecodeTask): Promise<DecodeResult> {
   let result: PartialAggregate;
   try {
     result = decodeToPartial(task, workerDeps());
   } catch (err) {
-    if (isGenOpsError(err)) return Promise.reject(new Error(err.message));
-    return Promise.reject(
-      new Error(`internal decode error: ${err instanceof Error ? err.message : String(err)}`),
-    );
+    const error = isGenOpsError(err)
+      ? { code: 'undecodable' as const, message: err.message }
+      : { code: 'decoder-bug' as const, message: err instanceof Error ? err.message : String(err) };
+    return Promise.resolve({ ok: false, error });
   }
   const buffers = [result.spans.buffer];
   if (result.links !== undefined) buffers.push(result.links.buffer);
-  const movable = { [transferableSymbol]: buffers, [valueSymbol]: result };
-  return Promise.resolve(move(movable) as unknown as PartialAggregate);
+  const answer: DecodeResult = { ok: true, value: result };
+  const movable = { [transferableSymbol]: buffers, [valueSymbol]: answer };
+  return Promise.resolve(move(movable) as unknown as DecodeResult);
 }

@@ -8,6 +8,13 @@ import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import type { V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createIngestPipeline, type IngestPipeline } from '../../pipeline/ingest.ts';
+import { createKubeApi, type KubeApi } from '../../cluster/api.ts';
+import { silentLogger } from '../../kernel/logger.ts';
+import { createAttributor } from '../../pipeline/attribution/attributor.ts';
+import {
+  createClusterPodDirectory,
+  type ClusterPodDirectory,
+} from '../../pipeline/attribution/cluster-directory.ts';
 import { noopIngestMetrics } from '../../pipeline/ingest-metrics.ts';
 import { UNATTRIBUTED_NAMESPACE, UNATTRIBUTED_REF } from '../../pipeline/attribution/types.ts';
 import { workloadKey } from '../../pipeline/snapshot.ts';
@@ -32,6 +39,8 @@ const COLLECTOR = '127.0.0.6';
 describe('attribution against senders that lie', () => {
   let core: CoreV1Api;
   let pipeline: IngestPipeline;
+  let api: KubeApi;
+  let directory: ClusterPodDirectory;
   const spoofed = new Map<string, number>();
   let agentA: V1Pod;
   let agentB: V1Pod;
@@ -87,11 +96,15 @@ describe('attribution against senders that lie', () => {
     });
     await giveIp(collector, COLLECTOR);
 
+    // Composed as the operator composes it (cmd/operator-main.ts, --trusted-namespaces).
+    api = createKubeApi({ kubeConfig: loadKubeConfig(operatorKubeconfigPath), logger: silentLogger });
+    directory = createClusterPodDirectory({ api });
+    await directory.start();
     pipeline = createIngestPipeline({
       grpc: false,
       http: { host: '127.0.0.1', port: 0 },
       pool: { threads: 1 },
-      cluster: { kubeConfig: loadKubeConfig(operatorKubeconfigPath), trustedNamespaces: [forwarders] },
+      attributor: createAttributor({ directory, trustedNamespaces: [forwarders] }),
       metrics: {
         ...noopIngestMetrics,
         spansSpoofed: (n, ns) => spoofed.set(ns, (spoofed.get(ns) ?? 0) + n),
@@ -112,6 +125,8 @@ describe('attribution against senders that lie', () => {
 
   afterAll(async () => {
     await pipeline?.shutdown();
+    await directory?.shutdown();
+    api?.close();
     for (const name of [namespace, forwarders]) await core?.deleteNamespace({ name }).catch(() => undefined);
   });
 

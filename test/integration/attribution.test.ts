@@ -8,6 +8,8 @@ import type { V1Pod } from '@kubernetes/client-node';
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { createManualClock } from '../../kernel/clock.ts';
+import { silentLogger } from '../../kernel/logger.ts';
+import { createKubeApi, type KubeApi } from '../../cluster/api.ts';
 import { createAttributor } from '../../pipeline/attribution/attributor.ts';
 import { createClusterPodDirectory } from '../../pipeline/attribution/cluster-directory.ts';
 import type { ClusterPodDirectory } from '../../pipeline/attribution/cluster-directory.ts';
@@ -27,6 +29,7 @@ const container = { name: 'main', image: 'registry.invalid/app:1' };
 describe('span attribution in a cluster', () => {
   let core: CoreV1Api;
   let directory: ClusterPodDirectory;
+  let api: KubeApi;
   const clock = createManualClock(Date.now());
   let chatPod: V1Pod;
   let soloPod: V1Pod;
@@ -111,8 +114,9 @@ describe('span attribution in a cluster', () => {
     soloPod = await giveIp(soloPod, '127.0.0.1');
     chatPod = await giveIp(chatPod, '10.77.0.5');
 
+    api = createKubeApi({ kubeConfig: loadKubeConfig(operatorKubeconfigPath), logger: silentLogger });
     directory = createClusterPodDirectory({
-      kubeConfig: loadKubeConfig(operatorKubeconfigPath),
+      api,
       clock,
       deletedGraceMs: 60_000,
     });
@@ -121,6 +125,7 @@ describe('span attribution in a cluster', () => {
 
   afterAll(async () => {
     await directory?.shutdown();
+    api?.close();
     for (const name of [namespace, other]) await core?.deleteNamespace({ name }).catch(() => undefined);
   });
 
@@ -166,12 +171,14 @@ describe('span attribution in a cluster', () => {
 
   it('charges spans to the pod that sent them over OTLP, whatever its attributes claim', async () => {
     let spoofed = 0;
+    // A pod cache of its own, composed as the operator composes it (cmd/operator-main.ts).
+    const pods = createClusterPodDirectory({ api });
+    await pods.start();
     const pipeline = createIngestPipeline({
       grpc: false,
       http: { port: 0 },
       pool: { threads: 1 },
-      // The composition's own pod cache (a second one, as the operator would run it).
-      cluster: { kubeConfig: loadKubeConfig(operatorKubeconfigPath) },
+      attributor: createAttributor({ directory: pods }),
       metrics: { ...noopIngestMetrics, spansSpoofed: (n) => (spoofed += n) },
     });
     await pipeline.start();
@@ -233,6 +240,7 @@ describe('span attribution in a cluster', () => {
       expect(spoofed).toBe(2);
     } finally {
       await pipeline.shutdown();
+      await pods.shutdown();
     }
   });
 

@@ -290,6 +290,37 @@ describe('the Helm chart', () => {
     );
   });
 
+  it('with watchNamespaces grants the manager per namespace as deploy/overlays/namespaced does, nothing cluster-wide', () => {
+    const bindings = (docs: K8sDoc[]) =>
+      docs
+        .filter((d) => d.kind === 'RoleBinding' || d.kind === 'ClusterRoleBinding')
+        .map((d) => {
+          const ref = (d as unknown as { roleRef: { name: string } }).roleRef.name;
+          return `${d.kind} ${d.metadata.namespace ?? ''}/${d.metadata.name} -> ${ref}`;
+        })
+        .sort();
+    const rendered = template(['--namespace', 'genops-system', '--set', 'watchNamespaces={team-a,team-b}']);
+    const overlay = run('kubectl', ['kustomize', 'deploy/overlays/namespaced']);
+    expect(overlay.code, overlay.err).toBe(0);
+    expect(bindings(rendered)).toEqual(bindings(docs(overlay.out)));
+    // The cluster-wide grant of the manager's rules (patch on Deployments/StatefulSets) is gone.
+    expect(bindings(rendered)).not.toContain(
+      'ClusterRoleBinding /genops-manager-rolebinding -> genops-manager-role',
+    );
+    const args = (
+      rendered.find((d) => d.kind === 'Deployment') as unknown as {
+        spec: { template: { spec: { containers: { args: string[] }[] } } };
+      }
+    ).spec.template.spec.containers[0]!.args;
+    expect(args).toContain('--namespaces=team-a,team-b');
+    // Without the value: the cluster-wide binding, no --namespaces.
+    const plain = template(['--namespace', 'genops-system']);
+    expect(bindings(plain)).toContain(
+      'ClusterRoleBinding /genops-manager-rolebinding -> genops-manager-role',
+    );
+    expect(JSON.stringify(plain)).not.toContain('--namespaces');
+  });
+
   it("installs, upgrades and uninstalls on the API server with the README's helm commands", () => {
     const ns = 'genops-system';
     const installed = readmeHelm(README_INSTALL);

@@ -159,14 +159,16 @@ describe('installation on the real API server', () => {
   it.each(readdirSync(join(root, 'deploy/overlays')).sort())(
     'overlay %s applies (server-side dry run)',
     (name) => {
-      // A dry run creates no namespace: one the overlay installs into is created for the run and removed.
+      // A dry run creates no namespace: one the overlay installs into, or puts objects in (the
+      // namespaced overlay's RoleBindings in the governed namespaces), is created for the run and removed.
       const built = parseAllDocuments(kubectl(['kustomize', `deploy/overlays/${name}`]).out).map(
         (d) => d.toJS() as K8sDoc,
       );
-      const created = built
-        .filter((d) => d.kind === 'Namespace')
-        .map((d) => d.metadata.name)
-        .filter((ns) => kubectl(['create', 'namespace', ns]).code === 0);
+      const namespaces = new Set([
+        ...built.filter((d) => d.kind === 'Namespace').map((d) => d.metadata.name),
+        ...built.flatMap((d) => (d.metadata.namespace === undefined ? [] : [d.metadata.namespace])),
+      ]);
+      const created = [...namespaces].filter((ns) => kubectl(['create', 'namespace', ns]).code === 0);
       try {
         const r = kubectl(['apply', '-k', `deploy/overlays/${name}`, '--dry-run=server']);
         expect(r.err).toBe('');

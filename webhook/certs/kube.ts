@@ -1,15 +1,26 @@
 // Owns the Kubernetes side of the built-in certificate mode: the Secret that holds the CA and serving
 // certificate (type kubernetes.io/tls plus ca.crt/ca.key), and server-side apply of the webhook
-// configurations. Permissions (config/rbac/role.yaml): secrets get/update on this one name and create in
+// configurations, through the cluster access layer (cluster/api.ts: its transport, error type and
+// retry backoff on 429/5xx/network faults, and its client-side write limiter). Permissions (config/rbac/role.yaml): secrets get/update on this one name and create in
 // the operator namespace; mutating/validatingwebhookconfigurations get/patch on our two names, and create.
 
-import { ApiException, CoreV1Api, KubernetesObjectApi, PatchStrategy } from '@kubernetes/client-node';
-import type { KubeConfig, V1Secret } from '@kubernetes/client-node';
+import type { KubeApi } from '../../cluster/api.ts';
+import { isAlreadyExists, isConflict } from '../../cluster/errors.ts';
+import { RESOURCES, type KubeObject, type ResourceType } from '../../cluster/resources.ts';
 import type { CertificateStore, WebhookRegistrar } from './manager.ts';
 import type { CertificateBundle } from './x509.ts';
 
 export const DEFAULT_CERT_SECRET = 'genops-webhook-ca';
-const FIELD_MANAGER = 'genops-operator';
+
+interface SecretObject extends KubeObject {
+  type?: string;
+  data?: Record<string, string>;
+}
+
+const WEBHOOK_CONFIGURATIONS: Record<string, ResourceType> = {
+  MutatingWebhookConfiguration: RESOURCES.mutatingWebhookConfiguration,
+  ValidatingWebhookConfiguration: RESOURCES.validatingWebhookConfiguration,
+};
 
 const b64 = (s: string) => Buffer.from(s).toString('base64');
 const unb64 = (s: string | undefined) => (s === undefined ? '' : Buffer.from(s, 'base64').toString('utf8'));
@@ -19,7 +30,7 @@ function toSecret(
   namespace: string,
   bundle: CertificateBundle,
   resourceVersion?: string,
-): V1Secret {
+): SecretObject {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -39,27 +50,18 @@ function toSecret(
   };
 }
 
-function statusOf(err: unknown): number | undefined {
-  return err instanceof ApiException ? err.code : undefined;
-}
-
 export function createSecretCertificateStore(options: {
-  kubeConfig: KubeConfig;
+  api: KubeApi;
   namespace: string;
   name?: string;
 }): CertificateStore {
-  const core = options.kubeConfig.makeApiClient(CoreV1Api);
+  const { api } = options;
   const name = options.name ?? DEFAULT_CERT_SECRET;
   const namespace = options.namespace;
   return {
     async load() {
-      let secret: V1Secret;
-      try {
-        secret = await core.readNamespacedSecret({ name, namespace });
-      } catch (err) {
-        if (statusOf(err) === 404) return undefined;
-        throw err;
-      }
+      const secret = await api.get<SecretObject>(RESOURCES.secret, namespace, name);
+      if (secret === undefined) return undefined;
       const data = secret.data ?? {};
       return {
         version: secret.metadata?.resourceVersion ?? '',
@@ -73,40 +75,35 @@ export function createSecretCertificateStore(options: {
     },
     async create(bundle) {
       try {
-        await core.createNamespacedSecret({
-          namespace,
-          body: toSecret(name, namespace, bundle),
-          fieldManager: FIELD_MANAGER,
-        });
+        await api.create(RESOURCES.secret, namespace, toSecret(name, namespace, bundle));
         return 'created';
       } catch (err) {
-        if (statusOf(err) === 409) return 'exists';
+        if (isAlreadyExists(err) || isConflict(err)) return 'exists';
         throw err;
       }
     },
     async update(bundle, version) {
       try {
-        await core.replaceNamespacedSecret({
-          name,
-          namespace,
-          body: toSecret(name, namespace, bundle, version),
-          fieldManager: FIELD_MANAGER,
-        });
+        await api.replace(RESOURCES.secret, namespace, name, toSecret(name, namespace, bundle, version));
         return 'updated';
       } catch (err) {
-        if (statusOf(err) === 409) return 'conflict';
+        if (isConflict(err)) return 'conflict';
         throw err;
       }
     },
   };
 }
 
-export function createKubeWebhookRegistrar(options: { kubeConfig: KubeConfig }): WebhookRegistrar {
-  const objects = KubernetesObjectApi.makeApiClient(options.kubeConfig);
+export function createKubeWebhookRegistrar(options: { api: KubeApi }): WebhookRegistrar {
   return {
     async apply(list) {
       for (const o of list) {
-        await objects.patch(o, undefined, undefined, FIELD_MANAGER, true, PatchStrategy.ServerSideApply);
+        const object = o as KubeObject;
+        const rt = WEBHOOK_CONFIGURATIONS[object.kind ?? ''];
+        const name = object.metadata?.name;
+        if (rt === undefined || name === undefined)
+          throw new RangeError(`not a webhook configuration: ${object.kind ?? '?'}/${name ?? '?'}`);
+        await options.api.patch(rt, undefined, name, object, { type: 'apply', force: true });
       }
     },
   };

@@ -1,16 +1,25 @@
 // Test-only worker for the receiver and pool tests: the body is read as the UTF-8 text
 // "<spans> <costMicros> <rejected>" (any encoding), so tests control the outcome without the real
-// OTLP decoders. Text that does not match throws, as an undecodable body does in the real worker.
+// OTLP decoders. Text that does not match is answered 'undecodable', as the real worker answers an
+// undecodable body (pipeline/worker/result.ts).
 // workerData.delayMs makes every task block that long (to fill the queue).
 
 import { threadId, workerData } from 'node:worker_threads';
 import type { DecodeTask, PartialAggregate } from '../../partial.ts';
+import type { DecodeResult } from '../../worker/result.ts';
 
 const delayMs = (workerData as { delayMs?: number } | undefined)?.delayMs ?? 0;
 const sleeper = new Int32Array(new SharedArrayBuffer(4));
 let keySeq = 0;
 
-export default function decode(task: DecodeTask): PartialAggregate {
+export default function decode(task: DecodeTask): DecodeResult {
+  const value = aggregate(task);
+  return value === undefined
+    ? { ok: false, error: { code: 'undecodable', message: 'fake worker: undecodable body' } }
+    : { ok: true, value };
+}
+
+function aggregate(task: DecodeTask): PartialAggregate | undefined {
   if (delayMs > 0) Atomics.wait(sleeper, 0, 0, delayMs);
   const text = new TextDecoder().decode(task.body);
   if (task.body.byteLength === 0) {
@@ -26,7 +35,7 @@ export default function decode(task: DecodeTask): PartialAggregate {
     };
   }
   const m = /^(\d+) (\d+) (\d+)(?: (\w+))?/.exec(text);
-  if (!m) throw new Error('fake worker: undecodable body');
+  if (!m) return undefined;
   const spans = Number(m[1]);
   const cost = Number(m[2]);
   const rejected = Number(m[3]);
