@@ -6,7 +6,7 @@
 // or HTTP forward-auth over keep-alive connections as nginx does. Latency is measured in the server,
 // from a request's arrival to its answer written, through the metrics port (as genops_authz_* sees it).
 //
-//   node bench/authz.ts [--seconds 10] [--rate 5000] [--no-ingest]
+//   node bench/authz.ts [--seconds 10] [--rate 5000] [--no-ingest] [--main-thread]
 
 import type { ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
@@ -18,6 +18,7 @@ import { createAuthzServer } from '../authz/server.ts';
 import { encodeCheckRequest } from '../authz/envoy-proto.ts';
 import { createIdentityResolver } from '../authz/identity.ts';
 import { createOutputCostEstimator } from '../authz/index.ts';
+import { createAuthzThread } from '../authz/thread.ts';
 import type { AuthzMetrics, AuthzProtocol } from '../authz/metrics.ts';
 import { realisticView } from './webhook.ts';
 import type { LoadResult, RunSpec } from './load.ts';
@@ -34,6 +35,8 @@ export interface AuthzBenchOptions {
   /** Run the ingest pipeline in this process with one span client meanwhile. Default true. */
   readonly ingest?: boolean;
   readonly workers?: number;
+  /** Serve from the authz thread as the operator does (authz/thread.ts). Default true; false: main thread. */
+  readonly thread?: boolean;
 }
 
 export interface AuthzBenchResult {
@@ -120,16 +123,19 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
   };
   const clock = createManualClock(Date.UTC(2026, 6, 20));
   const view = realisticView();
-  const server = createAuthzServer({
-    host: '127.0.0.1',
-    port: 0,
-    view,
-    identity: createIdentityResolver(),
-    clock,
-    logger: silentLogger,
-    metrics,
-    estimate: createOutputCostEstimator(() => view.policies(), undefined, clock),
-  });
+  const thread = opts.thread ?? true;
+  const server = thread
+    ? createAuthzThread({ host: '127.0.0.1', port: 0, view, clock, logger: silentLogger, metrics })
+    : createAuthzServer({
+        host: '127.0.0.1',
+        port: 0,
+        view,
+        identity: createIdentityResolver(),
+        clock,
+        logger: silentLogger,
+        metrics,
+        estimate: createOutputCostEstimator(() => view.policies(), undefined, clock),
+      });
 
   let pipeline: { shutdown(): Promise<void>; ports(): { http: number } } | undefined;
   let spanClient: ChildProcess | undefined;
@@ -182,7 +188,7 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
     measuring = false;
     const sorted = latencies.slice(0, count).sort();
     return {
-      name: `authz-${opts.protocol}`,
+      name: `authz-${opts.protocol}${thread ? '' : '-main-thread'}`,
       checksPerSecond: Math.round(count / (durationMs / 1000)),
       p99Ms: round(percentile(sorted, 99)),
       p50Ms: round(percentile(sorted, 50)),
@@ -368,12 +374,14 @@ if (import.meta.main) {
         seconds: { type: 'string', default: '10' },
         rate: { type: 'string', default: '5000' },
         'no-ingest': { type: 'boolean', default: false },
+        'main-thread': { type: 'boolean', default: false },
       },
     });
     const base = {
       durationMs: Number(values.seconds) * 1000,
       rate: Number(values.rate),
       ingest: !values['no-ingest'],
+      thread: !values['main-thread'],
     };
     for (const protocol of ['grpc', 'http'] as const) {
       process.stdout.write(JSON.stringify(await runAuthzBench({ ...base, protocol })) + '\n');
