@@ -20,6 +20,7 @@ describe('authz benchmark', () => {
       expect(result.denied).toBeLessThan(result.checksPerSecond);
       expect(Number.isFinite(result.p99Ms)).toBe(true);
       expect(result.p50Ms).toBeLessThanOrEqual(result.p99Ms);
+      expect(result.mainLoopDelayP99Ms).toBeGreaterThan(0);
     });
   }
 });

@@ -1,16 +1,19 @@
 // Owns the `authz` entries of `npm run bench`: the gateway authorization server (real listener, real
 // check, the admission benchmark's realistic view: 40 namespaces x 8 team budgets, one in eight
-// blocked, a production policy each) in this process next to the real ingest pipeline receiving
-// spans from bench/load.ts, and an open-loop client in a child process (this file, forked with
-// --authz-load) sending checks at a fixed rate: gRPC Check over one HTTP/2 connection as Envoy does,
-// or HTTP forward-auth over keep-alive connections as nginx does. Latency is measured in the server,
-// from a request's arrival to its answer written, through the metrics port (as genops_authz_* sees it).
+// blocked, a production policy each) in its own thread as the operator runs it (authz/thread.ts;
+// --main-thread serves it on the main thread instead, --echo adds the floor: bench/authz-echo.ts), in
+// this process next to the real ingest pipeline receiving spans from bench/load.ts, and an open-loop
+// client in a child process (this file, forked with --authz-load) sending checks at a fixed rate: gRPC
+// Check over HTTP/2 connections as Envoy does (one per Envoy worker), or HTTP forward-auth over
+// keep-alive connections as nginx does. Latency is measured in the server, from a request's arrival to
+// its answer, through the metrics port (as genops_authz_* sees it).
 //
-//   node bench/authz.ts [--seconds 10] [--rate 5000] [--no-ingest] [--main-thread]
+//   node bench/authz.ts [--seconds 10] [--rate 5000] [--no-ingest] [--main-thread] [--echo]
 
 import type { ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { connect, constants as h2 } from 'node:http2';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createManualClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/logger.ts';
@@ -19,6 +22,7 @@ import { encodeCheckRequest } from '../authz/envoy-proto.ts';
 import { createIdentityResolver } from '../authz/identity.ts';
 import { createOutputCostEstimator } from '../authz/index.ts';
 import { createAuthzThread } from '../authz/thread.ts';
+import { createEchoThread } from './authz-echo.ts';
 import type { AuthzMetrics, AuthzProtocol } from '../authz/metrics.ts';
 import { realisticView } from './webhook.ts';
 import type { LoadResult, RunSpec } from './load.ts';
@@ -37,6 +41,13 @@ export interface AuthzBenchOptions {
   readonly workers?: number;
   /** Serve from the authz thread as the operator does (authz/thread.ts). Default true; false: main thread. */
   readonly thread?: boolean;
+  /**
+   * gRPC only: instead of the authz server, the least node:http2 server (bench/authz-echo.ts, in a
+   * worker thread): a fixed OK answer, no decode, no decision. The floor under the gRPC figure.
+   */
+  readonly echo?: boolean;
+  /** gRPC connections the checks go round (Envoy: one per worker thread). Default 2. */
+  readonly connections?: number;
 }
 
 export interface AuthzBenchResult {
@@ -54,6 +65,11 @@ export interface AuthzBenchResult {
   /** Checks the client did not send: 512 were already in flight (the server fell behind the rate). */
   readonly dropped: number;
   readonly ingestSpansPerSecond: number;
+  /**
+   * p99 of the main thread's event-loop delay while measured: how long work queued behind ingest
+   * waits there (what a check on the main thread waits; the authz thread does not).
+   */
+  readonly mainLoopDelayP99Ms: number;
   /** CPU time of this process per check (sockets, HTTP/2 or HTTP/1, the check), without ingest only. */
   readonly cpuUsPerCheck: number | undefined;
 }
@@ -65,6 +81,7 @@ interface LoadSpec {
   readonly rate: number;
   readonly warmupMs: number;
   readonly durationMs: number;
+  readonly connections: number;
 }
 
 interface LoadReport {
@@ -124,18 +141,20 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
   const clock = createManualClock(Date.UTC(2026, 6, 20));
   const view = realisticView();
   const thread = opts.thread ?? true;
-  const server = thread
-    ? createAuthzThread({ host: '127.0.0.1', port: 0, view, clock, logger: silentLogger, metrics })
-    : createAuthzServer({
-        host: '127.0.0.1',
-        port: 0,
-        view,
-        identity: createIdentityResolver(),
-        clock,
-        logger: silentLogger,
-        metrics,
-        estimate: createOutputCostEstimator(() => view.policies(), undefined, clock),
-      });
+  const server = opts.echo
+    ? createEchoThread(metrics)
+    : thread
+      ? createAuthzThread({ host: '127.0.0.1', port: 0, view, clock, logger: silentLogger, metrics })
+      : createAuthzServer({
+          host: '127.0.0.1',
+          port: 0,
+          view,
+          identity: createIdentityResolver(),
+          clock,
+          logger: silentLogger,
+          metrics,
+          estimate: createOutputCostEstimator(() => view.policies(), undefined, clock),
+        });
 
   let pipeline: { shutdown(): Promise<void>; ports(): { http: number } } | undefined;
   let spanClient: ChildProcess | undefined;
@@ -172,14 +191,18 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
       rate,
       warmupMs,
       durationMs,
+      connections: opts.connections ?? 2,
     };
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
     let cpuStart: NodeJS.CpuUsage | undefined;
     let cpu: NodeJS.CpuUsage | undefined;
     const window = setTimeout(() => {
       measuring = true;
+      loopDelay.enable();
       cpuStart = process.cpuUsage();
       setTimeout(() => {
         measuring = false;
+        loopDelay.disable();
         cpu = process.cpuUsage(cpuStart);
       }, durationMs).unref();
     }, warmupMs);
@@ -188,7 +211,7 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
     measuring = false;
     const sorted = latencies.slice(0, count).sort();
     return {
-      name: `authz-${opts.protocol}${thread ? '' : '-main-thread'}`,
+      name: `authz-${opts.protocol}${opts.echo ? '-echo' : thread ? '' : '-main-thread'}`,
       checksPerSecond: Math.round(count / (durationMs / 1000)),
       p99Ms: round(percentile(sorted, 99)),
       p50Ms: round(percentile(sorted, 50)),
@@ -198,6 +221,7 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
       denied,
       errors: load.errors,
       dropped: load.dropped,
+      mainLoopDelayP99Ms: round(loopDelay.percentile(99) / 1e6),
       ingestSpansPerSecond: spanResult ? Math.round(spanResult.spans / spanResult.seconds) : 0,
       cpuUsPerCheck: !ingest && cpu && count > 0 ? Math.round((cpu.user + cpu.system) / count) : undefined,
     };
@@ -252,9 +276,15 @@ function runLoadClient(): void {
     let inFlight = 0;
     let dropped = 0;
     let finished = false;
-    const session =
-      m.protocol === 'grpc' ? connect(`http://127.0.0.1:${m.port}`, { maxSessionMemory: 64 }) : undefined;
-    session?.on('error', () => undefined);
+    // Envoy's ext_authz client keeps one HTTP/2 connection per Envoy worker thread (its concurrency
+    // defaults to the cores: 2 here); the checks go round the connections.
+    const sessions =
+      m.protocol === 'grpc'
+        ? Array.from({ length: m.connections }, () =>
+            connect(`http://127.0.0.1:${m.port}`, { maxSessionMemory: 64 }),
+          )
+        : [];
+    for (const session of sessions) session.on('error', () => undefined);
     const done = (t0: number, success: boolean) => {
       inFlight--;
       if (success) ok++;
@@ -264,7 +294,7 @@ function runLoadClient(): void {
     };
     const sendGrpc = (i: number) => {
       const t0 = performance.now();
-      const req = session!.request({
+      const req = sessions[i % sessions.length]!.request({
         [h2.HTTP2_HEADER_METHOD]: 'POST',
         [h2.HTTP2_HEADER_PATH]: '/envoy.service.auth.v3.Authorization/Check',
         'content-type': 'application/grpc',
@@ -293,7 +323,7 @@ function runLoadClient(): void {
     };
     const maybeDone = () => {
       if (!finished || inFlight > 0) return;
-      session?.close();
+      for (const session of sessions) session.close();
       for (const c of conns) c.close();
       const sorted = Float64Array.from(client).sort();
       const report: LoadReport = {
@@ -375,6 +405,7 @@ if (import.meta.main) {
         rate: { type: 'string', default: '5000' },
         'no-ingest': { type: 'boolean', default: false },
         'main-thread': { type: 'boolean', default: false },
+        echo: { type: 'boolean', default: false },
       },
     });
     const base = {
@@ -385,6 +416,11 @@ if (import.meta.main) {
     };
     for (const protocol of ['grpc', 'http'] as const) {
       process.stdout.write(JSON.stringify(await runAuthzBench({ ...base, protocol })) + '\n');
+    }
+    if (values.echo) {
+      process.stdout.write(
+        JSON.stringify(await runAuthzBench({ ...base, protocol: 'grpc', echo: true })) + '\n',
+      );
     }
   }
 }
