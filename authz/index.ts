@@ -36,8 +36,9 @@ export interface GatewayAuthzOptions {
   readonly pricing?: PriceTableConfig;
   readonly ready?: () => boolean;
   /**
-   * Serve from the authz thread (authz/thread.ts), so checks never queue behind ingest on the main
-   * event loop. Default true; false serves on the calling thread (same answers).
+   * Serve from the authz thread (authz/thread.ts): checks never wait behind ingest on the main event
+   * loop, at the price of a thread more and a message per check. Default false: on 2 cores shared with
+   * ingest it measured worse than the main thread (docs/gateway.md#latency); for more cores.
    */
   readonly thread?: boolean;
 }
@@ -80,7 +81,7 @@ export function createOutputCostEstimator(
 }
 
 export function createGatewayAuthz(options: GatewayAuthzOptions): AuthzServer {
-  if (options.thread ?? true) {
+  if (options.thread ?? false) {
     return createAuthzThread({
       host: options.host,
       port: options.port,

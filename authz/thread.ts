@@ -1,7 +1,8 @@
 // Owns the authz thread from the main thread's side: the gateway listener (authz/server.ts) runs in its
 // own worker thread (authz/thread-entry.ts) so that a check never waits behind ingest's work on the main
-// event loop (a batch of spans, a publish of the decisions): on 2 cores that queueing, not the check,
-// was the gRPC p99 (docs/gateway.md#latency).
+// event loop (a batch of spans, a publish of the decisions). Opt-in (createGatewayAuthz thread: true):
+// on 2 cores shared with ingest the extra thread and a message per check measured worse than the main
+// thread, and the gRPC p99 there was the load client's, not queueing (docs/gateway.md#latency).
 //
 // What crosses: the decisions, AIPolicies and AIBudgets whenever the view hands out new objects (looked
 // at every POLL_MS, well within one publish of the decision engine), readiness and the clock's offset;

@@ -1,14 +1,14 @@
 // Owns the `authz` entries of `npm run bench`: the gateway authorization server (real listener, real
 // check, the admission benchmark's realistic view: 40 namespaces x 8 team budgets, one in eight
-// blocked, a production policy each) in its own thread as the operator runs it (authz/thread.ts;
-// --main-thread serves it on the main thread instead, --echo adds the floor: bench/authz-echo.ts), in
+// blocked, a production policy each) on the main thread as the operator runs it (--thread: in the authz
+// thread, authz/thread.ts; --echo adds the floor, bench/authz-echo.ts), in
 // this process next to the real ingest pipeline receiving spans from bench/load.ts, and an open-loop
 // client in a child process (this file, forked with --authz-load) sending checks at a fixed rate: gRPC
 // Check over HTTP/2 connections as Envoy does (one per Envoy worker), or HTTP forward-auth over
 // keep-alive connections as nginx does. Latency is measured in the server, from a request's arrival to
 // its answer, through the metrics port (as genops_authz_* sees it).
 //
-//   node bench/authz.ts [--seconds 10] [--rate 5000] [--no-ingest] [--main-thread] [--echo]
+//   node bench/authz.ts [--seconds 10] [--rate 5000] [--no-ingest] [--thread] [--echo]
 
 import type { ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
@@ -39,7 +39,7 @@ export interface AuthzBenchOptions {
   /** Run the ingest pipeline in this process with one span client meanwhile. Default true. */
   readonly ingest?: boolean;
   readonly workers?: number;
-  /** Serve from the authz thread as the operator does (authz/thread.ts). Default true; false: main thread. */
+  /** Serve from the authz thread (authz/thread.ts). Default false: the main thread, as the operator does. */
   readonly thread?: boolean;
   /**
    * gRPC only: instead of the authz server, the least node:http2 server (bench/authz-echo.ts, in a
@@ -140,7 +140,7 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
   };
   const clock = createManualClock(Date.UTC(2026, 6, 20));
   const view = realisticView();
-  const thread = opts.thread ?? true;
+  const thread = opts.thread ?? false;
   const server = opts.echo
     ? createEchoThread(metrics)
     : thread
@@ -211,7 +211,7 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
     measuring = false;
     const sorted = latencies.slice(0, count).sort();
     return {
-      name: `authz-${opts.protocol}${opts.echo ? '-echo' : thread ? '' : '-main-thread'}`,
+      name: `authz-${opts.protocol}${opts.echo ? '-echo' : thread ? '-thread' : ''}`,
       checksPerSecond: Math.round(count / (durationMs / 1000)),
       p99Ms: round(percentile(sorted, 99)),
       p50Ms: round(percentile(sorted, 50)),
@@ -404,7 +404,7 @@ if (import.meta.main) {
         seconds: { type: 'string', default: '10' },
         rate: { type: 'string', default: '5000' },
         'no-ingest': { type: 'boolean', default: false },
-        'main-thread': { type: 'boolean', default: false },
+        thread: { type: 'boolean', default: false },
         echo: { type: 'boolean', default: false },
       },
     });
@@ -412,7 +412,7 @@ if (import.meta.main) {
       durationMs: Number(values.seconds) * 1000,
       rate: Number(values.rate),
       ingest: !values['no-ingest'],
-      thread: !values['main-thread'],
+      thread: values.thread,
     };
     for (const protocol of ['grpc', 'http'] as const) {
       process.stdout.write(JSON.stringify(await runAuthzBench({ ...base, protocol })) + '\n');
