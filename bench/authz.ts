@@ -17,12 +17,13 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createManualClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/logger.ts';
-import { createAuthzServer } from '../authz/server.ts';
+import { CHECK_PATH, createAuthzServer } from '../authz/server.ts';
 import { encodeCheckRequest } from '../authz/envoy-proto.ts';
 import { createIdentityResolver } from '../authz/identity.ts';
 import { createOutputCostEstimator } from '../authz/index.ts';
 import { createAuthzThread } from '../authz/thread.ts';
 import { createEchoThread } from './authz-echo.ts';
+import { grpcHeaderBlock, rawH2Connection } from './h2-raw.ts';
 import type { AuthzMetrics, AuthzProtocol } from '../authz/metrics.ts';
 import { realisticView } from './webhook.ts';
 import type { LoadResult, RunSpec } from './load.ts';
@@ -48,6 +49,11 @@ export interface AuthzBenchOptions {
   readonly echo?: boolean;
   /** gRPC connections the checks go round (Envoy: one per worker thread). Default 2. */
   readonly connections?: number;
+  /**
+   * gRPC client: 'raw' (bench/h2-raw.ts: pre-encoded frames, one write per call, as Envoy writes them;
+   * default) or 'node' (node:http2's client, which costs as much as the server per call).
+   */
+  readonly client?: 'raw' | 'node';
 }
 
 export interface AuthzBenchResult {
@@ -82,6 +88,7 @@ interface LoadSpec {
   readonly warmupMs: number;
   readonly durationMs: number;
   readonly connections: number;
+  readonly client: 'raw' | 'node';
 }
 
 interface LoadReport {
@@ -192,6 +199,7 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
       warmupMs,
       durationMs,
       connections: opts.connections ?? 2,
+      client: opts.client ?? 'raw',
     };
     const loopDelay = monitorEventLoopDelay({ resolution: 1 });
     let cpuStart: NodeJS.CpuUsage | undefined;
@@ -278,8 +286,11 @@ function runLoadClient(): void {
     let finished = false;
     // Envoy's ext_authz client keeps one HTTP/2 connection per Envoy worker thread (its concurrency
     // defaults to the cores: 2 here); the checks go round the connections.
+    const raw = m.protocol === 'grpc' && m.client === 'raw';
+    const rawConns = raw ? Array.from({ length: m.connections }, () => rawH2Connection(m.port)) : [];
+    const block = grpcHeaderBlock(CHECK_PATH, `127.0.0.1:${m.port}`);
     const sessions =
-      m.protocol === 'grpc'
+      m.protocol === 'grpc' && !raw
         ? Array.from({ length: m.connections }, () =>
             connect(`http://127.0.0.1:${m.port}`, { maxSessionMemory: 64 }),
           )
@@ -291,6 +302,16 @@ function runLoadClient(): void {
       else errors++;
       if (t0 >= measureFrom && t0 < measureTo) client.push(performance.now() - t0);
       maybeDone();
+    };
+    /** False when every connection is at the server's stream limit (the check is not sent). */
+    const sendRaw = (i: number): boolean => {
+      const t0 = performance.now();
+      let conn = rawConns[0]!;
+      for (const c of rawConns) if (c.inFlight() < conn.inFlight()) conn = c;
+      return conn.call(block, grpcFrames[i % grpcFrames.length]!, (success) => {
+        if (!success && errors < 3) process.stderr.write('grpc call reset or connection lost\n');
+        done(t0, success);
+      });
     };
     const sendGrpc = (i: number) => {
       const t0 = performance.now();
@@ -324,6 +345,7 @@ function runLoadClient(): void {
     const maybeDone = () => {
       if (!finished || inFlight > 0) return;
       for (const session of sessions) session.close();
+      for (const c of rawConns) c.close();
       for (const c of conns) c.close();
       const sorted = Float64Array.from(client).sort();
       const report: LoadReport = {
@@ -354,7 +376,14 @@ function runLoadClient(): void {
           continue;
         }
         inFlight++;
-        if (m.protocol === 'grpc') sendGrpc(sent);
+        if (raw) {
+          if (!sendRaw(sent)) {
+            // Every connection at the server's stream limit: not sent, as past MAX_IN_FLIGHT.
+            inFlight--;
+            dropped++;
+            continue;
+          }
+        } else if (m.protocol === 'grpc') sendGrpc(sent);
         else sendHttp(sent);
         sent++;
       }
