@@ -15,6 +15,7 @@ import type { AuthzView, OutputCostEstimator } from './decide.ts';
 import { createIdentityResolver } from './identity.ts';
 import type { AuthzMetrics } from './metrics.ts';
 import { createAuthzServer, type AuthzServer } from './server.ts';
+import { createAuthzThread } from './thread.ts';
 
 export { DEFAULT_AUTHZ_PORT, CHECK_PATH, HTTP_CHECK_PATH } from './server.ts';
 export type { AuthzServer } from './server.ts';
@@ -34,6 +35,12 @@ export interface GatewayAuthzOptions {
   /** The operator's price overrides (`--price-file`), for the per-request limit. */
   readonly pricing?: PriceTableConfig;
   readonly ready?: () => boolean;
+  /**
+   * Serve from the authz thread (authz/thread.ts): checks never wait behind ingest on the main event
+   * loop, at the price of a thread more and a message per check. Default false: on 2 cores shared with
+   * ingest it measured worse than the main thread (docs/gateway.md#latency); for more cores.
+   */
+  readonly thread?: boolean;
 }
 
 /**
@@ -74,6 +81,20 @@ export function createOutputCostEstimator(
 }
 
 export function createGatewayAuthz(options: GatewayAuthzOptions): AuthzServer {
+  if (options.thread ?? false) {
+    return createAuthzThread({
+      host: options.host,
+      port: options.port,
+      view: options.view,
+      clock: options.clock,
+      logger: options.logger,
+      metrics: options.metrics,
+      ...(options.attributor === undefined ? {} : { attributor: options.attributor }),
+      ...(options.trustedPeers === undefined ? {} : { trustedPeers: options.trustedPeers }),
+      ...(options.pricing === undefined ? {} : { pricing: options.pricing }),
+      ...(options.ready === undefined ? {} : { ready: options.ready }),
+    });
+  }
   return createAuthzServer({
     host: options.host,
     port: options.port,

@@ -8,7 +8,8 @@ export type CheckOutcome = 'allowed' | 'denied' | 'bypassed' | 'error' | 'unavai
 export interface AuthzMetrics {
   /**
    * One check answered. `reason` is the deny code of the first denial (BUDGET_EXCEEDED, RATE_LIMITED,
-   * POLICY_DENY_MODEL, ...), "" when allowed; seconds from request arrival to answer written.
+   * POLICY_DENY_MODEL, ...), "" when allowed; seconds from request arrival to the answer, recorded
+   * just before it is written.
    */
   checked(protocol: AuthzProtocol, outcome: CheckOutcome, reason: string, seconds: number): void;
 }

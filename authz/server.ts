@@ -110,9 +110,36 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
     return { verdict, now };
   };
 
+  /**
+   * decide(), or, when the identity needs an address the caller's thread does not know yet (the authz
+   * thread asks the main thread's pod directory, authz/thread.ts), decide() again once it is known.
+   * Any other error is the caller's to map.
+   */
+  const decideThen = (args: Parameters<typeof decide>, done: (answer: Answer | Error) => void): void => {
+    let retried = false;
+    const attempt = (): void => {
+      let answer: Answer;
+      try {
+        answer = decide(...args);
+      } catch (err) {
+        if (err instanceof PendingLookup && !retried) {
+          retried = true;
+          err.wait.then(attempt, (e: unknown) => done(e instanceof Error ? e : new Error(String(e))));
+          return;
+        }
+        done(err instanceof Error ? err : new Error(String(err)));
+        return;
+      }
+      done(answer);
+    };
+    attempt();
+  };
+
   const outcomeOf = (v: CheckVerdict): CheckOutcome =>
     v.allowed ? (v.bypassed ? 'bypassed' : 'allowed') : 'denied';
 
+  // Recorded just before the answer is written: a scrape (or, from the authz thread, the metrics
+  // message) that follows an answer counts it.
   const record = (protocol: AuthzProtocol, outcome: CheckOutcome, reason: string, started: number) =>
     metrics.checked(protocol, outcome, reason, (performance.now() - started) / 1000);
 
@@ -146,10 +173,10 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
     started: number,
   ) => {
     if (!ready() || stopping) {
+      record('http', 'unavailable', '', started);
       res
         .writeHead(503, { 'content-type': 'application/json', 'retry-after': '1' })
         .end('{"error":"the operator is starting or stopping; decisions are not available"}');
-      record('http', 'unavailable', '', started);
       return;
     }
     const h = req.headers as Readonly<Record<string, string | undefined>>;
@@ -160,16 +187,24 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       h['x-forwarded-uri'] ??
       (path.length > HTTP_CHECK_PATH.length ? path.slice(HTTP_CHECK_PATH.length) : '/');
     const host = h['x-original-host'] ?? h['x-forwarded-host'] ?? h['host'] ?? '';
-    let answer: Answer;
-    try {
-      answer = decide(req.socket.remoteAddress, statedAddressFromHeaders(h), h, originalUri, host, body);
-    } catch (err) {
-      logger.error('authz check failed', { err });
-      res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"internal error"}');
-      record('http', 'error', '', started);
-      return;
-    }
+    decideThen(
+      [req.socket.remoteAddress, statedAddressFromHeaders(h), h, originalUri, host, body],
+      (answer) => {
+        if (answer instanceof Error) {
+          logger.error('authz check failed', { err: answer });
+          if (res.headersSent || res.destroyed) return;
+          record('http', 'error', '', started);
+          res.writeHead(500, { 'content-type': 'application/json' }).end('{"error":"internal error"}');
+          return;
+        }
+        writeHttpAnswer(res, answer, started);
+      },
+    );
+  };
+
+  const writeHttpAnswer = (res: ServerResponse, answer: Answer, started: number) => {
     const { verdict, now } = answer;
+    record('http', outcomeOf(verdict), verdict.denials[0]?.code ?? '', started);
     if (verdict.allowed) {
       res.writeHead(200, { ...verdict.headers, 'content-length': '0' }).end();
     } else {
@@ -188,7 +223,6 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       if (first.resetAt !== undefined) headers['retry-after'] = String(retryAfter(first.resetAt, now));
       res.writeHead(verdict.status, headers).end(text);
     }
-    record('http', outcomeOf(verdict), verdict.denials[0]?.code ?? '', started);
   };
 
   // ---- gRPC (Envoy ext_authz) ------------------------------------------------------------------------
@@ -220,8 +254,12 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
   };
 
   const onStream = (stream: ServerHttp2Stream, headers: IncomingHttpHeaders) => {
-    // Timed from the stream's arrival: reading the message is part of answering it.
-    const started = performance.now();
+    // Timed from the message's arrival (the first DATA frame; the stream's HEADERS when there is none):
+    // Envoy sends HEADERS and the message in one write, but a client may send the message later (the
+    // node:http2 client under load trails its DATA by milliseconds, bench/authz.ts measured it), and
+    // that wait is the client's, not the check's. Reading a message split over frames is still counted.
+    let started = performance.now();
+    let messageSeen = false;
     stream.on('error', () => undefined);
     const path = headers[h2.HTTP2_HEADER_PATH];
     const contentType = String(headers['content-type'] ?? '');
@@ -246,88 +284,101 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
     let size = 0;
     let tooLarge = false;
     stream.on('data', (c: Buffer) => {
+      if (!messageSeen) {
+        messageSeen = true;
+        started = performance.now();
+      }
       size += c.length;
       if (size > MAX_GRPC_MESSAGE + 5) tooLarge = true;
       else chunks.push(c);
     });
     stream.on('end', () => {
       if (tooLarge) {
-        grpcError(stream, GRPC.RESOURCE_EXHAUSTED, 'CheckRequest larger than 4 MiB');
         record('grpc', 'error', '', started);
+        grpcError(stream, GRPC.RESOURCE_EXHAUSTED, 'CheckRequest larger than 4 MiB');
         return;
       }
       if (!ready() || stopping) {
+        record('grpc', 'unavailable', '', started);
         grpcError(
           stream,
           GRPC.UNAVAILABLE,
           'the operator is starting or stopping; decisions are not available',
         );
-        record('grpc', 'unavailable', '', started);
         return;
       }
-      let message: Uint8Array;
-      let answer: Answer;
+      let args: Parameters<typeof decide>;
       try {
-        message = unframe(Buffer.concat(chunks, size), encoding);
-        const req = decodeCheckRequest(message);
+        const req = decodeCheckRequest(unframe(Buffer.concat(chunks, size), encoding));
         // Envoy states the downstream address; the connection's peer is Envoy (or a caller pod).
         const peer = stream.session?.socket?.remoteAddress;
-        answer = decide(
+        args = [
           peer,
           req.sourceAddress,
           req.headers,
           req.path,
           req.host || (req.headers[':authority'] ?? ''),
           req.body,
-        );
+        ];
       } catch (err) {
-        if (err instanceof GenOpsError && err.errorClass === 'invalid') {
-          grpcError(stream, GRPC.INVALID_ARGUMENT, err.message);
-          record('grpc', 'error', '', started);
-          return;
-        }
-        logger.error('authz check failed', { err });
-        grpcError(stream, GRPC.INTERNAL, 'internal error');
-        record('grpc', 'error', '', started);
+        failGrpc(stream, err, started);
         return;
       }
-      const { verdict, now } = answer;
-      const toHeaders = (o: Readonly<Record<string, string>>): EnvoyHeader[] =>
-        Object.entries(o).map(([key, value]) => ({ key, value }));
-      let response: Uint8Array;
-      if (verdict.allowed) {
-        const list = toHeaders(verdict.headers);
-        response = encodeCheckResponse({ kind: 'ok', headers: list, responseHeaders: list });
-      } else {
-        const first = verdict.denials[0]!;
-        const extra: Record<string, string> = {
-          ...verdict.headers,
-          'content-type': 'application/json',
-          'x-genops-code': first.code,
-        };
-        if (first.resetAt !== undefined) extra['retry-after'] = String(retryAfter(first.resetAt, now));
-        response = encodeCheckResponse({
-          kind: 'denied',
-          rpcCode: verdict.status === 403 ? GRPC.PERMISSION_DENIED : GRPC.RESOURCE_EXHAUSTED,
-          message: first.message,
-          httpStatus: verdict.status,
-          headers: toHeaders(extra),
-          body: denialBody(verdict, now),
-        });
-      }
-      if (stream.destroyed) return;
-      stream.respond(
-        { [h2.HTTP2_HEADER_STATUS]: 200, 'content-type': 'application/grpc' },
-        { waitForTrailers: true },
-      );
-      stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
-      const frame = Buffer.allocUnsafe(5 + response.length);
-      frame[0] = 0;
-      frame.writeUInt32BE(response.length, 1);
-      frame.set(response, 5);
-      stream.end(frame);
-      record('grpc', outcomeOf(verdict), verdict.denials[0]?.code ?? '', started);
+      decideThen(args, (answer) => {
+        if (answer instanceof Error) failGrpc(stream, answer, started);
+        else writeGrpcAnswer(stream, answer, started);
+      });
     });
+  };
+
+  const failGrpc = (stream: ServerHttp2Stream, err: unknown, started: number) => {
+    if (err instanceof GenOpsError && err.errorClass === 'invalid') {
+      record('grpc', 'error', '', started);
+      grpcError(stream, GRPC.INVALID_ARGUMENT, err.message);
+      return;
+    }
+    logger.error('authz check failed', { err });
+    record('grpc', 'error', '', started);
+    grpcError(stream, GRPC.INTERNAL, 'internal error');
+  };
+
+  const writeGrpcAnswer = (stream: ServerHttp2Stream, answer: Answer, started: number) => {
+    const { verdict, now } = answer;
+    const toHeaders = (o: Readonly<Record<string, string>>): EnvoyHeader[] =>
+      Object.entries(o).map(([key, value]) => ({ key, value }));
+    let response: Uint8Array;
+    if (verdict.allowed) {
+      const list = toHeaders(verdict.headers);
+      response = encodeCheckResponse({ kind: 'ok', headers: list, responseHeaders: list });
+    } else {
+      const first = verdict.denials[0]!;
+      const extra: Record<string, string> = {
+        ...verdict.headers,
+        'content-type': 'application/json',
+        'x-genops-code': first.code,
+      };
+      if (first.resetAt !== undefined) extra['retry-after'] = String(retryAfter(first.resetAt, now));
+      response = encodeCheckResponse({
+        kind: 'denied',
+        rpcCode: verdict.status === 403 ? GRPC.PERMISSION_DENIED : GRPC.RESOURCE_EXHAUSTED,
+        message: first.message,
+        httpStatus: verdict.status,
+        headers: toHeaders(extra),
+        body: denialBody(verdict, now),
+      });
+    }
+    if (stream.destroyed) return;
+    record('grpc', outcomeOf(verdict), verdict.denials[0]?.code ?? '', started);
+    stream.respond(
+      { [h2.HTTP2_HEADER_STATUS]: 200, 'content-type': 'application/grpc' },
+      { waitForTrailers: true },
+    );
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    const frame = Buffer.allocUnsafe(5 + response.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(response.length, 1);
+    frame.set(response, 5);
+    stream.end(frame);
   };
 
   // ---- the shared listener ---------------------------------------------------------------------------
@@ -386,6 +437,18 @@ export function createAuthzServer(options: AuthzServerOptions): AuthzServer {
       });
     },
   };
+}
+
+/**
+ * Thrown by an identity resolver whose address table lacks an entry it is fetching: the check is decided
+ * again once `wait` settles (at most once).
+ */
+export class PendingLookup extends Error {
+  readonly wait: Promise<void>;
+  constructor(wait: Promise<void>) {
+    super('caller address being resolved');
+    this.wait = wait;
+  }
 }
 
 const GRPC = {

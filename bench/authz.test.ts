@@ -20,6 +20,22 @@ describe('authz benchmark', () => {
       expect(result.denied).toBeLessThan(result.checksPerSecond);
       expect(Number.isFinite(result.p99Ms)).toBe(true);
       expect(result.p50Ms).toBeLessThanOrEqual(result.p99Ms);
+      expect(result.mainLoopDelayP99Ms).toBeGreaterThan(0);
     });
   }
+
+  it('measures the authz thread and the node:http2 floor the same way', async () => {
+    const base = { protocol: 'grpc', durationMs: 1000, warmupMs: 300, rate: 100, ingest: false } as const;
+    const thread = await runAuthzBench({ ...base, thread: true });
+    expect(thread.name).toBe('authz-grpc-thread');
+    expect(thread.errors).toBe(0);
+    expect(thread.checksPerSecond).toBeGreaterThan(50);
+    expect(thread.denied).toBeGreaterThan(0);
+    const echo = await runAuthzBench({ ...base, echo: true });
+    expect(echo.name).toBe('authz-grpc-echo');
+    expect(echo.errors).toBe(0);
+    expect(echo.checksPerSecond).toBeGreaterThan(50);
+    // The floor decides nothing.
+    expect(echo.denied).toBe(0);
+  });
 });

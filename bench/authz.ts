@@ -1,23 +1,29 @@
 // Owns the `authz` entries of `npm run bench`: the gateway authorization server (real listener, real
 // check, the admission benchmark's realistic view: 40 namespaces x 8 team budgets, one in eight
-// blocked, a production policy each) in this process next to the real ingest pipeline receiving
-// spans from bench/load.ts, and an open-loop client in a child process (this file, forked with
-// --authz-load) sending checks at a fixed rate: gRPC Check over one HTTP/2 connection as Envoy does,
-// or HTTP forward-auth over keep-alive connections as nginx does. Latency is measured in the server,
-// from a request's arrival to its answer written, through the metrics port (as genops_authz_* sees it).
+// blocked, a production policy each) on the main thread as the operator runs it (--thread: in the authz
+// thread, authz/thread.ts; --echo adds the floor, bench/authz-echo.ts), in
+// this process next to the real ingest pipeline receiving spans from bench/load.ts, and an open-loop
+// client in a child process (this file, forked with --authz-load) sending checks at a fixed rate: gRPC
+// Check over HTTP/2 connections as Envoy does (one per Envoy worker), or HTTP forward-auth over
+// keep-alive connections as nginx does. Latency is measured in the server, from a request's arrival to
+// its answer, through the metrics port (as genops_authz_* sees it).
 //
-//   node bench/authz.ts [--seconds 10] [--rate 5000] [--no-ingest]
+//   node bench/authz.ts [--seconds 10] [--rate 5000] [--no-ingest] [--thread] [--echo]
 
 import type { ChildProcess } from 'node:child_process';
 import { createConnection } from 'node:net';
 import { connect, constants as h2 } from 'node:http2';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { createManualClock } from '../kernel/clock.ts';
 import { silentLogger } from '../kernel/logger.ts';
-import { createAuthzServer } from '../authz/server.ts';
+import { CHECK_PATH, createAuthzServer } from '../authz/server.ts';
 import { encodeCheckRequest } from '../authz/envoy-proto.ts';
 import { createIdentityResolver } from '../authz/identity.ts';
 import { createOutputCostEstimator } from '../authz/index.ts';
+import { createAuthzThread } from '../authz/thread.ts';
+import { createEchoThread } from './authz-echo.ts';
+import { grpcHeaderBlock, rawH2Connection } from './h2-raw.ts';
 import type { AuthzMetrics, AuthzProtocol } from '../authz/metrics.ts';
 import { realisticView } from './webhook.ts';
 import type { LoadResult, RunSpec } from './load.ts';
@@ -34,6 +40,20 @@ export interface AuthzBenchOptions {
   /** Run the ingest pipeline in this process with one span client meanwhile. Default true. */
   readonly ingest?: boolean;
   readonly workers?: number;
+  /** Serve from the authz thread (authz/thread.ts). Default false: the main thread, as the operator does. */
+  readonly thread?: boolean;
+  /**
+   * gRPC only: instead of the authz server, the least node:http2 server (bench/authz-echo.ts, in a
+   * worker thread): a fixed OK answer, no decode, no decision. The floor under the gRPC figure.
+   */
+  readonly echo?: boolean;
+  /** gRPC connections the checks go round (Envoy: one per worker thread). Default 2. */
+  readonly connections?: number;
+  /**
+   * gRPC client: 'raw' (bench/h2-raw.ts: pre-encoded frames, one write per call, as Envoy writes them;
+   * default) or 'node' (node:http2's client, which costs as much as the server per call).
+   */
+  readonly client?: 'raw' | 'node';
 }
 
 export interface AuthzBenchResult {
@@ -51,6 +71,11 @@ export interface AuthzBenchResult {
   /** Checks the client did not send: 512 were already in flight (the server fell behind the rate). */
   readonly dropped: number;
   readonly ingestSpansPerSecond: number;
+  /**
+   * p99 of the main thread's event-loop delay while measured: how long work queued behind ingest
+   * waits there (what a check on the main thread waits; the authz thread does not).
+   */
+  readonly mainLoopDelayP99Ms: number;
   /** CPU time of this process per check (sockets, HTTP/2 or HTTP/1, the check), without ingest only. */
   readonly cpuUsPerCheck: number | undefined;
 }
@@ -62,6 +87,8 @@ interface LoadSpec {
   readonly rate: number;
   readonly warmupMs: number;
   readonly durationMs: number;
+  readonly connections: number;
+  readonly client: 'raw' | 'node';
 }
 
 interface LoadReport {
@@ -120,16 +147,21 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
   };
   const clock = createManualClock(Date.UTC(2026, 6, 20));
   const view = realisticView();
-  const server = createAuthzServer({
-    host: '127.0.0.1',
-    port: 0,
-    view,
-    identity: createIdentityResolver(),
-    clock,
-    logger: silentLogger,
-    metrics,
-    estimate: createOutputCostEstimator(() => view.policies(), undefined, clock),
-  });
+  const thread = opts.thread ?? false;
+  const server = opts.echo
+    ? createEchoThread(metrics)
+    : thread
+      ? createAuthzThread({ host: '127.0.0.1', port: 0, view, clock, logger: silentLogger, metrics })
+      : createAuthzServer({
+          host: '127.0.0.1',
+          port: 0,
+          view,
+          identity: createIdentityResolver(),
+          clock,
+          logger: silentLogger,
+          metrics,
+          estimate: createOutputCostEstimator(() => view.policies(), undefined, clock),
+        });
 
   let pipeline: { shutdown(): Promise<void>; ports(): { http: number } } | undefined;
   let spanClient: ChildProcess | undefined;
@@ -166,14 +198,19 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
       rate,
       warmupMs,
       durationMs,
+      connections: opts.connections ?? 2,
+      client: opts.client ?? 'raw',
     };
+    const loopDelay = monitorEventLoopDelay({ resolution: 1 });
     let cpuStart: NodeJS.CpuUsage | undefined;
     let cpu: NodeJS.CpuUsage | undefined;
     const window = setTimeout(() => {
       measuring = true;
+      loopDelay.enable();
       cpuStart = process.cpuUsage();
       setTimeout(() => {
         measuring = false;
+        loopDelay.disable();
         cpu = process.cpuUsage(cpuStart);
       }, durationMs).unref();
     }, warmupMs);
@@ -182,7 +219,7 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
     measuring = false;
     const sorted = latencies.slice(0, count).sort();
     return {
-      name: `authz-${opts.protocol}`,
+      name: `authz-${opts.protocol}${opts.echo ? '-echo' : thread ? '-thread' : ''}`,
       checksPerSecond: Math.round(count / (durationMs / 1000)),
       p99Ms: round(percentile(sorted, 99)),
       p50Ms: round(percentile(sorted, 50)),
@@ -192,6 +229,7 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
       denied,
       errors: load.errors,
       dropped: load.dropped,
+      mainLoopDelayP99Ms: round(loopDelay.percentile(99) / 1e6),
       ingestSpansPerSecond: spanResult ? Math.round(spanResult.spans / spanResult.seconds) : 0,
       cpuUsPerCheck: !ingest && cpu && count > 0 ? Math.round((cpu.user + cpu.system) / count) : undefined,
     };
@@ -246,9 +284,18 @@ function runLoadClient(): void {
     let inFlight = 0;
     let dropped = 0;
     let finished = false;
-    const session =
-      m.protocol === 'grpc' ? connect(`http://127.0.0.1:${m.port}`, { maxSessionMemory: 64 }) : undefined;
-    session?.on('error', () => undefined);
+    // Envoy's ext_authz client keeps one HTTP/2 connection per Envoy worker thread (its concurrency
+    // defaults to the cores: 2 here); the checks go round the connections.
+    const raw = m.protocol === 'grpc' && m.client === 'raw';
+    const rawConns = raw ? Array.from({ length: m.connections }, () => rawH2Connection(m.port)) : [];
+    const block = grpcHeaderBlock(CHECK_PATH, `127.0.0.1:${m.port}`);
+    const sessions =
+      m.protocol === 'grpc' && !raw
+        ? Array.from({ length: m.connections }, () =>
+            connect(`http://127.0.0.1:${m.port}`, { maxSessionMemory: 64 }),
+          )
+        : [];
+    for (const session of sessions) session.on('error', () => undefined);
     const done = (t0: number, success: boolean) => {
       inFlight--;
       if (success) ok++;
@@ -256,9 +303,19 @@ function runLoadClient(): void {
       if (t0 >= measureFrom && t0 < measureTo) client.push(performance.now() - t0);
       maybeDone();
     };
+    /** False when every connection is at the server's stream limit (the check is not sent). */
+    const sendRaw = (i: number): boolean => {
+      const t0 = performance.now();
+      let conn = rawConns[0]!;
+      for (const c of rawConns) if (c.inFlight() < conn.inFlight()) conn = c;
+      return conn.call(block, grpcFrames[i % grpcFrames.length]!, (success) => {
+        if (!success && errors < 3) process.stderr.write('grpc call reset or connection lost\n');
+        done(t0, success);
+      });
+    };
     const sendGrpc = (i: number) => {
       const t0 = performance.now();
-      const req = session!.request({
+      const req = sessions[i % sessions.length]!.request({
         [h2.HTTP2_HEADER_METHOD]: 'POST',
         [h2.HTTP2_HEADER_PATH]: '/envoy.service.auth.v3.Authorization/Check',
         'content-type': 'application/grpc',
@@ -287,7 +344,8 @@ function runLoadClient(): void {
     };
     const maybeDone = () => {
       if (!finished || inFlight > 0) return;
-      session?.close();
+      for (const session of sessions) session.close();
+      for (const c of rawConns) c.close();
       for (const c of conns) c.close();
       const sorted = Float64Array.from(client).sort();
       const report: LoadReport = {
@@ -318,7 +376,14 @@ function runLoadClient(): void {
           continue;
         }
         inFlight++;
-        if (m.protocol === 'grpc') sendGrpc(sent);
+        if (raw) {
+          if (!sendRaw(sent)) {
+            // Every connection at the server's stream limit: not sent, as past MAX_IN_FLIGHT.
+            inFlight--;
+            dropped++;
+            continue;
+          }
+        } else if (m.protocol === 'grpc') sendGrpc(sent);
         else sendHttp(sent);
         sent++;
       }
@@ -368,15 +433,23 @@ if (import.meta.main) {
         seconds: { type: 'string', default: '10' },
         rate: { type: 'string', default: '5000' },
         'no-ingest': { type: 'boolean', default: false },
+        thread: { type: 'boolean', default: false },
+        echo: { type: 'boolean', default: false },
       },
     });
     const base = {
       durationMs: Number(values.seconds) * 1000,
       rate: Number(values.rate),
       ingest: !values['no-ingest'],
+      thread: values.thread,
     };
     for (const protocol of ['grpc', 'http'] as const) {
       process.stdout.write(JSON.stringify(await runAuthzBench({ ...base, protocol })) + '\n');
+    }
+    if (values.echo) {
+      process.stdout.write(
+        JSON.stringify(await runAuthzBench({ ...base, protocol: 'grpc', echo: true })) + '\n',
+      );
     }
   }
 }
