@@ -1,22 +1,26 @@
 // Command line for the test control plane (wired as `npm run testenv -- <command>`):
-//   up <dir>      build if needed, start in the background, write <dir>/kubeconfig and
-//                 <dir>/operator.kubeconfig, return once the API server is ready
+//   up <dir> [--node]
+//                 build if needed, start in the background, write <dir>/kubeconfig and
+//                 <dir>/operator.kubeconfig, return once the API server is ready; with --node also
+//                 one real node (containerd, kubelet, kube-scheduler, kube-proxy), once it is Ready
 //   down <dir>    stop every process `up` started (by pid) and remove its data
 //   status <dir>  print what runs from <dir>
-//   build         only build (or find) the cached binaries and print their paths
-import { ensureBinaries } from './build.ts';
+//   build [--node]  only build (or find) the cached binaries and print their paths
+import { ensureBinaries, ensureNodeBinaries } from './build.ts';
 import { ControlPlane } from './start.ts';
 
-const USAGE = 'usage: node test/controlplane/cli.ts up <dir> | down <dir> | status <dir> | build';
+const USAGE =
+  'usage: node test/controlplane/cli.ts up <dir> [--node] | down <dir> | status <dir> | build [--node]';
 
 const log = (message: string) => process.stderr.write(`[testenv] ${message}\n`);
 
 async function main(argv: string[]): Promise<number> {
-  const [command, dir] = argv;
+  const node = argv.includes('--node');
+  const [command, dir] = argv.filter((arg) => arg !== '--node');
   switch (command) {
     case 'build': {
       const started = Date.now();
-      const binaries = await ensureBinaries({ log });
+      const binaries = node ? await ensureNodeBinaries({ log }) : await ensureBinaries({ log });
       process.stdout.write(JSON.stringify(binaries, null, 2) + '\n');
       log(`binaries ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       return 0;
@@ -25,13 +29,18 @@ async function main(argv: string[]): Promise<number> {
       if (!dir) break;
       const binaries = await ensureBinaries({ log });
       const started = Date.now();
-      const info = await new ControlPlane({ dir, log, detached: true, binaries }).start();
+      const info = await new ControlPlane({ dir, log, detached: true, binaries, node }).start();
       log(`up in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       process.stdout.write(
         [
           `export KUBECONFIG=${info.kubeconfig}`,
           `# operator identity (${info.operatorUser}, group ${info.operatorGroup}): ${info.operatorKubeconfig}`,
           `# API server ${info.apiServerUrl}, kubernetes ${info.versions.kubernetes}, etcd ${info.versions.etcd}`,
+          ...(info.node
+            ? [
+                `# node ${info.node.name} (${info.node.address}); its containerd: ctr --address ${info.node.containerdSocket} -n k8s.io`,
+              ]
+            : []),
           `# stop with: node test/controlplane/cli.ts down ${info.dir}`,
           '',
         ].join('\n'),
