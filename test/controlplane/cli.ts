@@ -5,12 +5,15 @@
 //                 one real node (containerd, kubelet, kube-scheduler, kube-proxy), once it is Ready
 //   down <dir>    stop every process `up` started (by pid) and remove its data
 //   status <dir>  print what runs from <dir>
+//   image <dir>   build the operator image from the working tree (the Dockerfile, by buildah) and
+//                 the test application image, and load both into the node of <dir> (up --node)
 //   build [--node]  only build (or find) the cached binaries and print their paths
 import { ensureBinaries, ensureNodeBinaries } from './build.ts';
+import { APP_IMAGE, ImageBuilder, OPERATOR_IMAGE, importImage } from '../images/build.ts';
 import { ControlPlane } from './start.ts';
 
 const USAGE =
-  'usage: node test/controlplane/cli.ts up <dir> [--node] | down <dir> | status <dir> | build [--node]';
+  'usage: node test/controlplane/cli.ts up <dir> [--node] | image <dir> | down <dir> | status <dir> | build [--node]';
 
 const log = (message: string) => process.stderr.write(`[testenv] ${message}\n`);
 
@@ -44,6 +47,23 @@ async function main(argv: string[]): Promise<number> {
           `# stop with: node test/controlplane/cli.ts down ${info.dir}`,
           '',
         ].join('\n'),
+      );
+      return 0;
+    }
+    case 'image': {
+      if (!dir) break;
+      const info = await ControlPlane.readInfo(dir);
+      if (!info?.node) {
+        log(`no node runs from ${dir}: start one with up ${dir} --node`);
+        return 1;
+      }
+      const started = Date.now();
+      const builder = new ImageBuilder({ log });
+      for (const archive of [await builder.operator(), await builder.app()]) {
+        await importImage(info.node.containerdSocket, archive);
+      }
+      log(
+        `${OPERATOR_IMAGE} and ${APP_IMAGE} loaded into ${info.node.name} in ${((Date.now() - started) / 1000).toFixed(1)} s`,
       );
       return 0;
     }
