@@ -7,13 +7,14 @@
 //   status <dir>  print what runs from <dir>
 //   image <dir>   build the operator image from the working tree (the Dockerfile, by buildah) and
 //                 the test application image, and load both into the node of <dir> (up --node)
+//   images        only build (or find) the images `image` loads (CI's separate step)
 //   build [--node]  only build (or find) the cached binaries and print their paths
 import { ensureBinaries, ensureNodeBinaries } from './build.ts';
 import { APP_IMAGE, ImageBuilder, OPERATOR_IMAGE, importImage } from '../images/build.ts';
 import { ControlPlane } from './start.ts';
 
 const USAGE =
-  'usage: node test/controlplane/cli.ts up <dir> [--node] | image <dir> | down <dir> | status <dir> | build [--node]';
+  'usage: node test/controlplane/cli.ts up <dir> [--node] | image <dir> | images | down <dir> | status <dir> | build [--node]';
 
 const log = (message: string) => process.stderr.write(`[testenv] ${message}\n`);
 
@@ -48,6 +49,13 @@ async function main(argv: string[]): Promise<number> {
           '',
         ].join('\n'),
       );
+      return 0;
+    }
+    case 'images': {
+      const started = Date.now();
+      const builder = new ImageBuilder({ log });
+      process.stdout.write(JSON.stringify([await builder.operator(), await builder.app()], null, 2) + '\n');
+      log(`images ready in ${((Date.now() - started) / 1000).toFixed(1)} s`);
       return 0;
     }
     case 'image': {
