@@ -324,7 +324,11 @@ export async function killContainers(paths: NodePaths, log: Log): Promise<void> 
  */
 export async function cleanupNode(
   paths: NodePaths,
-  options: { kubeProxy?: string | undefined; ipForwardBefore?: string | undefined },
+  options: {
+    kubeProxy?: string | undefined;
+    ipForwardBefore?: string | undefined;
+    netnsBefore?: readonly string[] | undefined;
+  },
 ): Promise<void> {
   // Shims of this containerd outlive it when it is killed: they carry its socket in their arguments.
   for (const pid of await readdir('/proc').catch(() => [] as string[])) {
@@ -360,6 +364,14 @@ export async function cleanupNode(
     }
   }
   await removeKubeletChains();
+  // Pod network namespaces (containerd names them cni-<uuid>) the kubelet had not removed yet: those
+  // that appeared after the node started and hold no process any more.
+  if (options.netnsBefore) {
+    for (const name of await networkNamespaces()) {
+      if (!name.startsWith('cni-') || options.netnsBefore.includes(name)) continue;
+      if ((await sh('ip', ['netns', 'pids', name])).trim() === '') await sh('ip', ['netns', 'delete', name]);
+    }
+  }
   await sh('ip', ['link', 'delete', BRIDGE]);
   // Mounts under the node's directory (secret volumes, overlay snapshots, the sandboxes' shm).
   const mounts = readFileSync('/proc/self/mounts', 'utf8')
@@ -438,4 +450,9 @@ export async function removeKubeletChains(): Promise<void> {
       }
     }
   }
+}
+
+/** The named network namespaces (/run/netns), where containerd's CRI puts the pods'. */
+export async function networkNamespaces(): Promise<string[]> {
+  return await readdir('/run/netns').catch(() => [] as string[]);
 }

@@ -2,14 +2,14 @@
 // kube-controller-manager, with generated certificates, an admin identity and a non-admin
 // identity for the operator. Everything it creates lives in one directory, and the pids it
 // started are written there so another process (`cli.ts down`) can stop exactly those.
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { execFile } from 'node:child_process';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { ensureBinaries, ensureNodeBinaries } from './build.ts';
 import type { BinaryPaths, Log, NodeBinaryPaths, Versions } from './build.ts';
@@ -25,6 +25,7 @@ import {
   cleanupNode,
   ctr,
   killContainers,
+  networkNamespaces,
   enableForwarding,
   hostAddress,
   importSandboxImage,
@@ -54,6 +55,7 @@ type ComponentName =
   | 'kubelet';
 
 const runFile = promisify(execFile);
+const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
 
 export interface ControlPlaneOptions {
   /** Directory for data, certificates, logs, kubeconfigs and the pid state. Created if missing. */
@@ -107,7 +109,7 @@ interface State {
   /** Entries of `dir` that start() created, removed by stop() when `dir` was there before. */
   createdEntries: string[];
   /** What stop() needs to undo the node's changes outside `dir`. */
-  node?: { ipForwardBefore: string; kubeProxy: string };
+  node?: { ipForwardBefore: string; kubeProxy: string; netnsBefore: string[] };
 }
 
 interface HttpAnswer {
@@ -562,6 +564,7 @@ export class ControlPlane {
       await cleanupNode(nodePaths(this.dir), {
         kubeProxy: state.node.kubeProxy,
         ipForwardBefore: state.node.ipForwardBefore,
+        netnsBefore: state.node.netnsBefore,
       });
     }
     this.removeExitHooks();
@@ -658,7 +661,11 @@ export class ControlPlane {
       proxyHealthzPort: proxyHealthzPort!,
       proxyMetricsPort: proxyMetricsPort!,
     });
-    state.node = { ipForwardBefore: await enableForwarding(), kubeProxy: input.nodeBinaries.kubeProxy };
+    state.node = {
+      ipForwardBefore: await enableForwarding(),
+      kubeProxy: input.nodeBinaries.kubeProxy,
+      netnsBefore: await networkNamespaces(),
+    };
     await this.saveState();
 
     const containerd = await this.launch('containerd', '/usr/bin/containerd', [
@@ -750,6 +757,11 @@ export class ControlPlane {
    */
   private installExitHooks(): void {
     const killAll = () => {
+      // A node leaves containers, a bridge and iptables rules behind a plain kill: stop it the way
+      // `down` does (drain, then clean up), synchronously, since an exit hook cannot wait.
+      if (this.state?.node) {
+        spawnSync(process.execPath, [CLI, 'down', this.dir], { stdio: 'inherit', timeout: 90_000 });
+      }
       for (const p of this.state?.processes ?? []) {
         try {
           if (isOurProcess(p)) process.kill(p.pid, 'SIGKILL');
