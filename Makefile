@@ -12,9 +12,10 @@ test-unit:
 test-integration:
 	npm run test:integration
 
-# The end-to-end suite is the integration project: real etcd, kube-apiserver and kube-controller-manager.
+# The end-to-end tier: the operator image run as pods on a real node (containerd, kubelet, kube-proxy),
+# with a real GenAI application (test/e2e, docs/testing.md). Needs root.
 test-e2e:
-	npm run test:integration
+	npm run test:e2e
 
 bench:
 	npm run bench

@@ -1,5 +1,6 @@
 // Projects: unit tests beside the code, integration tests that need the real control plane, and the
-// tests that need the real OpenTelemetry Collector (test/collector).
+// tests that need the real OpenTelemetry Collector (test/collector), and the end-to-end tier on a real
+// node (test/e2e).
 import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
@@ -45,6 +46,19 @@ export default defineConfig({
           // The first run compiles the test Collector (many minutes on 2 cores); later runs use the cache.
           testTimeout: 120_000,
           hookTimeout: 60 * 60_000,
+        },
+      },
+      {
+        test: {
+          // A control plane with one real node (containerd, kubelet, kube-proxy), the operator image
+          // built from this tree and run as pods (test/e2e, docs/testing.md). Its global setup builds
+          // and starts everything in its own directory and on its own ports; one file, steps in order.
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          globalSetup: ['test/e2e/global-setup.ts'],
+          testTimeout: 240_000,
+          hookTimeout: 60 * 60_000,
+          fileParallelism: false,
         },
       },
     ],

@@ -8,9 +8,23 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { isExecutable, runBuildTool } from './tool.ts';
 
-export type Component = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
+export type Component =
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'kube-scheduler'
+  | 'kubelet'
+  | 'kube-proxy'
+  | 'pause';
 
 export const COMPONENTS: readonly Component[] = ['etcd', 'kube-apiserver', 'kube-controller-manager'];
+
+/**
+ * What a node adds (`testenv up --node`): the scheduler, the kubelet and kube-proxy from the same
+ * k8s.io/kubernetes module as the control plane, and the sandbox ("pause") binary of the pod
+ * sandbox image, built from this wrapper module's own package (no registry to pull one from).
+ */
+export const NODE_COMPONENTS: readonly Component[] = ['kube-scheduler', 'kubelet', 'kube-proxy', 'pause'];
 
 /** The wrapper Go module that pins k8s.io/kubernetes and its staging modules. */
 export const GO_MODULE_DIR = fileURLToPath(new URL('./gomod/', import.meta.url));
@@ -19,6 +33,10 @@ const PACKAGES: Record<Component, string> = {
   etcd: 'go.etcd.io/etcd/server/v3',
   'kube-apiserver': 'k8s.io/kubernetes/cmd/kube-apiserver',
   'kube-controller-manager': 'k8s.io/kubernetes/cmd/kube-controller-manager',
+  'kube-scheduler': 'k8s.io/kubernetes/cmd/kube-scheduler',
+  kubelet: 'k8s.io/kubernetes/cmd/kubelet',
+  'kube-proxy': 'k8s.io/kubernetes/cmd/kube-proxy',
+  pause: 'genops.dev/testenv/controlplane/pause',
 };
 
 export interface Versions {
@@ -63,10 +81,31 @@ export function binaryPath(component: Component, versions: Versions, root: strin
   return join(root, `${component}-${versionOf(component, versions)}`, component);
 }
 
+export interface NodeBinaryPaths {
+  kubeScheduler: string;
+  kubelet: string;
+  kubeProxy: string;
+  pause: string;
+  versions: Versions;
+}
+
 export interface EnsureBinariesOptions {
   log?: Log;
   cacheDir?: string;
   moduleDir?: string;
+}
+
+/** The node's binaries (NODE_COMPONENTS), built like the control plane's when missing. */
+export async function ensureNodeBinaries(options: EnsureBinariesOptions = {}): Promise<NodeBinaryPaths> {
+  const root = options.cacheDir ?? cacheRoot();
+  const versions = await ensureComponents(NODE_COMPONENTS, 'node build', options);
+  return {
+    kubeScheduler: binaryPath('kube-scheduler', versions, root),
+    kubelet: binaryPath('kubelet', versions, root),
+    kubeProxy: binaryPath('kube-proxy', versions, root),
+    pause: binaryPath('pause', versions, root),
+    versions,
+  };
 }
 
 /**
@@ -75,27 +114,36 @@ export interface EnsureBinariesOptions {
  * only check the cache.
  */
 export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promise<BinaryPaths> {
-  const log = options.log ?? (() => {});
   const root = options.cacheDir ?? cacheRoot();
-  const moduleDir = options.moduleDir ?? GO_MODULE_DIR;
-  const versions = await readVersions(moduleDir);
-  const paths = (): BinaryPaths => ({
+  const versions = await ensureComponents(COMPONENTS, 'control-plane build', options);
+  return {
     etcd: binaryPath('etcd', versions, root),
     kubeApiserver: binaryPath('kube-apiserver', versions, root),
     kubeControllerManager: binaryPath('kube-controller-manager', versions, root),
     versions,
-  });
+  };
+}
+
+async function ensureComponents(
+  components: readonly Component[],
+  what: string,
+  options: EnsureBinariesOptions,
+): Promise<Versions> {
+  const log = options.log ?? (() => {});
+  const root = options.cacheDir ?? cacheRoot();
+  const moduleDir = options.moduleDir ?? GO_MODULE_DIR;
+  const versions = await readVersions(moduleDir);
   const missing = async () => {
     const absent: Component[] = [];
-    for (const component of COMPONENTS) {
+    for (const component of components) {
       if (!(await isExecutable(binaryPath(component, versions, root)))) absent.push(component);
     }
     return absent;
   };
-  if ((await missing()).length === 0) return paths();
+  if ((await missing()).length === 0) return versions;
 
   await mkdir(root, { recursive: true });
-  await withLock(join(root, '.build.lock'), 'control-plane build', log, async () => {
+  await withLock(join(root, '.build.lock'), what, log, async () => {
     const toBuild = await missing(); // another process may have built them meanwhile
     if (toBuild.length === 0) return;
     const started = Date.now();
@@ -140,5 +188,5 @@ export async function ensureBinaries(options: EnsureBinariesOptions = {}): Promi
       await rm(staging, { recursive: true, force: true });
     }
   });
-  return paths();
+  return versions;
 }

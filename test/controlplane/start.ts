@@ -2,17 +2,36 @@
 // kube-controller-manager, with generated certificates, an admin identity and a non-admin
 // identity for the operator. Everything it creates lives in one directory, and the pids it
 // started are written there so another process (`cli.ts down`) can stop exactly those.
-import { spawn } from 'node:child_process';
 import { closeSync, openSync, readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
-import { ensureBinaries } from './build.ts';
-import type { BinaryPaths, Log, Versions } from './build.ts';
+import { execFile, spawn, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { ensureBinaries, ensureNodeBinaries } from './build.ts';
+import type { BinaryPaths, Log, NodeBinaryPaths, Versions } from './build.ts';
 import { generatePki } from './certs.ts';
-import type { CertifiedKey } from './certs.ts';
+import type { CertifiedKey, ClientIdentity } from './certs.ts';
+import {
+  KUBELET_CLIENT_USER,
+  NODE_NAME,
+  NODE_USER,
+  PROXY_USER,
+  SCHEDULER_USER,
+  checkHost,
+  cleanupNode,
+  ctr,
+  killContainers,
+  networkNamespaces,
+  enableForwarding,
+  hostAddress,
+  importSandboxImage,
+  nodePaths,
+  writeNodeConfig,
+} from './node.ts';
 
 /** The operator's test identity: a client-certificate user, bound to the operator's RBAC by tests. */
 export const OPERATOR_USER = 'genops-operator';
@@ -26,7 +45,17 @@ const SERVICE_ACCOUNT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const STATE_FILE = 'controlplane.json';
 const STOP_GRACE_MS = 10_000;
 
-type ComponentName = 'etcd' | 'kube-apiserver' | 'kube-controller-manager';
+type ComponentName =
+  | 'etcd'
+  | 'kube-apiserver'
+  | 'kube-controller-manager'
+  | 'containerd'
+  | 'kube-scheduler'
+  | 'kube-proxy'
+  | 'kubelet';
+
+const runFile = promisify(execFile);
+const CLI = fileURLToPath(new URL('./cli.ts', import.meta.url));
 
 export interface ControlPlaneOptions {
   /** Directory for data, certificates, logs, kubeconfigs and the pid state. Created if missing. */
@@ -39,6 +68,13 @@ export interface ControlPlaneOptions {
   /** Use these binaries instead of the cached (and, if needed, freshly built) ones. */
   binaries?: BinaryPaths;
   extraApiServerArgs?: readonly string[];
+  /**
+   * Also start one real node (containerd, kubelet, kube-scheduler, kube-proxy; see node.ts), and
+   * return once it is Ready. Needs root and Debian's containerd, runc and CNI plugins.
+   */
+  node?: boolean;
+  /** The node's binaries; built or found in the cache when absent. */
+  nodeBinaries?: NodeBinaryPaths;
 }
 
 /** What a test needs to reach the running control plane. */
@@ -54,6 +90,8 @@ export interface ControlPlaneInfo {
   operatorUser: string;
   operatorGroup: string;
   versions: Versions;
+  /** Set when a node runs: its name, address and containerd socket (for `ctr -n k8s.io`). */
+  node?: { name: string; address: string; containerdSocket: string };
 }
 
 interface ProcessRecord {
@@ -70,6 +108,8 @@ interface State {
   createdDir: boolean;
   /** Entries of `dir` that start() created, removed by stop() when `dir` was there before. */
   createdEntries: string[];
+  /** What stop() needs to undo the node's changes outside `dir`. */
+  node?: { ipForwardBefore: string; kubeProxy: string; netnsBefore: string[] };
 }
 
 interface HttpAnswer {
@@ -187,6 +227,8 @@ export class ControlPlane {
   private readonly startTimeoutMs: number;
   private readonly binaries: BinaryPaths | undefined;
   private readonly extraApiServerArgs: readonly string[];
+  private readonly withNode: boolean;
+  private readonly nodeBinaries: NodeBinaryPaths | undefined;
   private state: State | undefined;
   private readonly exited = new Map<number, string>();
   private exitHook: (() => void) | undefined;
@@ -199,6 +241,8 @@ export class ControlPlane {
     this.startTimeoutMs = options.startTimeoutMs ?? 60_000;
     this.binaries = options.binaries;
     this.extraApiServerArgs = options.extraApiServerArgs ?? [];
+    this.withNode = options.node ?? false;
+    this.nodeBinaries = options.nodeBinaries;
   }
 
   /** The state file of a control plane started in `dir`, if any. */
@@ -216,10 +260,15 @@ export class ControlPlane {
       );
     }
     const binaries = this.binaries ?? (await ensureBinaries({ log: this.log }));
+    let nodeBinaries: NodeBinaryPaths | undefined;
+    if (this.withNode) {
+      await checkHost();
+      nodeBinaries = this.nodeBinaries ?? (await ensureNodeBinaries({ log: this.log }));
+    }
     const createdDir = !(await exists(this.dir));
     for (let attempt = 1; ; attempt++) {
       try {
-        return await this.startOnce(binaries, createdDir);
+        return await this.startOnce(binaries, createdDir, nodeBinaries);
       } catch (error) {
         // The free ports are chosen before the components bind them; another process may win the race.
         if (attempt >= 2 || !(error as Error).message.includes('address already in use')) throw error;
@@ -229,9 +278,15 @@ export class ControlPlane {
     }
   }
 
-  private async startOnce(binaries: BinaryPaths, createdDir: boolean): Promise<ControlPlaneInfo> {
+  private async startOnce(
+    binaries: BinaryPaths,
+    createdDir: boolean,
+    nodeBinaries: NodeBinaryPaths | undefined,
+  ): Promise<ControlPlaneInfo> {
     const startedAt = Date.now();
-    const deadline = startedAt + this.startTimeoutMs;
+    // A node adds containerd, three components and the node's first Ready status.
+    const deadline = startedAt + this.startTimeoutMs + (nodeBinaries ? 120_000 : 0);
+    const nodeIp = nodeBinaries ? hostAddress() : undefined;
     await mkdir(this.dir, { recursive: true });
     const paths = {
       pki: join(this.dir, 'pki'),
@@ -243,6 +298,12 @@ export class ControlPlane {
       operatorKubeconfig: join(this.dir, 'operator.kubeconfig'),
       kcmKubeconfig: join(this.dir, 'kube-controller-manager.kubeconfig'),
       state: join(this.dir, STATE_FILE),
+      ...(nodeBinaries
+        ? {
+            node: join(this.dir, 'node'),
+            nodeKubeconfigs: join(this.dir, 'node-kubeconfigs'),
+          }
+        : {}),
     };
     const createdEntries = Object.values(paths);
     await rm(paths.etcdData, { recursive: true, force: true });
@@ -250,18 +311,30 @@ export class ControlPlane {
       await mkdir(dir, { recursive: true });
     }
 
-    const [etcdPort, etcdPeerPort, apiPort, kcmPort] = await distinctFreePorts(4);
+    const [etcdPort, etcdPeerPort, apiPort, kcmPort, ...nodePorts] = await distinctFreePorts(
+      nodeBinaries ? 9 : 4,
+    );
     const etcdUrl = `http://127.0.0.1:${etcdPort}`;
     const apiServerUrl = `https://127.0.0.1:${apiPort}`;
 
+    const nodeClients: Record<string, ClientIdentity> = nodeBinaries
+      ? {
+          kubelet: { user: NODE_USER, groups: ['system:nodes'] },
+          // The API server's identity towards the kubelet (logs, exec); the kubelet trusts the CA.
+          kubeletClient: { user: KUBELET_CLIENT_USER, groups: [] },
+          scheduler: { user: SCHEDULER_USER, groups: [] },
+          proxy: { user: PROXY_USER, groups: [] },
+        }
+      : {};
     const pki = await generatePki({
-      serverIps: ['127.0.0.1', '10.0.0.1'],
+      serverIps: ['127.0.0.1', '10.0.0.1', ...(nodeIp ? [nodeIp] : [])],
       serverDnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
       clients: {
         admin: { user: ADMIN_USER, groups: ['system:masters'] },
         operator: { user: OPERATOR_USER, groups: [OPERATOR_GROUP] },
         controllerManager: { user: CONTROLLER_MANAGER_USER, groups: [] },
         frontProxy: { user: FRONT_PROXY_USER, groups: [] },
+        ...nodeClients,
       },
     });
     const client = (key: string): CertifiedKey => {
@@ -279,6 +352,12 @@ export class ControlPlane {
       'sa.key': pki.serviceAccount.privateKeyPem,
       'front-proxy-client.crt': client('frontProxy').certPem,
       'front-proxy-client.key': client('frontProxy').keyPem,
+      ...(nodeBinaries
+        ? {
+            'kubelet-client.crt': client('kubeletClient').certPem,
+            'kubelet-client.key': client('kubeletClient').keyPem,
+          }
+        : {}),
     };
     for (const [name, content] of Object.entries(files))
       await writeFile(file(name), content, { mode: 0o600 });
@@ -323,6 +402,15 @@ export class ControlPlane {
       operatorUser: OPERATOR_USER,
       operatorGroup: OPERATOR_GROUP,
       versions: binaries.versions,
+      ...(nodeBinaries && nodeIp
+        ? {
+            node: {
+              name: NODE_NAME,
+              address: nodeIp,
+              containerdSocket: nodePaths(this.dir).containerdSocket,
+            },
+          }
+        : {}),
     };
     this.state = { info, processes: [], createdDir, createdEntries };
     await this.saveState();
@@ -347,16 +435,26 @@ export class ControlPlane {
 
       const admin = client('admin');
       const adminTls: TlsMaterial = { ca: pki.ca.certPem, cert: admin.certPem, key: admin.keyPem };
+      // With a node, pods reach the API server through the `kubernetes` Service, whose endpoint is
+      // the advertised address: it must be one a pod can reach (the host's), not loopback.
+      const nodeApiArgs = nodeIp
+        ? [
+            `--advertise-address=${nodeIp}`,
+            '--bind-address=0.0.0.0',
+            '--authorization-mode=Node,RBAC',
+            `--kubelet-client-certificate=${file('kubelet-client.crt')}`,
+            `--kubelet-client-key=${file('kubelet-client.key')}`,
+            '--kubelet-preferred-address-types=InternalIP',
+          ]
+        : ['--advertise-address=127.0.0.1', '--bind-address=127.0.0.1', '--authorization-mode=RBAC'];
       const apiServer = await this.launch('kube-apiserver', binaries.kubeApiserver, [
         `--etcd-servers=${etcdUrl}`,
-        '--advertise-address=127.0.0.1',
-        '--bind-address=127.0.0.1',
+        ...nodeApiArgs,
         `--secure-port=${apiPort}`,
         `--cert-dir=${paths.apiServerCerts}`,
         `--tls-cert-file=${file('apiserver.crt')}`,
         `--tls-private-key-file=${file('apiserver.key')}`,
         `--client-ca-file=${file('ca.crt')}`,
-        '--authorization-mode=RBAC',
         `--service-account-issuer=${SERVICE_ACCOUNT_ISSUER}`,
         `--service-account-key-file=${file('sa.pub')}`,
         `--service-account-signing-key-file=${file('sa.key')}`,
@@ -413,6 +511,21 @@ export class ControlPlane {
         return answer.status === 200;
       });
       this.log(`control plane ready in ${Math.round((Date.now() - startedAt) / 100) / 10} s (${this.dir})`);
+      if (nodeBinaries && nodeIp && paths.nodeKubeconfigs) {
+        await this.startNode({
+          nodeBinaries,
+          nodeIp,
+          ports: nodePorts,
+          kubeconfigDir: paths.nodeKubeconfigs,
+          kubeconfigFor: (key, user) =>
+            kubeconfigYaml({ server: apiServerUrl, caPem: pki.ca.certPem, user, client: client(key) }),
+          caFile: file('ca.crt'),
+          adminTls,
+          apiServerUrl,
+          deadline,
+        });
+        this.log(`node ${NODE_NAME} Ready in ${Math.round((Date.now() - startedAt) / 100) / 10} s`);
+      }
       return info;
     } catch (error) {
       const logs = this.state.processes
@@ -442,13 +555,63 @@ export class ControlPlane {
   private async stopProcesses(): Promise<void> {
     const state = this.state;
     if (!state) return;
-    // Upstream first: the controller manager, then the API server, then etcd.
+    if (state.node) await this.drainNode(state);
+    // Upstream first: the node, the controller manager, then the API server, then etcd.
     for (const record of [...state.processes].reverse()) {
-      if (!isOurProcess(record)) continue;
+      await this.stopProcess(record);
+    }
+    if (state.node) {
+      await cleanupNode(nodePaths(this.dir), {
+        kubeProxy: state.node.kubeProxy,
+        ipForwardBefore: state.node.ipForwardBefore,
+        netnsBefore: state.node.netnsBefore,
+      });
+    }
+    this.removeExitHooks();
+  }
+
+  /**
+   * Before the node's processes stop: no controller recreates pods (controller manager and scheduler
+   * stop first), every pod is deleted, and the kubelet tears the sandboxes down itself (CNI DEL
+   * releases the address, the network namespace and the iptables rules). Whatever it has not torn
+   * down within 30 s is killed through containerd.
+   */
+  private async drainNode(state: State): Promise<void> {
+    for (const name of ['kube-controller-manager', 'kube-scheduler'] as const) {
+      const record = state.processes.find((p) => p.component === name);
+      if (record) await this.stopProcess(record);
+    }
+    const kubelet = state.processes.find((p) => p.component === 'kubelet');
+    const containerd = state.processes.find((p) => p.component === 'containerd');
+    const paths = nodePaths(this.dir);
+    if (kubelet && isOurProcess(kubelet)) {
+      await runFile(
+        'kubectl',
+        ['--kubeconfig', state.info.kubeconfig, 'delete', 'pods', '--all', '--all-namespaces'].concat([
+          '--grace-period=0',
+          '--force',
+          '--wait=false',
+        ]),
+        { timeout: 30_000 },
+      ).catch((error: Error) => this.log(`deleting the node's pods: ${error.message}`));
+      const until = Date.now() + 30_000;
+      while (Date.now() < until) {
+        const sandboxes = await ctr(paths, ['tasks', 'ls', '-q'], 10_000).catch(() => '');
+        if (sandboxes.trim() === '') break;
+        await sleep(500);
+      }
+    }
+    if (kubelet) await this.stopProcess(kubelet);
+    if (containerd && isOurProcess(containerd)) await killContainers(paths, this.log);
+  }
+
+  private async stopProcess(record: ProcessRecord): Promise<void> {
+    {
+      if (!isOurProcess(record)) return;
       try {
         process.kill(record.pid, 'SIGTERM');
       } catch {
-        continue;
+        return;
       }
       const until = Date.now() + STOP_GRACE_MS;
       while (processAlive(record.pid) && isOurProcess(record) && Date.now() < until) await sleep(50);
@@ -461,7 +624,99 @@ export class ControlPlane {
         }
       }
     }
-    this.removeExitHooks();
+  }
+
+  private async startNode(input: {
+    nodeBinaries: NodeBinaryPaths;
+    nodeIp: string;
+    ports: number[];
+    kubeconfigDir: string;
+    kubeconfigFor: (key: string, user: string) => string;
+    caFile: string;
+    adminTls: TlsMaterial;
+    apiServerUrl: string;
+    deadline: number;
+  }): Promise<void> {
+    const state = this.state!;
+    const paths = nodePaths(this.dir);
+    const [kubeletPort, kubeletHealthzPort, proxyHealthzPort, proxyMetricsPort, schedulerPort] = input.ports;
+    await mkdir(input.kubeconfigDir, { recursive: true });
+    const kubeconfigs = {
+      kubelet: join(input.kubeconfigDir, 'kubelet.kubeconfig'),
+      scheduler: join(input.kubeconfigDir, 'kube-scheduler.kubeconfig'),
+      proxy: join(input.kubeconfigDir, 'kube-proxy.kubeconfig'),
+    };
+    await writeFile(kubeconfigs.kubelet, input.kubeconfigFor('kubelet', NODE_USER), { mode: 0o600 });
+    await writeFile(kubeconfigs.scheduler, input.kubeconfigFor('scheduler', SCHEDULER_USER), { mode: 0o600 });
+    await writeFile(kubeconfigs.proxy, input.kubeconfigFor('proxy', PROXY_USER), { mode: 0o600 });
+    await writeNodeConfig({
+      paths,
+      kubeletKubeconfig: kubeconfigs.kubelet,
+      schedulerKubeconfig: kubeconfigs.scheduler,
+      proxyKubeconfig: kubeconfigs.proxy,
+      caFile: input.caFile,
+      nodeIp: input.nodeIp,
+      kubeletPort: kubeletPort!,
+      kubeletHealthzPort: kubeletHealthzPort!,
+      proxyHealthzPort: proxyHealthzPort!,
+      proxyMetricsPort: proxyMetricsPort!,
+    });
+    state.node = {
+      ipForwardBefore: await enableForwarding(),
+      kubeProxy: input.nodeBinaries.kubeProxy,
+      netnsBefore: await networkNamespaces(),
+    };
+    await this.saveState();
+
+    const containerd = await this.launch('containerd', '/usr/bin/containerd', [
+      '--config',
+      paths.containerdConfig,
+      '--log-level',
+      'warn',
+    ]);
+    await this.waitFor(containerd, input.deadline, async () => {
+      await ctr(paths, ['version'], 5000);
+      return true;
+    });
+    await importSandboxImage(paths, input.nodeBinaries.pause);
+
+    const scheduler = await this.launch('kube-scheduler', input.nodeBinaries.kubeScheduler, [
+      `--config=${paths.schedulerConfig}`,
+      `--authentication-kubeconfig=${kubeconfigs.scheduler}`,
+      `--authorization-kubeconfig=${kubeconfigs.scheduler}`,
+      '--bind-address=127.0.0.1',
+      `--secure-port=${schedulerPort}`,
+      '--profiling=false',
+    ]);
+    await this.waitFor(scheduler, input.deadline, async () => {
+      const answer = await get(`https://127.0.0.1:${schedulerPort}/healthz`, { rejectUnauthorized: false });
+      return answer.status === 200;
+    });
+    const kubelet = await this.launch('kubelet', input.nodeBinaries.kubelet, [
+      `--config=${paths.kubeletConfig}`,
+      `--kubeconfig=${kubeconfigs.kubelet}`,
+      `--root-dir=${paths.kubeletRoot}`,
+      `--cert-dir=${paths.kubeletCerts}`,
+      `--hostname-override=${NODE_NAME}`,
+      `--node-ip=${input.nodeIp}`,
+      '--v=1',
+    ]);
+    await this.waitFor(kubelet, input.deadline, async () => {
+      const answer = await get(`${input.apiServerUrl}/api/v1/nodes/${NODE_NAME}`, input.adminTls);
+      if (answer.status !== 200) return false;
+      const node = JSON.parse(answer.body) as {
+        status?: { conditions?: Array<{ type: string; status: string }> };
+      };
+      return node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') ?? false;
+    });
+    // kube-proxy waits for its Node object: after the kubelet registered it.
+    const proxy = await this.launch('kube-proxy', input.nodeBinaries.kubeProxy, [
+      `--config=${paths.proxyConfig}`,
+    ]);
+    await this.waitFor(proxy, input.deadline, async () => {
+      const answer = await get(`http://127.0.0.1:${proxyHealthzPort}/healthz`);
+      return answer.status === 200;
+    });
   }
 
   private async launch(component: ComponentName, binary: string, args: string[]): Promise<ProcessRecord> {
@@ -502,6 +757,11 @@ export class ControlPlane {
    */
   private installExitHooks(): void {
     const killAll = () => {
+      // A node leaves containers, a bridge and iptables rules behind a plain kill: stop it the way
+      // `down` does (drain, then clean up), synchronously, since an exit hook cannot wait.
+      if (this.state?.node) {
+        spawnSync(process.execPath, [CLI, 'down', this.dir], { stdio: 'inherit', timeout: 90_000 });
+      }
       for (const p of this.state?.processes ?? []) {
         try {
           if (isOurProcess(p)) process.kill(p.pid, 'SIGKILL');

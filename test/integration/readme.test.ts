@@ -1,7 +1,8 @@
 // The README's shell commands cannot drift: every command in a ```bash block of README.md must be
 // listed here, and is either run as written against the real API server (with KUBECONFIG pointing
 // at it), or named with the test that exercises it (and that test must contain it), or listed as
-// needing what this test cluster does not have (a kubelet, cert-manager), with the reason.
+// needing what no test cluster here has (cert-manager, cluster DNS), with the reason. The commands that
+// need a kubelet run in the e2e tier on a real node (test/e2e/operator.test.ts).
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -91,7 +92,8 @@ const COVERAGE: Readonly<Record<string, Coverage>> = {
       'the Prometheus Operator CRDs; promtool checks and unit-tests the same rules (test/unit/observability-*)',
   },
   'kubectl logs -n genops-system -l control-plane=controller-manager': {
-    needs: 'a kubelet running the operator pod (the test cluster has no nodes; pods stay Pending)',
+    coveredBy: 'test/e2e/operator.test.ts',
+    fragment: "'kubectl logs -n genops-system -l control-plane=controller-manager'",
   },
   'kubectl auth can-i list aibudgets.genops.ai --as=system:serviceaccount:genops-system:genops-controller-manager':
     {
@@ -108,7 +110,8 @@ const COVERAGE: Readonly<Record<string, Coverage>> = {
   'kubectl exec -n genops-system deployment/genops-controller-manager -- node -e "fetch(\'https://genops-webhook-service.genops-system.svc:443/healthz\').then(r => console.log(r.status))"':
     {
       needs:
-        'a kubelet running the operator pod; the webhook /healthz over TLS is tested in webhook/server.test.ts',
+        'cluster DNS for the Service name: the e2e node has none (docs/testing.md); `kubectl exec` into the ' +
+        'operator pod runs in test/e2e/operator.test.ts, the webhook /healthz over TLS in webhook/server.test.ts',
     },
   'kubectl get aipolicy production-policy -n ai-platform -o yaml': { run: true, expect: /kind: AIPolicy/ },
   'kubectl get pods -n ai-platform --show-labels | grep team=ai-platform': {
@@ -117,7 +120,8 @@ const COVERAGE: Readonly<Record<string, Coverage>> = {
     eventually: true,
   },
   'kubectl logs -n genops-system -l control-plane=controller-manager | grep policy': {
-    needs: 'a kubelet running the operator pod (the test cluster has no nodes; pods stay Pending)',
+    coveredBy: 'test/e2e/operator.test.ts',
+    fragment: "'kubectl logs -n genops-system -l control-plane=controller-manager | grep policy'",
   },
   'kubectl set env deployment/genops-controller-manager -n genops-system -c manager GENOPS_LOG_LEVEL=debug': {
     run: true,
