@@ -148,7 +148,9 @@ describe('usage record of 100k workloads in shards', () => {
     }
     expect(firstWrong).toBeUndefined();
     expect(wrong).toBe(0);
-    expect(Object.keys(got).length).toBe(expected.size);
+    // The merged view also holds the records other test files' replicas left in the shared control
+    // plane: only this test's namespaces are counted for "no other workload".
+    expect(Object.keys(got).filter((k) => /^shard-ns-\d+\//.test(k)).length).toBe(expected.size);
   };
 
   it('persists in shards, rewrites only a changed shard, survives kill -9 mid-write, reloads and merges exactly', async () => {
