@@ -135,8 +135,11 @@ describe('list/watch', () => {
     expect(lw.hasSynced()).toBe(false);
     expect(handler.log).toEqual([]);
     await lw.shutdown();
+    // A request written just before the abort may reach the fake server after shutdown resolved (same
+    // process, busy machine): let it land, then a running loop would retry every 20 ms.
+    await new Promise((r) => setTimeout(r, 50));
     const after = f.requests.length;
-    await new Promise((r) => setTimeout(r, 100));
+    await new Promise((r) => setTimeout(r, 200));
     // Stopped: no request after shutdown.
     expect(f.requests.length).toBe(after);
   });
