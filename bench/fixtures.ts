@@ -588,3 +588,51 @@ export function makeGenAiRequest(options: GenAiRequestOptions): GenAiRequest {
     workloads: resourceSpans.length,
   };
 }
+
+// Where the load generators patch fresh trace ids into pre-encoded requests (bench/load.ts, bench/wire-load.ts).
+
+function readVarint(buf: Uint8Array, pos: number): [number, number] {
+  let result = 0;
+  let shift = 1;
+  for (;;) {
+    const b = buf[pos++]!;
+    result += (b & 0x7f) * shift;
+    if (b < 0x80) return [result, pos];
+    shift *= 128;
+  }
+}
+
+/** Offsets of Span.trace_id (field 1, first byte) inside request.resource_spans(1).scope_spans(2).spans(2). */
+export function protobufTraceIdOffsets(buf: Uint8Array): Uint32Array {
+  const out: number[] = [];
+  const walk = (start: number, end: number, path: readonly number[], depth: number): void => {
+    let pos = start;
+    while (pos < end) {
+      const [tag, p1] = readVarint(buf, pos);
+      pos = p1;
+      const field = Math.floor(tag / 8);
+      const wire = tag & 7;
+      if (wire === 0) pos = readVarint(buf, pos)[1];
+      else if (wire === 1) pos += 8;
+      else if (wire === 5) pos += 4;
+      else if (wire === 2) {
+        const [len, p2] = readVarint(buf, pos);
+        pos = p2;
+        if (depth < path.length && field === path[depth]) walk(pos, pos + len, path, depth + 1);
+        else if (depth === path.length && field === 1 && len === 16) out.push(pos);
+        pos += len;
+      } else throw new Error(`unexpected wire type ${wire}`);
+    }
+  };
+  walk(0, buf.length, [1, 2, 2], 0);
+  return Uint32Array.from(out);
+}
+
+/** Offsets of every span's trace id (first hex digit) in an OTLP/JSON request. */
+export function jsonTraceIdOffsets(buf: Uint8Array): Uint32Array {
+  const needle = Buffer.from('"traceId":"');
+  const b = Buffer.from(buf.buffer, buf.byteOffset, buf.byteLength);
+  const out: number[] = [];
+  for (let at = b.indexOf(needle); at >= 0; at = b.indexOf(needle, at + 1)) out.push(at + needle.length);
+  return Uint32Array.from(out);
+}
