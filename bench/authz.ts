@@ -26,8 +26,7 @@ import { createEchoThread } from './authz-echo.ts';
 import { grpcHeaderBlock, rawH2Connection } from './h2-raw.ts';
 import type { AuthzMetrics, AuthzProtocol } from '../authz/metrics.ts';
 import { realisticView } from './webhook.ts';
-import type { LoadResult, RunSpec } from './load.ts';
-import { ask, percentile, startChild, stop } from './children.ts';
+import { ask, percentile, startChild, startIngestBeside, stop, type IngestBeside } from './children.ts';
 
 export interface AuthzBenchOptions {
   readonly protocol: AuthzProtocol;
@@ -163,34 +162,13 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
           estimate: createOutputCostEstimator(() => view.policies(), undefined, clock),
         });
 
-  let pipeline: { shutdown(): Promise<void>; ports(): { http: number } } | undefined;
-  let spanClient: ChildProcess | undefined;
+  let ingestLoad: IngestBeside | undefined;
   let loadClient: ChildProcess | undefined;
   try {
     await server.start();
-    let spans: Promise<LoadResult> | undefined;
-    if (ingest) {
-      const { createIngestPipeline } = await import('../pipeline/ingest.ts');
-      const p = createIngestPipeline({
-        grpc: false,
-        http: { port: 0 },
-        pool: { threads: opts.workers ?? 1 },
-      });
-      await p.start();
-      pipeline = p;
-      spanClient = await startChild([], new URL('./load.ts', import.meta.url));
-    }
+    if (ingest) ingestLoad = await startIngestBeside(opts.workers ?? 1);
     loadClient = await startChild(['--authz-load'], new URL(import.meta.url));
-    if (spanClient && pipeline) {
-      const spec: RunSpec = {
-        transport: 'otlp-http-protobuf',
-        port: pipeline.ports().http,
-        concurrency: 1,
-        warmupMs,
-        durationMs,
-      };
-      spans = ask<LoadResult>(spanClient, { type: 'run', ...spec });
-    }
+    const spans = ingestLoad?.run(warmupMs, durationMs);
     const spec: LoadSpec = {
       type: 'run',
       protocol: opts.protocol,
@@ -235,8 +213,7 @@ export async function runAuthzBench(opts: AuthzBenchOptions): Promise<AuthzBench
     };
   } finally {
     await stop(loadClient);
-    await stop(spanClient);
-    await pipeline?.shutdown();
+    await ingestLoad?.stop();
     await server.shutdown();
   }
 }

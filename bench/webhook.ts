@@ -20,8 +20,7 @@ import type { WebhookMetrics } from '../webhook/metrics.ts';
 import { noopWebhookMetrics } from '../webhook/metrics.ts';
 import { budget, budgetState, decisionSet, policy, policyState } from '../webhook/testing/fixtures.ts';
 import { createStaticAdmissionView } from '../webhook/view.ts';
-import type { LoadResult, RunSpec } from './load.ts';
-import { ask, percentile, startChild, stop } from './children.ts';
+import { ask, percentile, startChild, startIngestBeside, stop, type IngestBeside } from './children.ts';
 
 export interface WebhookBenchOptions {
   /** Measured time. Default 10 s. */
@@ -342,34 +341,13 @@ export async function runWebhookBench(opts: WebhookBenchOptions = {}): Promise<W
     certificates: { mode: 'memory', pair },
   });
 
-  let pipeline: { shutdown(): Promise<void>; ports(): { http: number } } | undefined;
-  let spanClient: ChildProcess | undefined;
+  let ingestLoad: IngestBeside | undefined;
   let loadClient: ChildProcess | undefined;
   try {
     await webhook.start();
-    let spans: Promise<LoadResult> | undefined;
-    if (ingest) {
-      const { createIngestPipeline } = await import('../pipeline/ingest.ts');
-      const p = createIngestPipeline({
-        grpc: false,
-        http: { port: 0 },
-        pool: { threads: opts.workers ?? 1 },
-      });
-      await p.start();
-      pipeline = p;
-      spanClient = await startChild([], new URL('./load.ts', import.meta.url));
-    }
+    if (ingest) ingestLoad = await startIngestBeside(opts.workers ?? 1);
     loadClient = await startChild(['--webhook-load'], new URL(import.meta.url));
-    if (spanClient && pipeline) {
-      const spec: RunSpec = {
-        transport: 'otlp-http-protobuf',
-        port: pipeline.ports().http,
-        concurrency: 1,
-        warmupMs,
-        durationMs,
-      };
-      spans = ask<LoadResult>(spanClient, { type: 'run', ...spec });
-    }
+    const spans = ingestLoad?.run(warmupMs, durationMs);
     const spec: LoadSpec = {
       type: 'run',
       port: webhook.port(),
@@ -406,8 +384,7 @@ export async function runWebhookBench(opts: WebhookBenchOptions = {}): Promise<W
     };
   } finally {
     await stop(loadClient);
-    await stop(spanClient);
-    await pipeline?.shutdown();
+    await ingestLoad?.stop();
     await webhook.shutdown();
   }
 }
