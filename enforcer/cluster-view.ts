@@ -14,7 +14,12 @@ import type { InventoryWorkload } from '../decision/workload-index.ts';
 import { ORIGINAL_REPLICAS_ANNOTATION, STATUS_ANNOTATION } from './actions/annotations.ts';
 import type { HpaObject } from './actions/workload.ts';
 import type { KubeApi } from '../cluster/api.ts';
-import { createInformer, type Informer, type InformerMetrics } from '../cluster/informer.ts';
+import {
+  createInformer,
+  type Informer,
+  type InformerEvent,
+  type InformerMetrics,
+} from '../cluster/informer.ts';
 import { RESOURCES, type KubeObject, type ObjectMeta } from '../cluster/resources.ts';
 
 export interface WorkloadObject extends KubeObject {
@@ -41,7 +46,11 @@ export interface ClusterView extends Component {
   onChange(listener: (what: ChangeKind, key: string) => void): () => void;
 }
 
-export type ChangeKind = 'policy' | 'budget' | 'namespace' | 'workload' | 'workload-state' | 'hpa';
+/**
+ * What changed. 'status' is an AIBudget/AIPolicy whose status alone changed: the leader's own write, so
+ * it must not wake the leader's loop again, but a follower evaluates from the memory in that status.
+ */
+export type ChangeKind = 'policy' | 'budget' | 'status' | 'namespace' | 'workload' | 'workload-state' | 'hpa';
 
 export interface ClusterViewOptions {
   readonly api: KubeApi;
@@ -136,23 +145,18 @@ export function createClusterView(options: ClusterViewOptions): ClusterView {
     for (const l of listeners) l(what, key);
   };
 
-  // Status-only updates of our own writes must not wake the decision loop again: compare spec.
-  policies.subscribe((e) => {
-    if (
-      e.type !== 'update' ||
-      e.previous?.metadata?.generation !== e.object.metadata?.generation ||
-      !sameRecord(e.previous?.metadata?.annotations, e.object.metadata?.annotations)
-    )
-      fire('policy', e.key);
-  });
-  budgets.subscribe((e) => {
-    if (
-      e.type !== 'update' ||
-      e.previous?.metadata?.generation !== e.object.metadata?.generation ||
-      !sameRecord(e.previous?.metadata?.annotations, e.object.metadata?.annotations)
-    )
-      fire('budget', e.key);
-  });
+  // Status-only updates (the leader's writes) are told apart by spec generation and annotations.
+  const specOrStatus =
+    (kind: 'policy' | 'budget') =>
+    (e: InformerEvent<KubeObject>): void => {
+      const specChanged =
+        e.type !== 'update' ||
+        e.previous?.metadata?.generation !== e.object.metadata?.generation ||
+        !sameRecord(e.previous?.metadata?.annotations, e.object.metadata?.annotations);
+      fire(specChanged ? kind : 'status', e.key);
+    };
+  policies.subscribe(specOrStatus('policy'));
+  budgets.subscribe(specOrStatus('budget'));
   namespaces.subscribe((e) => {
     const p = e.previous?.metadata;
     const o = e.object.metadata;

@@ -482,6 +482,9 @@ export function createEnforcer(options: EnforcerOptions): Enforcer {
             }
             return;
           }
+          // A follower's memory is the leader's status: a Blocked written there must reach this
+          // replica's webhook now, not at the next usage change. The leader ignores its own writes.
+          if (what === 'status' && leader.isLeader()) return;
           requestEvaluation();
         }),
       );
