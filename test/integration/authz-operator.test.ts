@@ -17,11 +17,10 @@ import {
   ensureNamespace,
   eventually,
   kubeconfigPath,
-  OPERATOR_NAMESPACE,
-  operatorKubeconfigPath,
   prepareCluster,
   testLogger,
   uniqueName,
+  testOperatorOptions,
 } from './enforcer-harness.ts';
 
 let admin: KubeApi;
@@ -98,26 +97,10 @@ beforeAll(async () => {
       selector: { matchLabels: { team: 'a' } },
     },
   } as never);
-  op = await startOperator(
-    {
-      kubeconfig: operatorKubeconfigPath(),
-      inCluster: false,
-      namespace: OPERATOR_NAMESPACE,
-      replicaId: uniqueName('authz'),
-      host: '127.0.0.1',
-      otlpGrpcPort: 0,
-      otlpHttpPort: 0,
-      metricsPort: 0,
-      healthPort: 0,
-      authzPort: 0,
-      trustedPeers: ['127.0.0.1'],
-      leaderElect: false,
-      statusIntervalMs: 200,
-      usageWriteIntervalMs: 200,
-      workers: 1,
-    },
-    { logger: testLogger(), clock: systemClock },
-  );
+  op = await startOperator(testOperatorOptions('authz', { authzPort: 0, trustedPeers: ['127.0.0.1'] }), {
+    logger: testLogger(),
+    clock: systemClock,
+  });
 });
 
 afterAll(async () => {

@@ -25,13 +25,12 @@ import {
   eventsFor,
   eventually,
   kubeconfigPath,
-  OPERATOR_NAMESPACE,
-  operatorKubeconfigPath,
   prepareCluster,
   replicasOf,
   ROOT,
   testLogger,
   uniqueName,
+  testOperatorOptions,
 } from './enforcer-harness.ts';
 
 const RBAC = { group: 'rbac.authorization.k8s.io', version: 'v1', kind: 'RoleBinding', namespaced: true };
@@ -120,26 +119,13 @@ describe('enforcement against the people it governs', () => {
     await bind('alice-bypass', ADMIN, 'genops-bypass');
     const port = await freePort();
     op = await startOperator(
-      {
-        kubeconfig: operatorKubeconfigPath(),
-        inCluster: false,
-        namespace: OPERATOR_NAMESPACE,
-        replicaId: uniqueName('adversary'),
-        host: '127.0.0.1',
-        otlpGrpcPort: 0,
-        otlpHttpPort: 0,
-        metricsPort: 0,
-        healthPort: 0,
-        leaderElect: false,
-        statusIntervalMs: 200,
-        usageWriteIntervalMs: 200,
-        workers: 1,
+      testOperatorOptions('adversary', {
         webhook: {
           port,
           certificates: { mode: 'self-signed', url: `https://127.0.0.1:${port}` },
           exemptUsernames: ['genops-operator'],
         },
-      },
+      }),
       { logger: testLogger() },
     );
     await createDeployment(admin, ns, 'chat', { team: 'a' }, 4);

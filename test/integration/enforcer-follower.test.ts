@@ -15,11 +15,10 @@ import {
   ensureNamespace,
   eventually,
   kubeconfigPath,
-  OPERATOR_NAMESPACE,
-  operatorKubeconfigPath,
   prepareCluster,
   testLogger,
   uniqueName,
+  testOperatorOptions,
 } from './enforcer-harness.ts';
 
 interface BudgetObject extends KubeObject {
@@ -31,25 +30,14 @@ describe('a follower replica and the leader it does not hear from', () => {
   const lease = uniqueName('follow-lease');
   const started: OperatorRuntime[] = [];
 
-  const start = (id: string, usageWriteIntervalMs: number) =>
+  const start = (replica: string, usageWriteIntervalMs: number) =>
     startOperator(
-      {
-        kubeconfig: operatorKubeconfigPath(),
-        inCluster: false,
-        namespace: OPERATOR_NAMESPACE,
-        replicaId: id,
-        host: '127.0.0.1',
-        otlpGrpcPort: 0,
-        otlpHttpPort: 0,
-        metricsPort: 0,
-        healthPort: 0,
+      testOperatorOptions(replica, {
         leaderElect: true,
         leaseName: lease,
         retryPeriodMs: 200,
-        statusIntervalMs: 200,
         usageWriteIntervalMs,
-        workers: 1,
-      },
+      }),
       { logger: testLogger() },
     );
 
@@ -77,10 +65,10 @@ describe('a follower replica and the leader it does not hear from', () => {
       },
     } as never);
 
-    const leader = await start(uniqueName('follow-a'), 3_600_000);
+    const leader = await start('follow-a', 3_600_000);
     started.push(leader);
     await eventually('a leads', () => (leader.leader.isLeader() ? true : undefined), 10_000);
-    const follower = await start(uniqueName('follow-b'), 200);
+    const follower = await start('follow-b', 200);
     started.push(follower);
     const key = `${ns}/team-budget`;
     const actionOn = (op: OperatorRuntime) => op.enforcer.decisions().budgets.get(key)?.action;

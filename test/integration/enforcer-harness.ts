@@ -13,6 +13,7 @@ import { RESOURCES, type KubeObject, type ResourceType } from '../../cluster/res
 import { bindOperatorRbac, loadRbacDocs } from '../controlplane/rbac.ts';
 import type { PartialAggregate, SenderIdentity, UsageGroup } from '../../pipeline/partial.ts';
 import { SPAN_RECORD_WIDTH } from '../../pipeline/partial.ts';
+import type { OperatorOptions } from '../../cmd/operator-main.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const OPERATOR_NAMESPACE = 'genops-system';
@@ -180,6 +181,33 @@ export async function eventually<T>(
       );
     await new Promise((r) => setTimeout(r, everyMs));
   }
+}
+
+/**
+ * An in-process operator (`startOperator`) as the integration tests run it: the operator's identity,
+ * ports chosen by the OS, one decode worker, status and usage written every 200 ms, no leader election
+ * unless `overrides` asks for it. `replica` prefixes a replica id unique to this run.
+ */
+export function testOperatorOptions(
+  replica: string,
+  overrides: Partial<OperatorOptions> = {},
+): OperatorOptions {
+  return {
+    kubeconfig: operatorKubeconfigPath(),
+    inCluster: false,
+    namespace: OPERATOR_NAMESPACE,
+    replicaId: uniqueName(replica),
+    host: '127.0.0.1',
+    otlpGrpcPort: 0,
+    otlpHttpPort: 0,
+    metricsPort: 0,
+    healthPort: 0,
+    leaderElect: false,
+    statusIntervalMs: 200,
+    usageWriteIntervalMs: 200,
+    workers: 1,
+    ...overrides,
+  };
 }
 
 /** A namespace name unique to this run. */

@@ -20,11 +20,11 @@ import {
   eventually,
   kubeconfigPath,
   OPERATOR_NAMESPACE,
-  operatorKubeconfigPath,
   prepareCluster,
   replicasOf,
   testLogger,
   uniqueName,
+  testOperatorOptions,
 } from './enforcer-harness.ts';
 
 interface Condition {
@@ -60,23 +60,11 @@ describe('enforcement loop on the real API server', () => {
     await prepareCluster(admin);
     clock = createManualClock(Date.parse('2031-03-10T12:00:00Z'));
     op = await startOperator(
-      {
-        kubeconfig: operatorKubeconfigPath(),
-        inCluster: false,
-        namespace: OPERATOR_NAMESPACE,
-        replicaId: uniqueName('loop'),
-        host: '127.0.0.1',
-        otlpGrpcPort: 0,
-        otlpHttpPort: 0,
-        metricsPort: 0,
-        healthPort: 0,
+      testOperatorOptions('loop', {
         leaderElect: true,
         leaseName: uniqueName('loop-lease'),
         retryPeriodMs: 200,
-        statusIntervalMs: 200,
-        usageWriteIntervalMs: 200,
-        workers: 1,
-      },
+      }),
       { logger: testLogger(), clock },
     );
     await eventually('leading', () => (op.leader.isLeader() ? true : undefined), 10_000);

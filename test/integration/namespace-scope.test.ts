@@ -30,6 +30,7 @@ import {
   ROOT,
   testLogger,
   uniqueName,
+  testOperatorOptions,
 } from './enforcer-harness.ts';
 
 const rbac = (plural: string, kind: string, namespaced: boolean): ResourceType => ({
@@ -169,23 +170,7 @@ describe('namespace scope (--namespaces with deploy/overlays/namespaced)', () =>
     await applyOverlayRbac();
     const kubeconfig = await serviceAccountKubeconfig();
     op = await startOperator(
-      {
-        kubeconfig,
-        inCluster: false,
-        namespace: OPERATOR_NAMESPACE,
-        replicaId: uniqueName('scoped'),
-        host: '127.0.0.1',
-        otlpGrpcPort: 0,
-        otlpHttpPort: 0,
-        metricsPort: 0,
-        healthPort: 0,
-        leaderElect: false,
-        statusIntervalMs: 200,
-        usageWriteIntervalMs: 200,
-        workers: 1,
-        syncTimeoutMs: 30_000,
-        watchNamespaces: [inScope],
-      },
+      testOperatorOptions('scoped', { kubeconfig, syncTimeoutMs: 30_000, watchNamespaces: [inScope] }),
       { logger: testLogger() },
     );
   }, 120_000);
